@@ -1,0 +1,49 @@
+/*
+ * `qgate check config`: loads every plugin as `start` would, then prints, per
+ * listener, which plugins run on each hook and in what order.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import { buildPipelines } from '../gateway.js';
+import type { HookName } from '../hooks/hooks.js';
+import { silentLogger } from '../log/logger.js';
+
+const HOOK_ORDER: HookName[] = [
+  'init',
+  'connect',
+  'helo',
+  'capabilities',
+  'command',
+  'mail',
+  'rcpt',
+  'data',
+  'message',
+  'queue',
+  'reset',
+  'disconnect',
+  'lookupUser',
+  'authenticate',
+  'reload',
+  'shutdown',
+];
+
+export async function describeConfig(loaded: LoadedConfig): Promise<string> {
+  const pipelines = await buildPipelines(loaded, silentLogger());
+  const lines: string[] = [`${loaded.source.file}: OK`];
+  const width = Math.max(...HOOK_ORDER.map((h) => h.length)) + 1;
+  for (const listener of loaded.config.listeners) {
+    const pipeline = pipelines.get(listener.pipeline)!;
+    const spec = loaded.pipelines.get(listener.pipeline)!;
+    lines.push('');
+    lines.push(`listener ${listener.name} on ${listener.address}:${listener.port}, pipeline ${listener.pipeline} (${spec.source.file})`);
+    lines.push(`  plugins: ${pipeline.plugins.map((p) => p.name).join(', ') || '(none)'}`);
+    const order = pipeline.order();
+    for (const hook of HOOK_ORDER) {
+      const taps = order[hook];
+      let text = taps?.length ? taps.join(' -> ') : '-';
+      if (hook === 'rcpt' && !taps?.length) text = '- (every recipient is refused: no plugin accepts)';
+      if (hook === 'queue') text = `${taps?.length ? `${taps.join(' -> ')} -> ` : ''}core queue`;
+      lines.push(`  ${`${hook}:`.padEnd(width)} ${text}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,53 @@
+/*
+ * Text views of the queue for the CLI: list (qmail-qread), stat (qmail-qstat)
+ * and show (envelope plus header section).
+ */
+import type { Readable } from 'node:stream';
+import type { Envelope, QueueStats, QueueSummary } from '../queue/queue.js';
+
+export function formatList(entries: readonly QueueSummary[], json: boolean): string {
+  if (json) return entries.map((e) => `${JSON.stringify(e)}\n`).join('');
+  if (!entries.length) return 'queue is empty\n';
+  return entries
+    .map((e) => {
+      const head = `${e.id}  ${e.received}  ${e.size} octets  from <${e.sender}>`;
+      return [head, ...e.recipients.map((rc) => `    to <${rc}>`)].join('\n');
+    })
+    .join('\n')
+    .concat('\n');
+}
+
+export function formatStat(s: QueueStats): string {
+  return [`messages in queue: ${s.messages}`, `bytes in queue: ${s.bytes}`, `oldest message: ${s.oldest ?? '-'}`].join('\n').concat('\n');
+}
+
+export async function formatEnvelope(env: Envelope, message: Readable, withBody: boolean): Promise<string> {
+  const lines = [
+    `id: ${env.id}`,
+    `received: ${env.received}`,
+    `listener: ${env.listener}`,
+    `client: ${env.client.address}:${env.client.port} (helo ${env.client.helo ?? '-'})`,
+    ...(env.authenticatedUser ? [`authenticated: ${env.authenticatedUser}`] : []),
+    ...(env.tls ? [`tls: ${env.tls.protocol} ${env.tls.cipher}`] : []),
+    `size: ${env.size}`,
+    `body: ${env.body}${env.utf8 ? ', SMTPUTF8' : ''}`,
+    `sender: <${env.sender}>`,
+    ...env.recipients.map((r) => `recipient: <${r.address}>`),
+    ...env.addedHeaders.map((h) => `added header: ${h.name}: ${h.value}`),
+    '',
+  ];
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of message) {
+    chunks.push(chunk as Buffer);
+    total += (chunk as Buffer).length;
+    if (!withBody && (total > 256 * 1024 || Buffer.concat(chunks).indexOf('\r\n\r\n') >= 0)) break;
+  }
+  message.destroy();
+  let text = Buffer.concat(chunks).toString('utf8');
+  if (!withBody) {
+    const end = text.indexOf('\r\n\r\n');
+    text = end >= 0 ? text.slice(0, end + 2) : text;
+  }
+  return `${lines.join('\n')}${text.replace(/\r\n/g, '\n')}`;
+}

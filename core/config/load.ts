@@ -1,0 +1,107 @@
+/*
+ * Loads config.yaml and the pipeline files it names, validates them and
+ * resolves paths relative to the file that wrote them. Every problem found is
+ * reported at once, each with file, line, column and key.
+ */
+import { hostname as systemHostname } from 'node:os';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import { type CoreConfig, CoreConfigSchema, type PluginEntryConfig, PipelineSchema } from './schema.js';
+import { type KeyPath, SourceFile } from './source.js';
+import { validate } from './validate.js';
+
+export interface PipelineSpec {
+  readonly name: string;
+  /** The file the pipeline was written in, and where in it. */
+  readonly source: SourceFile;
+  readonly basePath: KeyPath;
+  /** Directory that relative plugin paths are resolved against. */
+  readonly dir: string;
+  readonly entries: readonly PluginEntryConfig[];
+}
+
+export interface LoadedConfig {
+  readonly file: string;
+  readonly dir: string;
+  readonly source: SourceFile;
+  readonly config: CoreConfig & { hostname: string };
+  readonly pipelines: ReadonlyMap<string, PipelineSpec>;
+  /** Absolute queue directory. */
+  readonly queuePath: string;
+}
+
+function displayName(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
+
+export function loadConfig(file: string): LoadedConfig {
+  const path = resolve(file);
+  const dir = dirname(path);
+  const source = SourceFile.read(path, displayName(path));
+  const raw = source.value();
+  const checked = validate<CoreConfig>(CoreConfigSchema, raw, source, []);
+  if (!checked.ok) throw new ConfigError(checked.problems);
+  const config = checked.value;
+  const problems: ConfigProblem[] = [];
+
+  const pipelines = new Map<string, PipelineSpec>();
+  for (const [name, value] of Object.entries(config.pipelines)) {
+    if (typeof value === 'string') {
+      const pipelineFile = resolve(dir, value);
+      let pipelineSource: SourceFile;
+      try {
+        pipelineSource = SourceFile.read(pipelineFile, displayName(pipelineFile));
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          problems.push(
+            ...err.problems.map((p) =>
+              p.line === 0 ? source.problem(['pipelines', name], `pipeline file ${value}: ${p.message}`) : p,
+            ),
+          );
+          continue;
+        }
+        throw err;
+      }
+      const spec = validate<{ plugins: PluginEntryConfig[] }>(PipelineSchema, pipelineSource.value(), pipelineSource, []);
+      if (!spec.ok) {
+        problems.push(...spec.problems);
+        continue;
+      }
+      pipelines.set(name, { name, source: pipelineSource, basePath: [], dir: dirname(pipelineFile), entries: spec.value.plugins });
+    } else {
+      pipelines.set(name, { name, source, basePath: ['pipelines', name], dir, entries: value.plugins });
+    }
+  }
+
+  const names = new Set<string>();
+  const endpoints = new Set<string>();
+  config.listeners.forEach((listener, i) => {
+    if (!(listener.pipeline in config.pipelines)) {
+      const known = Object.keys(config.pipelines);
+      problems.push(
+        source.problem(
+          ['listeners', i, 'pipeline'],
+          `no pipeline named "${listener.pipeline}"; defined: ${known.length ? known.join(', ') : '(none)'}`,
+        ),
+      );
+    }
+    if (names.has(listener.name)) problems.push(source.problem(['listeners', i, 'name'], `duplicate listener name "${listener.name}"`));
+    names.add(listener.name);
+    const endpoint = `${listener.address}:${listener.port}`;
+    if (listener.port !== 0 && endpoints.has(endpoint)) {
+      problems.push(source.problem(['listeners', i, 'port'], `another listener already uses ${endpoint}`));
+    }
+    endpoints.add(endpoint);
+  });
+
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    file: path,
+    dir,
+    source,
+    config: { ...config, hostname: config.hostname ?? systemHostname() },
+    pipelines,
+    queuePath: resolve(dir, config.queue.path),
+  };
+}

@@ -1,0 +1,108 @@
+/*
+ * Validates a YAML value against a schema (TypeBox / JSON Schema, checked by
+ * ajv), fills in defaults, converts sizes and durations, and turns every
+ * failure into a problem that points into the YAML file.
+ */
+import type { TSchema } from '@sinclair/typebox';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ConfigProblem } from './errors.js';
+import type { KeyPath, SourceFile } from './source.js';
+import { UNIT_EXPECTED, UNIT_PARSERS, type UnitName } from './units.js';
+
+const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false });
+
+ajv.addKeyword({
+  keyword: 'unit',
+  modifying: true,
+  schemaType: 'string',
+  errors: true,
+  validate: function unit(this: unknown, schema: UnitName, data: unknown, _parent, cxt) {
+    const parsed = UNIT_PARSERS[schema](data);
+    const self = unit as unknown as { errors: Partial<ErrorObject>[] | null };
+    if (parsed === undefined) {
+      self.errors = [{ keyword: 'unit', message: `expected ${UNIT_EXPECTED[schema]}`, params: { unit: schema } }];
+      return false;
+    }
+    if (cxt?.parentData !== undefined && cxt.parentDataProperty !== undefined) {
+      (cxt.parentData as Record<string | number, unknown>)[cxt.parentDataProperty] = parsed;
+    }
+    return true;
+  },
+});
+
+const compiled = new WeakMap<object, ValidateFunction>();
+
+function compile(schema: TSchema): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    fn = ajv.compile(schema);
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
+
+function show(value: unknown): string {
+  const s = JSON.stringify(value);
+  if (s === undefined) return String(value);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function pointerToPath(pointer: string): (string | number)[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function describe(e: ErrorObject): { message: string; key?: string } {
+  const got = `, got ${show(e.data)}`;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const props = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      return { key, message: `unknown key${props.length ? `; expected one of: ${props.join(', ')}` : ''}` };
+    }
+    case 'required': {
+      const key = String((e.params as { missingProperty: string }).missingProperty);
+      return { key, message: 'is required but missing' };
+    }
+    case 'enum':
+      return { message: `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(show).join(', ')}${got}` };
+    case 'type':
+      return { message: `expected ${(e.params as { type: string }).type}${got}` };
+    case 'unit':
+      return { message: `${e.message}${got}` };
+    default:
+      return { message: `${e.message ?? 'is invalid'}${got}` };
+  }
+}
+
+/**
+ * Checks `value` (which came from `source` at `path`) against `schema`. Returns
+ * the value with defaults and units applied, or the problems found.
+ */
+export function validate<T>(
+  schema: TSchema,
+  value: unknown,
+  source: SourceFile,
+  path: KeyPath,
+): { ok: true; value: T } | { ok: false; problems: ConfigProblem[] } {
+  const fn = compile(schema);
+  const holder = { value: value === undefined || value === null ? {} : value };
+  if (fn(holder.value)) return { ok: true, value: holder.value as T };
+  const errors = (fn.errors ?? []).filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
+  const seen = new Set<string>();
+  const problems: ConfigProblem[] = [];
+  for (const e of errors.length ? errors : (fn.errors ?? [])) {
+    const at = [...path, ...pointerToPath(e.instancePath)];
+    const { message, key } = describe(e);
+    const p = source.problem(at, message, key);
+    const id = `${p.key}|${p.message}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    problems.push(p);
+  }
+  return { ok: false, problems };
+}

@@ -1,0 +1,97 @@
+/*
+ * The running gateway: configuration, logger, queue (locked and recovered),
+ * one pipeline per name and one listener per entry, wired together, plus the
+ * signals an MTA answers: SIGTERM/SIGINT (graceful stop) and SIGHUP (reload).
+ */
+import type { Logger } from 'pino';
+import { ConfigError } from './config/errors.js';
+import { type LoadedConfig, loadConfig } from './config/load.js';
+import { createLogger } from './log/logger.js';
+import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
+import { FileQueue } from './queue/file-queue.js';
+import { SmtpListener } from './smtp/server.js';
+
+export interface RunningGateway {
+  readonly listeners: readonly { name: string; address: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise<Map<string, Pipeline>> {
+  const pipelines = new Map<string, Pipeline>();
+  const problems: ConfigError['problems'][number][] = [];
+  for (const spec of loaded.pipelines.values()) {
+    try {
+      pipelines.set(spec.name, await buildPipeline(spec, log, loaded.config.hook_timeout));
+    } catch (err) {
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else throw err;
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return pipelines;
+}
+
+export async function startGateway(configFile: string): Promise<RunningGateway> {
+  const loaded = loadConfig(configFile);
+  const { config } = loaded;
+  const log = createLogger(config.log.level);
+  const pipelines = await buildPipelines(loaded, log);
+
+  const queue = new FileQueue(loaded.queuePath, { groupCommit: config.queue.group_commit });
+  queue.lock();
+  const recovery = await queue.open();
+  log.info({ event: 'queue', path: loaded.queuePath, messages: recovery.messages, removed: recovery.removed }, 'queue opened');
+
+  for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
+
+  const listeners: SmtpListener[] = [];
+  const bound: { name: string; address: string; port: number }[] = [];
+  try {
+    for (const listenerConfig of config.listeners) {
+      const listener = new SmtpListener(
+        {
+          listener: listenerConfig,
+          hostname: listenerConfig.hostname ?? config.hostname,
+          pipeline: pipelines.get(listenerConfig.pipeline)!,
+          queue,
+          log: log.child({ listener: listenerConfig.name }),
+        },
+        log,
+      );
+      const at = await listener.listen();
+      listeners.push(listener);
+      bound.push({ name: listenerConfig.name, ...at });
+      log.info({ event: 'listening', listener: listenerConfig.name, address: at.address, port: at.port, pipeline: listenerConfig.pipeline }, 'listening');
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.shutdown(0)));
+    await queue.close();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info({ event: 'shutdown', graceMs: config.shutdown_grace }, 'shutting down: no new connections, finishing transactions');
+      await Promise.all(listeners.map((l) => l.shutdown(config.shutdown_grace)));
+      for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
+      await queue.close();
+      log.info({ event: 'stopped' }, 'stopped');
+      log.flush();
+    })();
+    return stopping;
+  };
+  const reload = () => {
+    log.info({ event: 'reload' }, 'SIGHUP: reloading plugins');
+    for (const pipeline of pipelines.values()) {
+      pipeline.hooks.reload.promise({ log }).catch((err: unknown) => log.error({ err }, 'reload failed'));
+    }
+  };
+  process.on('SIGHUP', reload);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void stop().then(() => process.exit(0));
+    });
+  }
+  return { listeners: bound, stop };
+}

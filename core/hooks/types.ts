@@ -1,0 +1,173 @@
+/*
+ * The objects hook handlers receive: the session (one SMTP connection), the
+ * transaction (one MAIL..end of DATA), the spooled message and the hook
+ * arguments. These are the public shapes; the protocol engine implements them.
+ */
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Address } from '../smtp/address.js';
+import type { EsmtpParameters } from '../smtp/command.js';
+import type { Reply } from '../smtp/reply.js';
+import type { Notes } from './notes.js';
+
+export type { Address, EsmtpParameters, Reply, Logger };
+
+/** One recorded plugin decision: the material of the per-message log line. */
+export interface Decision {
+  readonly plugin: string;
+  readonly hook: string;
+  readonly action: 'continue' | 'accept' | 'reject' | 'disconnect' | 'error';
+  readonly reason?: string;
+  readonly code?: number;
+  /** Wall time the handler took, in milliseconds. */
+  readonly ms: number;
+}
+
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface HeloInfo {
+  readonly verb: 'HELO' | 'EHLO';
+  readonly domain: string;
+}
+
+export interface TlsInfo {
+  readonly protocol: string;
+  readonly cipher: string;
+}
+
+export interface Recipient {
+  readonly address: Address;
+  readonly parameters: EsmtpParameters;
+}
+
+export interface HeaderField {
+  /** Field name as written. */
+  readonly name: string;
+  /** Unfolded value, without the leading space. */
+  readonly value: string;
+}
+
+export interface Transaction {
+  /** Queue id this message will have if it is accepted. */
+  readonly id: string;
+  /** null for the null reverse-path <>. */
+  readonly sender: Address | null;
+  readonly senderParameters: EsmtpParameters;
+  /** Accepted recipients, in order. */
+  readonly recipients: readonly Recipient[];
+  /** SMTPUTF8 was declared (RFC 6531). */
+  readonly utf8: boolean;
+  /** BODY= parameter (RFC 6152), 7BIT unless declared. */
+  readonly body: '7BIT' | '8BITMIME';
+  /** SIZE= parameter (RFC 1870), if declared. */
+  readonly declaredSize: number | undefined;
+  /**
+   * Largest message this transaction may carry, in octets. Plugins lower it
+   * (ESMTP SIZE); the engine stops storing past it and answers 552 at the end of data.
+   */
+  sizeLimit: number | undefined;
+  readonly notes: Notes;
+  /** Header fields plugins add; stored with the envelope and prepended on delivery. */
+  readonly addedHeaders: readonly HeaderField[];
+  addHeader(name: string, value: string): void;
+  readonly decisions: readonly Decision[];
+}
+
+export interface Session {
+  readonly id: string;
+  /** Name of the listener that accepted the connection. */
+  readonly listener: string;
+  readonly remote: Endpoint;
+  readonly local: Endpoint;
+  /** The name this gateway greets with. */
+  readonly hostname: string;
+  readonly helo: HeloInfo | undefined;
+  readonly tls: TlsInfo | undefined;
+  /** Set by authentication plugins. */
+  authenticatedUser: string | undefined;
+  /** Set by plugins that trust this client to relay (RELAYCLIENT). */
+  relayAllowed: boolean;
+  readonly notes: Notes;
+  readonly transaction: Transaction | undefined;
+  readonly log: Logger;
+  /**
+   * For extension verbs (AUTH ...): sends an intermediate reply such as 334 and
+   * resolves with the client's next line (without CRLF).
+   */
+  exchange(reply: Reply): Promise<string>;
+}
+
+export interface SpooledMessage {
+  /** Octets stored, including the Received header the gateway prepended. */
+  readonly size: number;
+  /** Read-only path of the spooled message (CRLF line endings). */
+  readonly path: string;
+  createReadStream(): Readable;
+  /** Parsed header section (read lazily from the spool, bounded). */
+  readHeaders(): Promise<readonly HeaderField[]>;
+}
+
+export interface HeloArgs {
+  readonly verb: 'HELO' | 'EHLO';
+  readonly domain: string;
+}
+
+/** EHLO keywords; plugins add theirs ("SIZE 10485760", "STARTTLS", "AUTH PLAIN"). */
+export interface Capabilities {
+  readonly list: readonly string[];
+  add(keyword: string): void;
+  remove(keyword: string): void;
+}
+
+export interface CommandArgs {
+  /** Upper-cased verb. */
+  readonly verb: string;
+  readonly argument: string;
+}
+
+export interface MailArgs {
+  readonly address: Address | null;
+  readonly parameters: EsmtpParameters;
+}
+
+export interface RcptArgs {
+  readonly address: Address;
+  readonly parameters: EsmtpParameters;
+}
+
+export interface UserQuery {
+  /** Full address (local@domain) or login name. */
+  readonly address: string;
+  readonly local: string;
+  readonly domain: string;
+}
+
+export interface UserRecord {
+  readonly address: string;
+  /** Mailbox location, if the directory knows it (Maildir path). */
+  readonly mailbox?: string;
+  readonly attributes?: Readonly<Record<string, unknown>>;
+}
+
+export interface Credentials {
+  readonly mechanism: 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | (string & {});
+  readonly username: string;
+  /** Cleartext password (PLAIN, LOGIN). */
+  readonly password?: string;
+  /** CRAM-MD5 challenge and the client's hex digest. */
+  readonly challenge?: string;
+  readonly response?: string;
+}
+
+export interface AuthVerdict {
+  readonly ok: boolean;
+  /** Canonical user name on success. */
+  readonly user?: string;
+}
+
+export interface LifecycleContext {
+  readonly log: Logger;
+}

@@ -1,0 +1,45 @@
+/*
+ * RFC 5322 header section parsing, bounded: reads fields up to the first empty
+ * line and unfolds them. Pure; used on the first bytes of a spooled message.
+ */
+import type { HeaderField } from '../hooks/types.js';
+
+/** Parses the header section at the start of `text` (CRLF or LF line endings). */
+export function parseHeaderSection(text: string): HeaderField[] {
+  const fields: HeaderField[] = [];
+  const lines = text.split(/\r?\n/);
+  let current: { name: string; value: string } | null = null;
+  for (const line of lines) {
+    if (line === '') break;
+    if ((line[0] === ' ' || line[0] === '\t') && current) {
+      current.value += ` ${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !/^[\x21-\x39\x3b-\x7e]+$/.test(line.slice(0, colon))) {
+      // Not a header field: the header section ended without an empty line.
+      break;
+    }
+    if (current) fields.push(current);
+    current = { name: line.slice(0, colon), value: line.slice(colon + 1).trim() };
+  }
+  if (current) fields.push(current);
+  return fields;
+}
+
+/** Folds a header field to lines of at most ~78 characters at spaces (RFC 5322 2.2.3). */
+export function foldHeader(name: string, value: string): string {
+  const words = value.split(/\s+/).filter(Boolean);
+  let line = `${name}:`;
+  const out: string[] = [];
+  for (const word of words) {
+    if (line.length + 1 + word.length > 78 && line.trim().length > 0 && line !== `${name}:`) {
+      out.push(line);
+      line = `\t${word}`;
+    } else {
+      line += ` ${word}`;
+    }
+  }
+  out.push(line);
+  return `${out.join('\r\n')}\r\n`;
+}

@@ -1,0 +1,184 @@
+/*
+ * What a plugin gets in setup(): a name, a logger, typed notes and on(), which
+ * taps a core hook. on() is where the hook contract is enforced: each handler
+ * runs with a time limit, is timed, has its result checked and recorded, and a
+ * throw or timeout becomes a 451 4.3.0 for the transaction, logged with the
+ * plugin's name. Mail is never accepted after a failed hook.
+ */
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { DECISION_HOOKS, type HookHandler, type HookName, type Hooks } from '../hooks/hooks.js';
+import { type NoteKey, noteKey } from '../hooks/notes.js';
+import { RECORD } from '../hooks/record.js';
+import { type HookResult, tempfail } from '../hooks/results.js';
+import type { AuthVerdict, Credentials, Decision, UserRecord } from '../hooks/types.js';
+
+/** User lookups served by whatever directory plugins the pipeline has. */
+export interface Directory {
+  /** The user record, null if no such user, undefined if no directory knows. */
+  lookup(address: string): Promise<UserRecord | null | undefined>;
+  authenticate(credentials: Credentials): Promise<AuthVerdict | undefined>;
+}
+
+export interface PluginContext {
+  /** Instance name (the entry's `name:`, else the plugin's name). */
+  readonly name: string;
+  readonly pipeline: string;
+  readonly log: Logger;
+  /** Directory of the file that configured this plugin; relative option paths start here. */
+  readonly configDir: string;
+  resolvePath(path: string): string;
+  /** Taps a hook; handlers run in pipeline order. */
+  on<K extends HookName>(hook: K, handler: HookHandler<K>): void;
+  /** A typed note key under this plugin's name, for session.notes / transaction.notes. */
+  note<T>(name: string): NoteKey<T>;
+  readonly users: Directory;
+  /** Lets MAIL FROM or RCPT TO carry an ESMTP parameter this plugin handles (e.g. AUTH=). */
+  acceptParameter(command: 'MAIL' | 'RCPT', keyword: string): void;
+}
+
+export class PluginFailure extends Error {
+  constructor(
+    readonly plugin: string,
+    readonly hook: string,
+    cause: unknown,
+  ) {
+    super(`plugin ${plugin} failed in ${hook}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'PluginFailure';
+  }
+}
+
+const DECISION = new Set<string>(DECISION_HOOKS);
+const RESULT_ACTIONS = new Set(['continue', 'accept', 'reject', 'disconnect']);
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function withTimeout<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolvePromise, rejectPromise) => {
+    const timer = setTimeout(() => rejectPromise(new Error(`timed out after ${ms} ms in ${what}`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolvePromise(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        rejectPromise(e);
+      },
+    );
+  });
+}
+
+function isValidResult(r: unknown): r is HookResult | undefined {
+  if (r === undefined || r === null) return true;
+  return typeof r === 'object' && RESULT_ACTIONS.has((r as { action?: string }).action ?? '');
+}
+
+export interface ContextOptions {
+  readonly name: string;
+  readonly pipeline: string;
+  readonly hooks: Hooks;
+  readonly log: Logger;
+  readonly configDir: string;
+  readonly timeoutMs: number;
+  readonly users: Directory;
+  readonly parameters: { MAIL: Set<string>; RCPT: Set<string> };
+}
+
+export function createPluginContext(o: ContextOptions): PluginContext {
+  const { name, hooks, log, timeoutMs } = o;
+
+  function record(target: unknown, decision: Decision): void {
+    const recorder = (target as { [RECORD]?: (d: Decision) => void } | undefined)?.[RECORD];
+    recorder?.call(target, decision);
+  }
+
+  function guardDecision(hook: string, handler: (...a: unknown[]) => unknown) {
+    return async (...args: unknown[]): Promise<HookResult | undefined> => {
+      const started = performance.now();
+      let result: unknown;
+      let failure: unknown;
+      try {
+        result = handler(...args);
+        if (isThenable(result)) result = await withTimeout(result, timeoutMs, `${name}.${hook}`);
+        if (!isValidResult(result)) failure = new TypeError(`returned ${JSON.stringify(result)}, not a hook result`);
+      } catch (err) {
+        failure = err;
+      }
+      const ms = Math.round((performance.now() - started) * 1000) / 1000;
+      if (failure !== undefined) {
+        const reason = `plugin ${name} failed: ${failure instanceof Error ? failure.message : String(failure)}`;
+        log.error({ hook, err: failure }, `${reason}; the transaction gets 451 4.3.0`);
+        record(args[0], { plugin: name, hook, action: 'error', reason, code: 451, ms });
+        return tempfail('Error: internal error, please try again later', 451, '4.3.0', reason);
+      }
+      const r = (result ?? undefined) as HookResult | undefined;
+      const action = r?.action ?? 'continue';
+      record(args[0], {
+        plugin: name,
+        hook,
+        action,
+        ms,
+        ...(r && r.action !== 'continue' && r.reason ? { reason: r.reason } : {}),
+        ...(r && r.action !== 'continue' && r.reply ? { code: r.reply.code } : {}),
+      });
+      return action === 'continue' ? undefined : r;
+    };
+  }
+
+  function guardLookup(hook: string, handler: (...a: unknown[]) => unknown) {
+    return async (...args: unknown[]): Promise<unknown> => {
+      const started = performance.now();
+      try {
+        let result = handler(...args);
+        if (isThenable(result)) result = await withTimeout(result, timeoutMs, `${name}.${hook}`);
+        log.debug({ hook, ms: performance.now() - started }, 'directory lookup');
+        return result ?? undefined;
+      } catch (err) {
+        log.error({ hook, err }, `directory plugin ${name} failed in ${hook}`);
+        throw new PluginFailure(name, hook, err);
+      }
+    };
+  }
+
+  function guardNotify(hook: string, handler: (...a: unknown[]) => unknown) {
+    return async (...args: unknown[]): Promise<void> => {
+      try {
+        const result = handler(...args);
+        if (isThenable(result)) await withTimeout(result, timeoutMs, `${name}.${hook}`);
+      } catch (err) {
+        if (hook === 'init') throw new PluginFailure(name, hook, err);
+        log.error({ hook, err }, `plugin ${name} failed in ${hook}; continuing`);
+      }
+    };
+  }
+
+  return {
+    name,
+    pipeline: o.pipeline,
+    log,
+    configDir: o.configDir,
+    resolvePath: (p: string) => resolve(o.configDir, p),
+    on(hook, handler) {
+      const fn = handler as unknown as (...a: unknown[]) => unknown;
+      if (!(hook in hooks)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
+      const guarded =
+        hook === 'lookupUser' || hook === 'authenticate'
+          ? guardLookup(hook, fn)
+          : DECISION.has(hook)
+            ? guardDecision(hook, fn)
+            : guardNotify(hook, fn);
+      (hooks[hook] as unknown as { tapPromise(o: { name: string }, f: (...a: unknown[]) => Promise<unknown>): void }).tapPromise(
+        { name },
+        guarded,
+      );
+    },
+    note: <T>(key: string) => noteKey<T>(name, key),
+    users: o.users,
+    acceptParameter(command, keyword) {
+      o.parameters[command].add(keyword.toUpperCase());
+    },
+  };
+}

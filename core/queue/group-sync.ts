@@ -1,0 +1,43 @@
+/*
+ * Group commit for directory fsyncs. Every caller gets a promise that resolves
+ * only after an fsync that *started after the call* completed, so a caller's
+ * own rename is always covered (a 250 never overtakes its own fsync); callers
+ * that arrive while an fsync is running share the next one.
+ */
+import { fsync } from 'node:fs';
+
+type Waiter = { resolve: () => void; reject: (e: Error) => void };
+
+export class GroupSync {
+  private waiting: Waiter[] = [];
+  private running = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly grouped = true,
+  ) {}
+
+  sync(): Promise<void> {
+    if (!this.grouped) {
+      return new Promise((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+    }
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      if (!this.running) this.run();
+    });
+  }
+
+  private run(): void {
+    const batch = this.waiting;
+    this.waiting = [];
+    this.running = true;
+    fsync(this.fd, (err) => {
+      for (const w of batch) {
+        if (err) w.reject(err);
+        else w.resolve();
+      }
+      this.running = false;
+      if (this.waiting.length) this.run();
+    });
+  }
+}

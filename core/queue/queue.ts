@@ -1,0 +1,102 @@
+/*
+ * The queue interface: what the SMTP engine and the CLI need from a queue,
+ * whatever keeps it. A message is acknowledged only after commit() resolved,
+ * which means body and envelope are durable. The file backend is in
+ * file-queue.ts; another backend implements the same interface.
+ */
+import type { Readable } from 'node:stream';
+
+export interface EnvelopeRecipient {
+  readonly address: string;
+  readonly parameters: Readonly<Record<string, string | true>>;
+}
+
+/** Everything about a message except its bytes. Stored as JSON beside the message. */
+export interface Envelope {
+  readonly version: 1;
+  readonly id: string;
+  /** ISO 8601 time the message was accepted. */
+  readonly received: string;
+  /** "" for the null sender <>. */
+  readonly sender: string;
+  readonly senderParameters: Readonly<Record<string, string | true>>;
+  readonly recipients: readonly EnvelopeRecipient[];
+  readonly size: number;
+  readonly utf8: boolean;
+  readonly body: '7BIT' | '8BITMIME';
+  readonly client: { readonly address: string; readonly port: number; readonly helo: string | undefined };
+  readonly listener: string;
+  readonly tls?: { readonly protocol: string; readonly cipher: string };
+  readonly authenticatedUser?: string;
+  /** Header fields plugins added in the message hook; prepended on delivery. */
+  readonly addedHeaders: readonly { readonly name: string; readonly value: string }[];
+}
+
+/** A message being received: written as it streams in, committed or discarded at the end. */
+export interface Spool {
+  readonly id: string;
+  /** Where the bytes are now (readable after finish()). */
+  readonly path: string;
+  /** Octets written so far. */
+  readonly size: number;
+  /** Queues bytes; false means "wait for onDrain before writing more". */
+  write(chunk: Buffer): boolean;
+  onDrain(callback: () => void): void;
+  /** Writes out everything queued; afterwards the file is complete (not yet durable). */
+  finish(): Promise<void>;
+  /** Makes message and envelope durable and commits them atomically. Resolves only then. */
+  commit(envelope: Envelope): Promise<void>;
+  /** Removes whatever was written. Safe to call at any point, more than once. */
+  discard(): Promise<void>;
+  createReadStream(): Readable;
+}
+
+export interface QueueSummary {
+  readonly id: string;
+  readonly received: string;
+  readonly size: number;
+  readonly sender: string;
+  readonly recipients: readonly string[];
+}
+
+export interface QueueStats {
+  readonly messages: number;
+  readonly bytes: number;
+  readonly oldest: string | undefined;
+}
+
+export interface RecoveryReport {
+  /** Committed messages found. */
+  readonly messages: number;
+  /** Partial files removed (never a committed message). */
+  readonly removed: readonly string[];
+}
+
+export interface MessageQueue {
+  /** Creates the directories and cleans up after a crash. Call before anything else. */
+  open(): Promise<RecoveryReport>;
+  createSpool(id: string): Spool;
+  list(): Promise<QueueSummary[]>;
+  stat(): Promise<QueueStats>;
+  envelope(id: string): Promise<Envelope | undefined>;
+  readMessage(id: string): Readable | undefined;
+  close(): Promise<void>;
+}
+
+let sequence = 0;
+
+/**
+ * Queue ids sort by time: milliseconds since the epoch in base 36, a per-process
+ * counter and random letters (unique across restarts within one millisecond).
+ */
+export function newQueueId(now = Date.now()): string {
+  sequence = (sequence + 1) % 36 ** 3;
+  const rand = Math.floor(Math.random() * 36 ** 3);
+  return (
+    now.toString(36).toUpperCase().padStart(9, '0') +
+    sequence.toString(36).toUpperCase().padStart(3, '0') +
+    rand.toString(36).toUpperCase().padStart(3, '0')
+  );
+}
+
+export const QUEUE_ID_PATTERN = /^[0-9A-Z]{15}$/;

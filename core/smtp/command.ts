@@ -1,0 +1,67 @@
+/*
+ * Splits an SMTP command line into verb and argument, and parses the
+ * MAIL/RCPT argument into a path plus ESMTP parameters (RFC 5321 4.1.2,
+ * RFC 1869). Pure: the session decides what each outcome means.
+ */
+import { type Address, parsePath } from './address.js';
+
+export interface CommandLine {
+  /** Upper-cased verb ("MAIL"); "" for an empty line. */
+  readonly verb: string;
+  /** Everything after the verb and its separating space(s). */
+  readonly argument: string;
+}
+
+export function splitCommand(line: string): CommandLine {
+  const sp = line.indexOf(' ');
+  const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+  const argument = sp < 0 ? '' : line.slice(sp + 1).trim();
+  return { verb, argument };
+}
+
+/** ESMTP parameters by upper-cased keyword; a keyword without "=value" maps to true. */
+export type EsmtpParameters = ReadonlyMap<string, string | true>;
+
+export type PathCommandParse =
+  | { readonly ok: true; readonly address: Address | null; readonly parameters: EsmtpParameters }
+  | { readonly ok: false; readonly error: 'syntax' | 'address' | 'utf8' | 'parameter'; readonly detail?: string };
+
+const KEYWORD = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+const VALUE = /^[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+$/u;
+
+export function parseParameters(text: string): Map<string, string | true> | string {
+  const params = new Map<string, string | true>();
+  for (const token of text.split(' ')) {
+    if (token === '') continue;
+    const eq = token.indexOf('=');
+    const keyword = (eq < 0 ? token : token.slice(0, eq)).toUpperCase();
+    const value = eq < 0 ? true : token.slice(eq + 1);
+    if (!KEYWORD.test(keyword) || (value !== true && !VALUE.test(value))) return token;
+    params.set(keyword, value);
+  }
+  return params;
+}
+
+/**
+ * Parses "FROM:<path> params" or "TO:<path> params". `prefix` is "FROM" or "TO".
+ * SMTPUTF8 in the parameters of MAIL enables UTF-8 for that transaction
+ * (RFC 6531 3.4); for RCPT pass `utf8` from the transaction.
+ */
+export function parsePathCommand(
+  argument: string,
+  prefix: 'FROM' | 'TO',
+  opts: { utf8?: boolean } = {},
+): PathCommandParse {
+  const colon = argument.indexOf(':');
+  if (colon < 0 || argument.slice(0, colon).trim().toUpperCase() !== prefix) return { ok: false, error: 'syntax' };
+  const afterColon = argument.slice(colon + 1).replace(/^ +/, '');
+  if (afterColon === '') return { ok: false, error: 'syntax' };
+  // Parameters follow the path; look at them first so SMTPUTF8 can govern the path.
+  let utf8 = opts.utf8 === true;
+  if (prefix === 'FROM' && /\sSMTPUTF8(\s|$)/i.test(afterColon)) utf8 = true;
+  const path = parsePath(afterColon, { allowNull: prefix === 'FROM', allowPostmaster: prefix === 'TO', utf8 });
+  if (!path.ok) return { ok: false, error: path.error === 'utf8' ? 'utf8' : 'address' };
+  const parameters = parseParameters(path.rest.trim());
+  if (typeof parameters === 'string') return { ok: false, error: 'parameter', detail: parameters };
+  return { ok: true, address: path.address, parameters };
+}

@@ -1,0 +1,102 @@
+/*
+ * One SMTP listener: accepts TCP connections, enforces the overall and
+ * per-client connection limits (421 for the extra ones, before any hook
+ * runs) and hands each connection to a session. Listens with a backlog at
+ * least as large as its session limit, so bursts of connects are not dropped.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { type SessionSettings, SmtpSession } from './session.js';
+
+export class SmtpListener {
+  private server: Server | undefined;
+  private readonly sessions = new Set<SmtpSession>();
+  private readonly perClient = new Map<string, number>();
+  private accepting = true;
+
+  constructor(
+    private readonly settings: SessionSettings,
+    private readonly log: Logger,
+  ) {}
+
+  get name(): string {
+    return this.settings.listener.name;
+  }
+
+  get activeSessions(): number {
+    return this.sessions.size;
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<{ address: string; port: number }> {
+    const { listener } = this.settings;
+    const server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.onConnection(socket));
+    this.server = server;
+    server.maxConnections = listener.max_connections * 2; // hard stop well above the polite limit
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: listener.address, port: listener.port, backlog: Math.max(listener.backlog, listener.max_connections) }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error({ err, listener: listener.name }, 'listener error'));
+        const a = server.address();
+        const port = typeof a === 'object' && a ? a.port : listener.port;
+        resolve({ address: listener.address, port });
+      });
+    });
+  }
+
+  private refuse(socket: Socket, text: string): void {
+    socket.on('error', () => undefined);
+    socket.end(`421 4.7.0 ${this.settings.hostname} ${text}\r\n`);
+    setTimeout(() => socket.destroy(), 5000).unref();
+  }
+
+  private onConnection(socket: Socket): void {
+    const { listener } = this.settings;
+    const client = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    if (!this.accepting) {
+      this.refuse(socket, 'Service shutting down, closing transmission channel');
+      return;
+    }
+    if (this.sessions.size >= listener.max_connections) {
+      this.log.warn({ listener: listener.name, client, limit: listener.max_connections }, 'connection refused: max_connections reached; raise it if this is legitimate load');
+      this.refuse(socket, 'Error: too many connections, try again later');
+      return;
+    }
+    const fromClient = this.perClient.get(client) ?? 0;
+    if (fromClient >= listener.max_connections_per_ip) {
+      this.log.warn({ listener: listener.name, client, limit: listener.max_connections_per_ip }, 'connection refused: max_connections_per_ip reached');
+      this.refuse(socket, `Error: too many connections from ${client}`);
+      return;
+    }
+    this.perClient.set(client, fromClient + 1);
+    const session = new SmtpSession(socket, this.settings);
+    this.sessions.add(session);
+    session.onClosed(() => {
+      this.sessions.delete(session);
+      const n = (this.perClient.get(client) ?? 1) - 1;
+      if (n <= 0) this.perClient.delete(client);
+      else this.perClient.set(client, n);
+    });
+    session.start().catch((err: unknown) => {
+      this.log.error({ err }, 'session failed to start');
+      socket.destroy();
+    });
+  }
+
+  /**
+   * Stops accepting, lets running transactions finish for up to `graceMs`,
+   * then closes what is left with 421. Resolves when every session is gone.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.accepting = false;
+    // close() stops accepting at once; its callback waits for the sessions, which we end below.
+    this.server?.close();
+    for (const s of this.sessions) s.shutdown(false);
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.sessions) s.shutdown(true);
+    const hardDeadline = Date.now() + 2000;
+    while (this.sessions.size && Date.now() < hardDeadline) await new Promise((r) => setTimeout(r, 50));
+  }
+}

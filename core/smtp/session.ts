@@ -1,0 +1,821 @@
+/*
+ * The SMTP protocol engine for one connection (RFC 5321, with PIPELINING
+ * RFC 2920, 8BITMIME RFC 6152, ENHANCEDSTATUSCODES RFC 2034, SMTPUTF8
+ * RFC 6531). It reads commands, runs the pipeline's hooks, streams DATA
+ * through the decoder into a queue spool and answers 250 only after the queue
+ * committed the message. Replies to pipelined commands are sent in order, in
+ * one write when the client's buffered commands are used up.
+ *
+ * It does not know how the queue stores messages, and policy (who may relay,
+ * which sizes) is left to plugins.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ListenerConfig } from '../config/schema.js';
+import { Notes } from '../hooks/notes.js';
+import { RECORD } from '../hooks/record.js';
+import type { DisconnectResult, HookResult, RejectResult } from '../hooks/results.js';
+import type { Decision, HeaderField, HeloInfo, Session, SpooledMessage, TlsInfo } from '../hooks/types.js';
+import { parseHeaderSection } from '../message/headers.js';
+import { receivedHeader } from '../message/received.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { Envelope, MessageQueue, Spool } from '../queue/queue.js';
+import { newQueueId } from '../queue/queue.js';
+import { type EsmtpParameters, parsePathCommand, splitCommand } from './command.js';
+import { CommandReader } from './command-reader.js';
+import { DataDecoder } from './data-decoder.js';
+import { formatReply, type Reply, replyText } from './reply.js';
+import { CapabilityList, SmtpTransaction } from './transaction.js';
+
+export interface SessionSettings {
+  readonly listener: ListenerConfig;
+  readonly hostname: string;
+  readonly pipeline: Pipeline;
+  readonly queue: MessageQueue;
+  readonly log: Logger;
+}
+
+const CORE_MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8']);
+/** Verbs we know but do not implement unless a plugin does (through the command hook). */
+const KNOWN_UNIMPLEMENTED = new Set(['EXPN', 'TURN', 'ETRN', 'BDAT', 'STARTTLS', 'AUTH', 'ATRN', 'VERB', 'SEND', 'SOML', 'SAML']);
+const MAX_HEADER_READ = 256 * 1024;
+/** Pause reading when this much command input waits (a client flooding pipelined commands). */
+const MAX_PENDING_INPUT = 64 * 1024;
+
+let sessionCounter = 0;
+
+type Mode = 'greeting' | 'command' | 'data' | 'closed';
+
+const r = (code: number, enhanced: string | undefined, text: string | string[]): Reply => ({
+  code,
+  ...(enhanced ? { enhanced } : {}),
+  text,
+});
+
+interface DataState {
+  readonly transaction: SmtpTransaction;
+  readonly spool: Spool;
+  readonly decoder: DataDecoder;
+  bodyBytes: number;
+  tooBig: boolean;
+}
+
+export class SmtpSession implements Session {
+  readonly id: string;
+  readonly listener: string;
+  readonly remote: { address: string; port: number };
+  readonly local: { address: string; port: number };
+  readonly hostname: string;
+  readonly notes = new Notes();
+  readonly log: Logger;
+  helo: HeloInfo | undefined;
+  tls: TlsInfo | undefined;
+  authenticatedUser: string | undefined;
+  relayAllowed = false;
+  transaction: SmtpTransaction | undefined;
+  readonly decisions: Decision[] = [];
+
+  private mode: Mode = 'greeting';
+  private readonly reader: CommandReader;
+  private readonly out: string[] = [];
+  private pumping = false;
+  private errors = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lineWaiter: { resolve: (line: string) => void; reject: (e: Error) => void } | undefined;
+  private data: DataState | undefined;
+  private draining = false;
+  private readonly startedAt = Date.now();
+  private messages = 0;
+  private transactions = 0;
+  private endReason = 'client closed';
+  private pausedForInput = false;
+  private closedCallbacks: (() => void)[] = [];
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly settings: SessionSettings,
+  ) {
+    sessionCounter = (sessionCounter + 1) % 0x7fffffff;
+    this.id = `${Date.now().toString(36)}.${sessionCounter.toString(36)}`;
+    this.listener = settings.listener.name;
+    this.hostname = settings.hostname;
+    this.remote = { address: normalizeAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
+    this.local = { address: normalizeAddress(socket.localAddress), port: socket.localPort ?? 0 };
+    this.log = settings.log.child({ session: this.id });
+    this.reader = new CommandReader(settings.listener.max_command_line);
+  }
+
+  /** Decisions from guarded hook handlers land in the open transaction, else on the session. */
+  [RECORD](decision: Decision): void {
+    (this.transaction ?? this.data?.transaction)?.decisions.push(decision) ?? this.decisions.push(decision);
+  }
+
+  get closed(): boolean {
+    return this.mode === 'closed';
+  }
+
+  onClosed(cb: () => void): void {
+    if (this.mode === 'closed') cb();
+    else this.closedCallbacks.push(cb);
+  }
+
+  async start(): Promise<void> {
+    const s = this.socket;
+    s.setNoDelay(true);
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('error', (err) => this.log.debug({ err }, 'socket error'));
+    s.on('close', () => this.onSocketClosed());
+    s.on('drain', () => this.resumeIfPossible());
+    this.armIdleTimer();
+
+    const result = await this.runDecision(() => this.settings.pipeline.hooks.connect.promise(this));
+    if (this.closed) return;
+    if (isRefusal(result)) {
+      // RFC 5321 3.1: a refused connection gets 554 (or 421 when temporary) and is closed.
+      const temporary = result.reply.code < 500;
+      this.endReason = `refused by ${this.lastPlugin() ?? 'plugin'}`;
+      this.close(r(temporary ? 421 : 554, temporary ? '4.3.0' : '5.7.1', replyText(result.reply)));
+      return;
+    }
+    this.mode = 'command';
+    this.send(r(220, undefined, `${this.hostname} ${this.settings.listener.banner}`));
+    void this.pump();
+  }
+
+  /** Graceful shutdown: idle sessions get 421 now, busy ones after their transaction. */
+  shutdown(force: boolean): void {
+    if (this.mode === 'closed') return;
+    this.draining = true;
+    if (force || (!this.transaction && !this.data && !this.pumping)) {
+      this.endReason = 'shutdown';
+      if (this.data) void this.data.spool.discard();
+      this.close(r(421, '4.3.2', `${this.hostname} Service shutting down, closing transmission channel`));
+    }
+  }
+
+  exchange(reply: Reply): Promise<string> {
+    if (this.mode === 'closed') return Promise.reject(new Error('connection closed'));
+    this.send(reply);
+    this.flush();
+    return new Promise((resolve, reject) => {
+      this.lineWaiter = { resolve, reject };
+      this.serveLineWaiter();
+    });
+  }
+
+  // ---- input -------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.mode === 'closed') return;
+    this.armIdleTimer();
+    if (this.mode === 'data' && this.data && this.reader.buffered === 0 && !this.pumping) {
+      this.feedData(chunk);
+      return;
+    }
+    this.reader.push(chunk);
+    if (this.lineWaiter) this.serveLineWaiter();
+    if (this.reader.buffered > MAX_PENDING_INPUT && !this.pausedForInput) {
+      this.pausedForInput = true;
+      this.socket.pause();
+    }
+    void this.pump();
+  }
+
+  private serveLineWaiter(): void {
+    if (!this.lineWaiter) return;
+    const input = this.reader.next();
+    if (!input) return;
+    const waiter = this.lineWaiter;
+    this.lineWaiter = undefined;
+    if (input.kind === 'too-long') waiter.reject(new Error('line too long'));
+    else waiter.resolve(input.text);
+  }
+
+  private resumeIfPossible(): void {
+    if (this.mode === 'closed') return;
+    if (this.pausedForInput && this.reader.buffered <= MAX_PENDING_INPUT && this.socket.writableLength < 1 << 20) {
+      this.pausedForInput = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Processes buffered input until it is used up or we must wait (for hooks, for the disk). */
+  private async pump(): Promise<void> {
+    if (this.pumping || this.mode === 'greeting') return;
+    this.pumping = true;
+    try {
+      while (this.mode === 'command' || this.mode === 'data') {
+        if (this.mode === 'data') {
+          const rest = this.reader.take();
+          if (!rest) break;
+          this.feedData(rest);
+          break;
+        }
+        if (this.lineWaiter) break;
+        const input = this.reader.next();
+        if (!input) break;
+        if (input.kind === 'too-long') {
+          this.error(r(500, '5.5.2', 'Error: line too long'));
+          continue;
+        }
+        if (input.bareLf && this.settings.listener.smtpd_forbid_bare_newline === 'reject') {
+          this.endReason = 'bare LF in command';
+          this.close(r(550, '5.5.2', 'Error: bare <LF> received'));
+          break;
+        }
+        await this.command(input.text);
+      }
+    } catch (err) {
+      this.log.error({ err }, 'internal error in session; closing');
+      this.endReason = 'internal error';
+      this.close(r(421, '4.3.0', `${this.hostname} Error: internal error, closing transmission channel`));
+    } finally {
+      this.pumping = false;
+      this.flush();
+      this.resumeIfPossible();
+    }
+    if (this.draining && this.mode === 'command' && !this.transaction) this.shutdown(false);
+  }
+
+  // ---- output ------------------------------------------------------------
+
+  private send(reply: Reply): void {
+    if (this.mode === 'closed') return;
+    this.out.push(formatReply(reply));
+  }
+
+  private flush(): void {
+    if (this.out.length === 0 || this.socket.destroyed) return;
+    this.socket.write(this.out.length === 1 ? this.out[0]! : this.out.join(''));
+    this.out.length = 0;
+    if (this.socket.writableLength >= 1 << 20 && !this.pausedForInput) {
+      // The client does not read its replies; stop reading its commands until it does.
+      this.pausedForInput = true;
+      this.socket.pause();
+    }
+  }
+
+  private close(reply?: Reply): void {
+    if (this.mode === 'closed') return;
+    if (reply) this.send(reply);
+    this.flush();
+    this.mode = 'closed';
+    this.reader.discard();
+    this.clearIdleTimer();
+    this.lineWaiter?.reject(new Error('connection closed'));
+    this.lineWaiter = undefined;
+    this.socket.end();
+    // A peer that never closes its side must not hold the slot.
+    setTimeout(() => this.socket.destroy(), 10_000).unref();
+  }
+
+  private error(reply: Reply): void {
+    this.errors++;
+    if (this.errors >= this.settings.listener.max_errors) {
+      this.endReason = 'too many errors';
+      this.close(r(421, '4.7.0', `${this.hostname} Error: too many errors`));
+      return;
+    }
+    this.send(reply);
+  }
+
+  // ---- timers ------------------------------------------------------------
+
+  private armIdleTimer(): void {
+    if (this.idleTimer) {
+      this.idleTimer.refresh();
+      return;
+    }
+    this.idleTimer = setTimeout(() => this.onIdle(), this.settings.listener.timeout);
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private onIdle(): void {
+    if (this.mode === 'closed') return;
+    if (this.pumping && !this.lineWaiter && this.mode !== 'data') {
+      // We are the slow side (a hook is running): not the client's fault.
+      this.idleTimer?.refresh();
+      return;
+    }
+    this.endReason = 'timeout';
+    if (this.data) void this.data.spool.discard();
+    this.close(r(421, '4.4.2', `${this.hostname} Error: timeout exceeded`));
+  }
+
+  private onSocketClosed(): void {
+    const wasOpen = this.mode !== 'closed';
+    this.mode = 'closed';
+    this.clearIdleTimer();
+    this.lineWaiter?.reject(new Error('connection closed'));
+    this.lineWaiter = undefined;
+    if (this.data) {
+      // Client went away mid-DATA: nothing was acknowledged, nothing is kept.
+      const { spool, transaction } = this.data;
+      this.data = undefined;
+      void spool.discard();
+      this.logTransaction(transaction, 'aborted', undefined, 'connection lost during DATA');
+    } else if (this.transaction) {
+      this.logTransaction(this.transaction, 'aborted', undefined, wasOpen ? 'connection closed' : this.endReason);
+    }
+    this.transaction = undefined;
+    this.log.info(
+      {
+        event: 'connection',
+        client: this.remote.address,
+        port: this.remote.port,
+        helo: this.helo?.domain,
+        messages: this.messages,
+        transactions: this.transactions,
+        errors: this.errors,
+        end: this.endReason,
+        ms: Date.now() - this.startedAt,
+        ...(this.decisions.length ? { decisions: this.decisions } : {}),
+      },
+      'connection closed',
+    );
+    void this.settings.pipeline.hooks.disconnect.promise(this).catch(() => undefined);
+    for (const cb of this.closedCallbacks) cb();
+    this.closedCallbacks = [];
+  }
+
+  // ---- commands ----------------------------------------------------------
+
+  private async runDecision(call: () => Promise<HookResult | undefined>): Promise<HookResult | undefined> {
+    return call();
+  }
+
+  private lastPlugin(): string | undefined {
+    const list = this.transaction?.decisions ?? this.decisions;
+    for (let i = list.length - 1; i >= 0; i--) if (list[i]!.action !== 'continue') return list[i]!.plugin;
+    return undefined;
+  }
+
+  /** Applies a final hook result; returns true if it ended the command. */
+  private applyResult(result: HookResult | undefined, success?: Reply): boolean {
+    if (!result || result.action === 'continue') return false;
+    if (result.action === 'accept') {
+      if (success || result.reply) this.send(result.reply ?? success!);
+      return true;
+    }
+    if (result.action === 'disconnect') {
+      this.endReason = `disconnected by ${this.lastPlugin() ?? 'plugin'}`;
+      this.close(result.reply);
+      return true;
+    }
+    this.send(result.reply);
+    return true;
+  }
+
+  private async command(line: string): Promise<void> {
+    const { verb, argument } = splitCommand(line);
+    const hooks = this.settings.pipeline.hooks;
+    if (hooks.command.taps.length) {
+      const result = await hooks.command.promise(this, { verb, argument });
+      if (this.closed) return;
+      if (result && result.action !== 'continue') {
+        this.applyResult(result, r(250, '2.0.0', 'Ok'));
+        return;
+      }
+    }
+    switch (verb) {
+      case 'HELO':
+      case 'EHLO':
+        return this.heloCommand(verb, argument);
+      case 'MAIL':
+        return this.mailCommand(argument);
+      case 'RCPT':
+        return this.rcptCommand(argument);
+      case 'DATA':
+        return this.dataCommand(argument);
+      case 'RSET':
+        await this.endTransaction('reset');
+        this.send(r(250, '2.0.0', 'Ok'));
+        return;
+      case 'NOOP':
+        this.send(r(250, '2.0.0', 'Ok'));
+        return;
+      case 'QUIT':
+        this.endReason = 'quit';
+        await this.endTransaction('quit');
+        this.close(r(221, '2.0.0', 'Bye'));
+        return;
+      case 'VRFY':
+        if (!argument) return this.error(r(501, '5.5.4', 'Syntax: VRFY address'));
+        // RFC 5321 3.5.3: we do not reveal mailboxes.
+        this.send(r(252, '2.0.0', 'Cannot VRFY user, but will accept message and attempt delivery'));
+        return;
+      case 'HELP':
+        this.send(r(214, '2.0.0', ['Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP', 'See RFC 5321']));
+        return;
+      case '':
+        return this.error(r(500, '5.5.2', 'Error: bad syntax'));
+      default:
+        if (KNOWN_UNIMPLEMENTED.has(verb)) return this.error(r(502, '5.5.1', `Error: command not implemented`));
+        if (!/^[A-Z]{1,16}$/.test(verb)) return this.error(r(500, '5.5.2', 'Error: bad syntax'));
+        return this.error(r(502, '5.5.2', 'Error: command not recognized'));
+    }
+  }
+
+  private async heloCommand(verb: 'HELO' | 'EHLO', argument: string): Promise<void> {
+    const domain = argument.split(' ')[0] ?? '';
+    if (!domain) return this.error(r(501, undefined, `Syntax: ${verb} hostname`));
+    // RFC 5321 4.1.4: HELO/EHLO in a session resets any transaction.
+    await this.endTransaction('helo');
+    const result = await this.settings.pipeline.hooks.helo.promise(this, { verb, domain });
+    if (this.closed) return;
+    if (isRefusal(result)) {
+      this.applyResult(result);
+      return;
+    }
+    this.helo = { verb, domain };
+    if (verb === 'HELO') {
+      this.send(r(250, undefined, this.hostname));
+      return;
+    }
+    const caps = new CapabilityList(['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SMTPUTF8']);
+    await this.settings.pipeline.hooks.capabilities.promise(this, caps);
+    if (this.closed) return;
+    this.send(r(250, undefined, [this.hostname, ...caps.list]));
+  }
+
+  private checkMailParameters(parameters: EsmtpParameters): Reply | { size: number | undefined; body: '7BIT' | '8BITMIME' } {
+    let size: number | undefined;
+    let body: '7BIT' | '8BITMIME' = '7BIT';
+    for (const [keyword, value] of parameters) {
+      if (keyword === 'SIZE') {
+        if (value === true || !/^\d{1,15}$/.test(value)) return r(501, '5.5.4', 'Bad message size syntax');
+        size = Number(value);
+      } else if (keyword === 'BODY') {
+        const v = value === true ? '' : value.toUpperCase();
+        if (v !== '7BIT' && v !== '8BITMIME') return r(501, '5.5.4', `Unsupported BODY type: ${v || '(none)'}`);
+        body = v;
+      } else if (keyword === 'SMTPUTF8') {
+        if (value !== true) return r(501, '5.5.4', 'SMTPUTF8 takes no value');
+      } else if (!CORE_MAIL_PARAMETERS.has(keyword) && !this.settings.pipeline.parameters.MAIL.has(keyword)) {
+        return r(555, '5.5.4', `Unsupported option: ${keyword}`);
+      }
+    }
+    return { size, body };
+  }
+
+  private async mailCommand(argument: string): Promise<void> {
+    if (!this.helo && this.settings.listener.require_helo) return this.error(r(503, '5.5.1', 'Error: send HELO/EHLO first'));
+    if (this.transaction) return this.error(r(503, '5.5.1', 'Error: nested MAIL command'));
+    if (this.draining) {
+      this.close(r(421, '4.3.2', `${this.hostname} Service shutting down, closing transmission channel`));
+      return;
+    }
+    const parsed = parsePathCommand(argument, 'FROM');
+    if (!parsed.ok) {
+      switch (parsed.error) {
+        case 'syntax':
+          return this.error(r(501, '5.5.4', 'Syntax: MAIL FROM:<address>'));
+        case 'address':
+          return this.error(r(501, '5.1.7', 'Bad sender address syntax'));
+        case 'utf8':
+          return this.error(r(553, '5.6.7', 'Must declare SMTPUTF8 to send unicode address'));
+        default:
+          return this.error(r(555, '5.5.4', `Unsupported option: ${parsed.detail ?? ''}`));
+      }
+    }
+    const checked = this.checkMailParameters(parsed.parameters);
+    if ('code' in checked) return this.error(checked);
+    const txn = new SmtpTransaction(
+      newQueueId(),
+      parsed.address,
+      parsed.parameters,
+      parsed.parameters.has('SMTPUTF8'),
+      checked.body,
+      checked.size,
+    );
+    this.transaction = txn;
+    this.transactions++;
+    const result = await this.settings.pipeline.hooks.mail.promise(this, txn, {
+      address: parsed.address,
+      parameters: parsed.parameters,
+    });
+    if (this.closed) return;
+    if (isRefusal(result)) {
+      this.applyResult(result);
+      this.logTransaction(txn, 'rejected', result.reply, result.reason);
+      await this.endTransaction(null);
+      return;
+    }
+    this.send((result?.action === 'accept' ? result.reply : undefined) ?? r(250, '2.1.0', 'Ok'));
+  }
+
+  private async rcptCommand(argument: string): Promise<void> {
+    const txn = this.transaction;
+    if (!txn) return this.error(r(503, '5.5.1', 'Error: need MAIL command'));
+    const parsed = parsePathCommand(argument, 'TO', { utf8: txn.utf8 });
+    if (!parsed.ok) {
+      switch (parsed.error) {
+        case 'syntax':
+          return this.error(r(501, '5.5.4', 'Syntax: RCPT TO:<address>'));
+        case 'address':
+          return this.error(r(501, '5.1.3', 'Bad recipient address syntax'));
+        case 'utf8':
+          return this.error(r(553, '5.6.7', 'Must declare SMTPUTF8 to send unicode address'));
+        default:
+          return this.error(r(555, '5.5.4', `Unsupported option: ${parsed.detail ?? ''}`));
+      }
+    }
+    const address = parsed.address!;
+    for (const keyword of parsed.parameters.keys()) {
+      if (!this.settings.pipeline.parameters.RCPT.has(keyword)) return this.error(r(555, '5.5.4', `Unsupported option: ${keyword}`));
+    }
+    if (txn.recipients.length >= this.settings.listener.max_recipients) {
+      // RFC 5321 4.5.3.1.10: the client sends the rest in another transaction.
+      txn.refused.push({ address: address.address, code: 452 });
+      this.send(r(452, '4.5.3', 'Error: too many recipients'));
+      return;
+    }
+    const result = await this.settings.pipeline.hooks.rcpt.promise(this, txn, { address, parameters: parsed.parameters });
+    if (this.closed) return;
+    if (result?.action === 'accept') {
+      txn.recipients.push({ address, parameters: parsed.parameters });
+      this.send(result.reply ?? r(250, '2.1.5', 'Ok'));
+      return;
+    }
+    if (isRefusal(result)) {
+      txn.refused.push({ address: address.address, code: result.reply.code });
+      this.applyResult(result);
+      return;
+    }
+    // No plugin took the recipient: never an open relay by default.
+    txn.decisions.push({ plugin: 'core', hook: 'rcpt', action: 'reject', reason: 'no plugin accepted the recipient', code: 554, ms: 0 });
+    txn.refused.push({ address: address.address, code: 554 });
+    this.send(r(554, '5.7.1', `<${address.address}>: Relay access denied`));
+  }
+
+  private async dataCommand(argument: string): Promise<void> {
+    const txn = this.transaction;
+    if (!txn) return this.error(r(503, '5.5.1', 'Error: need MAIL command'));
+    if (argument) return this.error(r(501, '5.5.4', 'Syntax: DATA'));
+    if (txn.recipients.length === 0) {
+      // RFC 2920 3.1: with pipelining, DATA after only refused recipients gets 554.
+      if (txn.refused.length) return this.error(r(554, '5.5.1', 'Error: no valid recipients'));
+      return this.error(r(503, '5.5.1', 'Error: need RCPT command'));
+    }
+    const result = await this.settings.pipeline.hooks.data.promise(this, txn);
+    if (this.closed) return;
+    if (isRefusal(result)) {
+      this.applyResult(result);
+      return;
+    }
+    const spool = this.settings.queue.createSpool(txn.id);
+    const header = receivedHeader({
+      heloDomain: this.helo?.domain,
+      clientAddress: this.remote.address,
+      hostname: this.hostname,
+      esmtp: this.helo?.verb === 'EHLO',
+      tls: this.tls,
+      authenticated: this.authenticatedUser !== undefined,
+      queueId: txn.id,
+      recipient: txn.recipients.length === 1 ? txn.recipients[0]!.address.address : undefined,
+      date: new Date(),
+    });
+    spool.write(Buffer.from(header));
+    const state: DataState = {
+      transaction: txn,
+      spool,
+      bodyBytes: 0,
+      tooBig: false,
+      decoder: new DataDecoder(this.settings.listener.smtpd_forbid_bare_newline, (chunk) => {
+        state.bodyBytes += chunk.length;
+        if (state.tooBig) return;
+        if (txn.sizeLimit !== undefined && state.bodyBytes > txn.sizeLimit) {
+          // RFC 1870 / qmail databytes: stop storing, keep reading, refuse at the end.
+          state.tooBig = true;
+          return;
+        }
+        if (!spool.write(chunk) && !this.socket.isPaused()) {
+          this.socket.pause();
+          spool.onDrain(() => {
+            if (this.mode !== 'closed' && !this.pausedForInput) this.socket.resume();
+          });
+        }
+      }),
+    };
+    this.data = state;
+    this.transaction = undefined;
+    this.mode = 'data';
+    this.send(r(354, undefined, 'End data with <CR><LF>.<CR><LF>'));
+  }
+
+  // ---- DATA --------------------------------------------------------------
+
+  private feedData(chunk: Buffer): void {
+    const state = this.data;
+    if (!state) return;
+    const end = state.decoder.feed(chunk);
+    if (end < 0) return;
+    // End of data: what follows belongs to the next commands (pipelining).
+    if (end < chunk.length) this.reader.push(chunk.subarray(end));
+    this.mode = 'command';
+    this.data = undefined;
+    this.transaction = state.transaction;
+    this.pumping = true;
+    this.finishMessage(state)
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'internal error finishing a message');
+        this.send(r(451, '4.3.0', 'Error: internal error, please try again later'));
+      })
+      .finally(() => {
+        this.pumping = false;
+        this.flush();
+        void this.pump();
+      });
+  }
+
+  private async finishMessage(state: DataState): Promise<void> {
+    const { transaction: txn, spool, decoder } = state;
+    const listener = this.settings.listener;
+    const refuse = async (reply: Reply, reason: string, plugin?: string) => {
+      await spool.discard();
+      this.send(reply);
+      this.logTransaction(txn, 'rejected', reply, reason, plugin);
+      await this.endTransaction(null);
+    };
+
+    if ((decoder.findings.bareLf || decoder.findings.bareCr) && listener.smtpd_forbid_bare_newline === 'reject') {
+      const what = decoder.findings.bareLf ? '<LF>' : '<CR>';
+      await refuse(r(550, '5.5.2', `Error: bare ${what} received`), `bare ${what} in message (smtpd_forbid_bare_newline = reject)`);
+      // Like Postfix: a client that mixes line endings is not trusted with the rest of the session.
+      this.endReason = `bare ${what} in DATA`;
+      this.close();
+      return;
+    }
+    if (state.tooBig) {
+      await refuse(r(552, '5.3.4', 'Error: message file too big'), `message exceeds ${txn.sizeLimit} octets`);
+      return;
+    }
+    if (decoder.findings.longestLine + 2 > listener.max_text_line) {
+      await refuse(
+        r(554, '5.6.0', `Error: message contains a line longer than ${listener.max_text_line} octets`),
+        `line of ${decoder.findings.longestLine + 2} octets`,
+      );
+      return;
+    }
+    try {
+      await spool.finish();
+    } catch (err) {
+      await refuse(storageReply(err), `spool write failed: ${(err as Error).message}`);
+      this.log.error({ err, queueId: txn.id }, 'cannot write the spool file; check the queue disk');
+      return;
+    }
+    const message = spooledMessage(spool);
+    const hooks = this.settings.pipeline.hooks;
+    const verdict = await hooks.message.promise(this, txn, message);
+    if (this.closed) {
+      await spool.discard();
+      return;
+    }
+    if (isRefusal(verdict)) {
+      await spool.discard();
+      this.applyResult(verdict);
+      this.logTransaction(txn, 'rejected', verdict.reply, verdict.reason);
+      await this.endTransaction(null);
+      return;
+    }
+    const queued = await hooks.queue.promise(this, txn, message);
+    if (this.closed) {
+      await spool.discard();
+      return;
+    }
+    if (isRefusal(queued)) {
+      await spool.discard();
+      this.applyResult(queued);
+      this.logTransaction(txn, 'rejected', queued.reply, queued.reason);
+      await this.endTransaction(null);
+      return;
+    }
+    let reply: Reply;
+    if (queued?.action === 'accept') {
+      // A plugin took the message (forwarded, stored elsewhere): the spool is not ours to keep.
+      await spool.discard();
+      reply = queued.reply ?? r(250, '2.0.0', `Ok: accepted as ${txn.id}`);
+    } else {
+      try {
+        await spool.commit(this.envelope(txn, spool.size));
+      } catch (err) {
+        const failure = storageReply(err);
+        this.log.error({ err, queueId: txn.id }, 'cannot commit the message to the queue; check the queue disk');
+        this.send(failure);
+        this.logTransaction(txn, 'rejected', failure, `queue commit failed: ${(err as Error).message}`);
+        await this.endTransaction(null);
+        return;
+      }
+      reply = r(250, '2.0.0', `Ok: queued as ${txn.id}`);
+    }
+    this.messages++;
+    this.send(reply);
+    this.logTransaction(txn, 'queued', reply, undefined, undefined, spool.size);
+    await this.endTransaction(null);
+  }
+
+  private envelope(txn: SmtpTransaction, size: number): Envelope {
+    const params = (p: EsmtpParameters) => Object.fromEntries(p);
+    return {
+      version: 1,
+      id: txn.id,
+      received: new Date().toISOString(),
+      sender: txn.sender?.address ?? '',
+      senderParameters: params(txn.senderParameters),
+      recipients: txn.recipients.map((rc) => ({ address: rc.address.address, parameters: params(rc.parameters) })),
+      size,
+      utf8: txn.utf8,
+      body: txn.body,
+      client: { address: this.remote.address, port: this.remote.port, helo: this.helo?.domain },
+      listener: this.listener,
+      ...(this.tls ? { tls: this.tls } : {}),
+      ...(this.authenticatedUser ? { authenticatedUser: this.authenticatedUser } : {}),
+      addedHeaders: txn.addedHeaders,
+    };
+  }
+
+  /** Ends the open transaction (if any) and tells plugins. `why` null: already logged. */
+  private async endTransaction(why: string | null): Promise<void> {
+    const txn = this.transaction;
+    if (!txn) return;
+    this.transaction = undefined;
+    if (why !== null) this.logTransaction(txn, 'aborted', undefined, why);
+    if (this.settings.pipeline.hooks.reset.taps.length) await this.settings.pipeline.hooks.reset.promise(this, txn);
+  }
+
+  private logTransaction(
+    txn: SmtpTransaction,
+    result: 'queued' | 'rejected' | 'aborted',
+    reply: Reply | undefined,
+    reason: string | undefined,
+    plugin?: string,
+    size?: number,
+  ): void {
+    const deciding = plugin ?? [...txn.decisions].reverse().find((d) => d.action === 'reject' || d.action === 'error' || d.action === 'disconnect')?.plugin;
+    this.log.info(
+      {
+        event: 'message',
+        queueId: txn.id,
+        result,
+        client: this.remote.address,
+        helo: this.helo?.domain,
+        sender: txn.sender?.address ?? '',
+        recipients: txn.recipients.map((rc) => rc.address.address),
+        ...(txn.refused.length ? { refused: txn.refused } : {}),
+        ...(size !== undefined ? { size } : {}),
+        ...(reply ? { reply: `${reply.code} ${reply.enhanced ?? ''} ${replyText(reply)}`.replace(/ +/g, ' ') } : {}),
+        ...(result === 'rejected' && deciding ? { plugin: deciding } : {}),
+        ...(reason ? { reason } : {}),
+        ...(txn.decisions.length ? { decisions: txn.decisions } : {}),
+        ms: Math.round(performance.now() - txn.startedAt),
+      },
+      result,
+    );
+  }
+}
+
+function isRefusal(result: HookResult | undefined): result is RejectResult | DisconnectResult {
+  return result !== undefined && (result.action === 'reject' || result.action === 'disconnect');
+}
+
+function storageReply(err: unknown): Reply {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return r(452, '4.3.1', 'Error: insufficient system storage');
+  return r(451, '4.3.0', 'Error: queue file write error');
+}
+
+function spooledMessage(spool: Spool): SpooledMessage {
+  let headers: Promise<readonly HeaderField[]> | undefined;
+  return {
+    get size() {
+      return spool.size;
+    },
+    get path() {
+      return spool.path;
+    },
+    createReadStream: () => spool.createReadStream(),
+    readHeaders() {
+      headers ??= (async () => {
+        const chunks: Buffer[] = [];
+        let total = 0;
+        for await (const chunk of spool.createReadStream()) {
+          chunks.push(chunk as Buffer);
+          total += (chunk as Buffer).length;
+          const joined = Buffer.concat(chunks);
+          if (total >= MAX_HEADER_READ || joined.indexOf('\r\n\r\n') >= 0) break;
+        }
+        return parseHeaderSection(Buffer.concat(chunks).subarray(0, MAX_HEADER_READ).toString('utf8'));
+      })();
+      return headers;
+    },
+  };
+}
+
+function normalizeAddress(address: string | undefined): string {
+  if (!address) return 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}

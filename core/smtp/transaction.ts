@@ -1,0 +1,58 @@
+/*
+ * One mail transaction (MAIL .. end of DATA) and the EHLO capability list:
+ * the mutable state behind the Transaction and Capabilities interfaces.
+ */
+import { Notes } from '../hooks/notes.js';
+import type { Capabilities, Decision, HeaderField, Recipient, Transaction } from '../hooks/types.js';
+import type { Address } from './address.js';
+import type { EsmtpParameters } from './command.js';
+
+export class SmtpTransaction implements Transaction {
+  readonly recipients: Recipient[] = [];
+  readonly notes = new Notes();
+  readonly addedHeaders: HeaderField[] = [];
+  readonly decisions: Decision[] = [];
+  readonly startedAt = performance.now();
+  sizeLimit: number | undefined;
+  /** Recipients refused, with the reply they got (for the log line). */
+  readonly refused: { address: string; code: number }[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly sender: Address | null,
+    readonly senderParameters: EsmtpParameters,
+    readonly utf8: boolean,
+    readonly body: '7BIT' | '8BITMIME',
+    readonly declaredSize: number | undefined,
+  ) {}
+
+  addHeader(name: string, value: string): void {
+    if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) throw new RangeError(`invalid header field name "${name}"`);
+    this.addedHeaders.push({ name, value: value.replace(/[\r\n]+/g, ' ') });
+  }
+}
+
+export class CapabilityList implements Capabilities {
+  readonly list: string[];
+
+  constructor(initial: string[]) {
+    this.list = [...initial];
+  }
+
+  private static keyword(s: string): string {
+    return s.split(' ')[0]!.toUpperCase();
+  }
+
+  add(keyword: string): void {
+    const k = CapabilityList.keyword(keyword);
+    const i = this.list.findIndex((c) => CapabilityList.keyword(c) === k);
+    if (i >= 0) this.list[i] = keyword;
+    else this.list.push(keyword);
+  }
+
+  remove(keyword: string): void {
+    const k = CapabilityList.keyword(keyword);
+    const i = this.list.findIndex((c) => CapabilityList.keyword(c) === k);
+    if (i >= 0) this.list.splice(i, 1);
+  }
+}

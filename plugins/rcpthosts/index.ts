@@ -1,0 +1,41 @@
+/*
+ * rcpthosts: accept recipients only in the domains this gateway serves, so no
+ * default pipeline is an open relay. A client another plugin trusted to relay
+ * (session.relayAllowed) is left to that plugin; everyone else gets
+ * 554 5.7.1 Relay access denied for other domains.
+ */
+import { readFileSync } from 'node:fs';
+import { accept, definePlugin, next, reject } from '../../core/plugin-api/index.js';
+import { DomainTable, parseControlFile } from './domains.js';
+import { RcpthostsOptions } from './options.js';
+
+export default definePlugin({
+  name: 'rcpthosts',
+  description: 'Accept recipients only for listed domains (qmail rcpthosts/morercpthosts).',
+  options: RcpthostsOptions,
+  setup(ctx, options) {
+    const load = () => {
+      const entries = [...options.domains];
+      for (const file of options.files) entries.push(...parseControlFile(readFileSync(ctx.resolvePath(file), 'utf8')));
+      return new DomainTable(entries);
+    };
+    let table = load();
+    ctx.log.debug({ domains: table.size }, 'rcpthosts loaded');
+
+    ctx.on('reload', () => {
+      try {
+        table = load();
+        ctx.log.info({ domains: table.size }, 'rcpthosts reloaded');
+      } catch (err) {
+        ctx.log.error({ err }, 'rcpthosts reload failed; keeping the previous list');
+      }
+    });
+
+    ctx.on('rcpt', (session, _txn, { address }) => {
+      if (address.domain === '') return options.postmaster ? accept('postmaster (RFC 5321 4.5.1)') : next();
+      if (table.matches(address.domain)) return accept(`${address.domain} is in rcpthosts`);
+      if (session.relayAllowed) return next();
+      return reject(554, '5.7.1', `<${address.address}>: Relay access denied`, `${address.domain} is not in rcpthosts`);
+    });
+  },
+});

@@ -1,0 +1,26 @@
+/*
+ * rcpthosts options: the domains this gateway accepts mail for.
+ */
+import { type Static, Type } from '../../core/plugin-api/index.js';
+
+const DOMAIN = '^(\\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[^\\]]+\\])$';
+
+export const RcpthostsOptions = Type.Object(
+  {
+    domains: Type.Array(Type.String({ pattern: DOMAIN }), {
+      default: [],
+      description: 'Domains to accept mail for (qmail control/rcpthosts). "example.com" is exact, ".example.com" covers its sub-domains.',
+    }),
+    files: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Files with more domains, one per line, # comments (control/rcpthosts, control/morercpthosts). Re-read on SIGHUP.',
+    }),
+    postmaster: Type.Boolean({
+      default: true,
+      description: 'Accept the bare <postmaster> recipient (RFC 5321 4.5.1 requires it).',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type RcpthostsOptions = Static<typeof RcpthostsOptions>;
