@@ -6,7 +6,7 @@
 import { hostname as systemHostname } from 'node:os';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { type CoreConfig, CoreConfigSchema, type PluginEntryConfig, PipelineSchema } from './schema.js';
+import { type CoreConfig, CoreConfigSchema, type PipelineConfig, type PluginEntryConfig, PipelineSchema } from './schema.js';
 import { type KeyPath, SourceFile } from './source.js';
 import { validate } from './validate.js';
 
@@ -63,14 +63,19 @@ export function loadConfig(file: string): LoadedConfig {
         }
         throw err;
       }
-      const spec = validate<{ plugins: PluginEntryConfig[] }>(PipelineSchema, pipelineSource.value(), pipelineSource, []);
+      const spec = validate<PipelineConfig>(PipelineSchema, pipelineSource.value(), pipelineSource, []);
       if (!spec.ok) {
         problems.push(...spec.problems);
         continue;
       }
       pipelines.set(name, { name, source: pipelineSource, basePath: [], dir: dirname(pipelineFile), entries: spec.value.plugins });
     } else {
-      pipelines.set(name, { name, source, basePath: ['pipelines', name], dir, entries: value.plugins });
+      const spec = validate<PipelineConfig>(PipelineSchema, value, source, ['pipelines', name]);
+      if (!spec.ok) {
+        problems.push(...spec.problems);
+        continue;
+      }
+      pipelines.set(name, { name, source, basePath: ['pipelines', name], dir, entries: spec.value.plugins });
     }
   }
 

@@ -79,7 +79,9 @@ export const CoreConfigSchema = Type.Object(
     hook_timeout: Duration({ default: '30s', description: 'Default time limit for one plugin handler; past it the transaction gets 451 4.3.0.' }),
     shutdown_grace: Duration({ default: '30s', description: 'On SIGTERM, how long running transactions may take before sessions get 421.' }),
     listeners: Type.Array(ListenerSchema, { minItems: 1 }),
-    pipelines: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Type.Union([Type.String(), PipelineSchema]), {
+    // Each value is a file name or an inline pipeline; load.ts checks it against PipelineSchema,
+    // because defaults are not applied inside a union.
+    pipelines: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Type.Union([Type.String(), Type.Object({})]), {
       description: 'Pipelines by name: a file (pipelines/inbound.yaml) or an inline { plugins: [...] }.',
     }),
   },
@@ -89,4 +91,5 @@ export const CoreConfigSchema = Type.Object(
 export type ListenerConfig = Static<typeof ListenerSchema>;
 export type PluginEntryConfig = Static<typeof PluginEntrySchema>;
 export type CoreConfig = Static<typeof CoreConfigSchema>;
+export type PipelineConfig = Static<typeof PipelineSchema>;
 export type { TSchema };
