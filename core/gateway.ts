@@ -61,7 +61,16 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       const at = await listener.listen();
       listeners.push(listener);
       bound.push({ name: listenerConfig.name, ...at });
-      log.info({ event: 'listening', listener: listenerConfig.name, address: at.address, port: at.port, pipeline: listenerConfig.pipeline }, 'listening');
+      log.info(
+        {
+          event: 'listening',
+          listener: listenerConfig.name,
+          address: at.address,
+          port: at.port,
+          pipeline: listenerConfig.pipeline,
+        },
+        'listening',
+      );
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.shutdown(0)));
@@ -72,7 +81,10 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      log.info({ event: 'shutdown', graceMs: config.shutdown_grace }, 'shutting down: no new connections, finishing transactions');
+      log.info(
+        { event: 'shutdown', graceMs: config.shutdown_grace },
+        'shutting down: no new connections, finishing transactions',
+      );
       await Promise.all(listeners.map((l) => l.shutdown(config.shutdown_grace)));
       for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
       await queue.close();
@@ -89,7 +101,8 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   };
   process.on('SIGHUP', reload);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    // A repeated signal while stopping must not kill the process mid-commit.
+    process.on(signal, () => {
       void stop().then(() => process.exit(0));
     });
   }

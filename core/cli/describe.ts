@@ -34,7 +34,9 @@ export async function describeConfig(loaded: LoadedConfig): Promise<string> {
     const pipeline = pipelines.get(listener.pipeline)!;
     const spec = loaded.pipelines.get(listener.pipeline)!;
     lines.push('');
-    lines.push(`listener ${listener.name} on ${listener.address}:${listener.port}, pipeline ${listener.pipeline} (${spec.source.file})`);
+    lines.push(
+      `listener ${listener.name} on ${listener.address}:${listener.port}, pipeline ${listener.pipeline} (${spec.source.file})`,
+    );
     lines.push(`  plugins: ${pipeline.plugins.map((p) => p.name).join(', ') || '(none)'}`);
     const order = pipeline.order();
     for (const hook of HOOK_ORDER) {

@@ -18,7 +18,9 @@ export function formatList(entries: readonly QueueSummary[], json: boolean): str
 }
 
 export function formatStat(s: QueueStats): string {
-  return [`messages in queue: ${s.messages}`, `bytes in queue: ${s.bytes}`, `oldest message: ${s.oldest ?? '-'}`].join('\n').concat('\n');
+  return [`messages in queue: ${s.messages}`, `bytes in queue: ${s.bytes}`, `oldest message: ${s.oldest ?? '-'}`]
+    .join('\n')
+    .concat('\n');
 }
 
 export async function formatEnvelope(env: Envelope, message: Readable, withBody: boolean): Promise<string> {

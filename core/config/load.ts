@@ -6,7 +6,7 @@
 import { hostname as systemHostname } from 'node:os';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { type CoreConfig, CoreConfigSchema, type PipelineConfig, type PluginEntryConfig, PipelineSchema } from './schema.js';
+import { type CoreConfig, CoreConfigSchema, type PipelineConfig, PipelineSchema, type PluginEntryConfig } from './schema.js';
 import { type KeyPath, SourceFile } from './source.js';
 import { validate } from './validate.js';
 
@@ -68,7 +68,13 @@ export function loadConfig(file: string): LoadedConfig {
         problems.push(...spec.problems);
         continue;
       }
-      pipelines.set(name, { name, source: pipelineSource, basePath: [], dir: dirname(pipelineFile), entries: spec.value.plugins });
+      pipelines.set(name, {
+        name,
+        source: pipelineSource,
+        basePath: [],
+        dir: dirname(pipelineFile),
+        entries: spec.value.plugins,
+      });
     } else {
       const spec = validate<PipelineConfig>(PipelineSchema, value, source, ['pipelines', name]);
       if (!spec.ok) {
@@ -91,7 +97,8 @@ export function loadConfig(file: string): LoadedConfig {
         ),
       );
     }
-    if (names.has(listener.name)) problems.push(source.problem(['listeners', i, 'name'], `duplicate listener name "${listener.name}"`));
+    if (names.has(listener.name))
+      problems.push(source.problem(['listeners', i, 'name'], `duplicate listener name "${listener.name}"`));
     names.add(listener.name);
     const endpoint = `${listener.address}:${listener.port}`;
     if (listener.port !== 0 && endpoints.has(endpoint)) {

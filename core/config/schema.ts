@@ -21,21 +21,53 @@ export const ListenerSchema = Type.Object(
     address: Type.String({ default: '127.0.0.1', description: 'Address to bind (127.0.0.1, ::1, 0.0.0.0, ::).' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one (logged).' }),
     pipeline: Type.String({ description: 'Name of the pipeline (under `pipelines:`) this listener runs.' }),
-    hostname: Type.Optional(Type.String({ description: 'Name in the greeting and Received header; defaults to the global hostname.' })),
-    max_connections: Type.Integer({ minimum: 1, default: 100, description: 'Concurrent sessions (tcpserver -c, Postfix process limit); extra clients get 421.' }),
-    max_connections_per_ip: Type.Integer({ minimum: 1, default: 20, description: 'Concurrent sessions per client IP (smtpd_client_connection_count_limit); extra ones get 421.' }),
+    hostname: Type.Optional(
+      Type.String({ description: 'Name in the greeting and Received header; defaults to the global hostname.' }),
+    ),
+    max_connections: Type.Integer({
+      minimum: 1,
+      default: 100,
+      description: 'Concurrent sessions (tcpserver -c, Postfix process limit); extra clients get 421.',
+    }),
+    max_connections_per_ip: Type.Integer({
+      minimum: 1,
+      default: 20,
+      description: 'Concurrent sessions per client IP (smtpd_client_connection_count_limit); extra ones get 421.',
+    }),
     timeout: Duration({ default: '5m', description: 'Idle time before 421 and close (smtpd_timeout; RFC 5321 4.5.3.2).' }),
-    max_command_line: Size({ default: 512, minimum: 64, description: 'Longest command line incl. CRLF (RFC 5321 4.5.3.1.4); longer ones get 500, the session goes on.' }),
-    max_text_line: Size({ default: 65536, minimum: 1000, description: 'Longest line in message text; a message with a longer line is refused with 554 5.6.0 (RFC 5321 4.5.3.1.6 sets 1000 as the sender minimum).' }),
-    max_recipients: Type.Integer({ minimum: 1, default: 100, description: 'Recipients per message (qmail/Postfix 100); more get 452 4.5.3.' }),
-    max_errors: Type.Integer({ minimum: 1, default: 20, description: 'Unknown, invalid or out-of-sequence commands before 421 and close (smtpd_hard_error_limit).' }),
+    max_command_line: Size({
+      default: 512,
+      minimum: 64,
+      description: 'Longest command line incl. CRLF (RFC 5321 4.5.3.1.4); longer ones get 500, the session goes on.',
+    }),
+    max_text_line: Size({
+      default: 65536,
+      minimum: 1000,
+      description:
+        'Longest line in message text; a message with a longer line is refused with 554 5.6.0 (RFC 5321 4.5.3.1.6 sets 1000 as the sender minimum).',
+    }),
+    max_recipients: Type.Integer({
+      minimum: 1,
+      default: 100,
+      description: 'Recipients per message (qmail/Postfix 100); more get 452 4.5.3.',
+    }),
+    max_errors: Type.Integer({
+      minimum: 1,
+      default: 20,
+      description: 'Unknown, invalid or out-of-sequence commands before 421 and close (smtpd_hard_error_limit).',
+    }),
     smtpd_forbid_bare_newline: Type.Union([Type.Literal('reject'), Type.Literal('normalize')], {
       default: 'reject',
-      description: 'Bare CR or LF in DATA or a command: "reject" refuses with 550 5.5.2 and disconnects; "normalize" stores CRLF. Either way only CRLF.CRLF ends a message (Postfix 3.9 semantics).',
+      description:
+        'Bare CR or LF in DATA or a command: "reject" refuses with 550 5.5.2 and disconnects; "normalize" stores CRLF. Either way only CRLF.CRLF ends a message (Postfix 3.9 semantics).',
     }),
     require_helo: Type.Boolean({ default: true, description: 'MAIL before HELO/EHLO gets 503 (smtpd_helo_required).' }),
     banner: Type.String({ default: 'ESMTP qgate', description: 'Greeting text after the host name.' }),
-    backlog: Type.Integer({ minimum: 1, default: 511, description: 'Listen backlog; kept at least max_connections so bursts of connects are not dropped.' }),
+    backlog: Type.Integer({
+      minimum: 1,
+      default: 511,
+      description: 'Listen backlog; kept at least max_connections so bursts of connects are not dropped.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -43,8 +75,10 @@ export const ListenerSchema = Type.Object(
 export const PluginEntrySchema = Type.Object(
   {
     use: Type.String({ minLength: 1, description: 'Built-in plugin name, a path (./my-plugin.js) or an npm package.' }),
-    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Instance name when one plugin is used twice.' })),
-    with: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'The plugin\'s options (see its README).' })),
+    name: Type.Optional(
+      Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Instance name when one plugin is used twice.' }),
+    ),
+    with: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's options (see its README)." })),
     timeout: Type.Optional(Duration({ description: 'Per-hook time limit for this plugin; defaults to hook_timeout.' })),
     enabled: Type.Boolean({ default: true }),
   },
@@ -61,23 +95,40 @@ export const PipelineSchema = Type.Object(
 
 export const CoreConfigSchema = Type.Object(
   {
-    hostname: Type.Optional(Type.String({ minLength: 1, description: 'Our host name (qmail control/me, Postfix myhostname); default: the system host name.' })),
+    hostname: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'Our host name (qmail control/me, Postfix myhostname); default: the system host name.',
+      }),
+    ),
     queue: Type.Object(
       {
         backend: Type.Literal('file', { default: 'file' }),
         path: Type.String({ default: './var/queue', description: 'Queue directory, relative to the config file.' }),
-        group_commit: Type.Boolean({ default: true, description: 'Share one directory fsync among transactions that finish together.' }),
+        group_commit: Type.Boolean({
+          default: true,
+          description: 'Share one directory fsync among transactions that finish together.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
     log: Type.Object(
       {
-        level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
-    hook_timeout: Duration({ default: '30s', description: 'Default time limit for one plugin handler; past it the transaction gets 451 4.3.0.' }),
-    shutdown_grace: Duration({ default: '30s', description: 'On SIGTERM, how long running transactions may take before sessions get 421.' }),
+    hook_timeout: Duration({
+      default: '30s',
+      description: 'Default time limit for one plugin handler; past it the transaction gets 451 4.3.0.',
+    }),
+    shutdown_grace: Duration({
+      default: '30s',
+      description: 'On SIGTERM, how long running transactions may take before sessions get 421.',
+    }),
     listeners: Type.Array(ListenerSchema, { minItems: 1 }),
     // Each value is a file name or an inline pipeline; load.ts checks it against PipelineSchema,
     // because defaults are not applied inside a union.

@@ -20,7 +20,9 @@ export class SourceFile {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new ConfigError([{ file: displayName, line: 0, column: 0, key: '', message: `cannot read: ${(err as Error).message}` }]);
+      throw new ConfigError([
+        { file: displayName, line: 0, column: 0, key: '', message: `cannot read: ${(err as Error).message}` },
+      ]);
     }
     return SourceFile.parse(text, displayName);
   }
@@ -32,7 +34,13 @@ export class SourceFile {
       throw new ConfigError(
         doc.errors.map((e) => {
           const pos = lines.linePos(e.pos[0]);
-          return { file: displayName, line: pos.line, column: pos.col, key: '', message: `YAML syntax error: ${e.message.split('\n')[0]}` };
+          return {
+            file: displayName,
+            line: pos.line,
+            column: pos.col,
+            key: '',
+            message: `YAML syntax error: ${e.message.split('\n')[0]}`,
+          };
         }),
       );
     }

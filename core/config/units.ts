@@ -39,8 +39,16 @@ export function parseSize(value: unknown): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** Longest duration a timer can hold (about 24.8 days). */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+
 /** Milliseconds, or undefined if `value` is not a duration. Plain numbers are seconds. */
 export function parseDuration(value: unknown): number | undefined {
+  const ms = parseDurationUnbounded(value);
+  return ms !== undefined && ms <= MAX_DURATION_MS ? ms : undefined;
+}
+
+function parseDurationUnbounded(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined;
   if (typeof value !== 'string') return undefined;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
@@ -55,5 +63,5 @@ export type UnitName = keyof typeof UNIT_PARSERS;
 
 export const UNIT_EXPECTED: Record<UnitName, string> = {
   size: 'a size like 10485760, "512KB" or "25MB"',
-  duration: 'a duration like 30 (seconds), "500ms", "5m" or "7d"',
+  duration: 'a duration like 30 (seconds), "500ms", "5m" or "7d" (at most 24 days)',
 };

@@ -69,7 +69,9 @@ function describe(e: ErrorObject): { message: string; key?: string } {
       return { key, message: 'is required but missing' };
     }
     case 'enum':
-      return { message: `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(show).join(', ')}${got}` };
+      return {
+        message: `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map(show).join(', ')}${got}`,
+      };
     case 'type':
       return { message: `expected ${(e.params as { type: string }).type}${got}` };
     case 'unit':

@@ -38,9 +38,7 @@ export function createHooks() {
     /** A client connected, before the greeting. reject/disconnect: reply and close. */
     connect: new AsyncSeriesBailHook<[Session], HookResult | undefined>(['session']) as Bail<[Session]>,
     /** HELO or EHLO with a syntactically valid argument. reject: the greeting is refused. */
-    helo: new AsyncSeriesBailHook<[Session, HeloArgs], HookResult | undefined>(['session', 'helo']) as Bail<
-      [Session, HeloArgs]
-    >,
+    helo: new AsyncSeriesBailHook<[Session, HeloArgs], HookResult | undefined>(['session', 'helo']) as Bail<[Session, HeloArgs]>,
     /** Building the EHLO reply: add or remove keywords. */
     capabilities: new AsyncSeriesHook<[Session, Capabilities]>(['session', 'capabilities']),
     /**

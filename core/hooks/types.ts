@@ -10,7 +10,7 @@ import type { EsmtpParameters } from '../smtp/command.js';
 import type { Reply } from '../smtp/reply.js';
 import type { Notes } from './notes.js';
 
-export type { Address, EsmtpParameters, Reply, Logger };
+export type { Address, EsmtpParameters, Logger, Reply };
 
 /** One recorded plugin decision: the material of the per-message log line. */
 export interface Decision {

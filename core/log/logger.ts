@@ -3,7 +3,7 @@
  * one per message, so a log shipper or `jq` can answer "what happened to
  * this message". Written asynchronously; flushed on shutdown.
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

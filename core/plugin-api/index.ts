@@ -7,8 +7,8 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { PluginContext } from '../pipeline/plugin-context.js';
 
-export { Type } from '@sinclair/typebox';
 export type { Static, TSchema } from '@sinclair/typebox';
+export { Type } from '@sinclair/typebox';
 export { Duration, Size } from '../config/schema.js';
 export type { HookHandler, HookName } from '../hooks/hooks.js';
 export type { NoteKey } from '../hooks/notes.js';

@@ -374,7 +374,13 @@ export class FileQueue implements MessageQueue {
     for (const id of await this.ids()) {
       const env = await this.envelope(id);
       if (!env) continue;
-      out.push({ id, received: env.received, size: env.size, sender: env.sender, recipients: env.recipients.map((r) => r.address) });
+      out.push({
+        id,
+        received: env.received,
+        size: env.size,
+        sender: env.sender,
+        recipients: env.recipients.map((r) => r.address),
+      });
     }
     return out;
   }

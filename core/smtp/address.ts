@@ -5,6 +5,8 @@
  * UTF-8 in local parts and domains only when the client declared it.
  */
 
+import { isIPv6 } from 'node:net';
+
 export interface Address {
   /** The local part exactly as written (quoted strings keep their quotes). */
   readonly local: string;
@@ -26,7 +28,6 @@ const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+$/;
 const ATEXT_UTF8 = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+$/u;
 const LDH = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/;
 const LDH_UTF8 = /^[A-Za-z0-9\u0080-\u{10FFFF}](?:[A-Za-z0-9\u0080-\u{10FFFF}-]*[A-Za-z0-9\u0080-\u{10FFFF}])?$/u;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the check is about control characters
 const NON_ASCII = /[^\x00-\x7f]/;
 
 export function isDomain(text: string, utf8 = false): boolean {
@@ -39,7 +40,7 @@ function isAddressLiteral(text: string): boolean {
   if (!text.startsWith('[') || !text.endsWith(']')) return false;
   const inner = text.slice(1, -1);
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(inner)) return inner.split('.').every((n) => Number(n) <= 255);
-  if (/^IPv6:[0-9A-Fa-f:.]+$/i.test(inner)) return inner.length <= 6 + 45;
+  if (/^IPv6:/i.test(inner)) return isIPv6(inner.slice(5));
   // General-address-literal: Standardized-tag ":" 1*dcontent
   return /^[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+$/.test(inner);
 }
@@ -50,7 +51,9 @@ function isLocalPart(text: string, utf8: boolean): boolean {
     // Quoted-string: qtextSMTP / quoted-pairSMTP, no bare quotes or backslashes inside.
     if (text.length < 2 || !text.endsWith('"')) return false;
     const inner = text.slice(1, -1);
-    const re = utf8 ? /^(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\u{10FFFF}]|\\[\x20-\x7e])*$/u : /^(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*$/;
+    const re = utf8
+      ? /^(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\u{10FFFF}]|\\[\x20-\x7e])*$/u
+      : /^(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*$/;
     return re.test(inner);
   }
   const re = utf8 ? ATEXT_UTF8 : ATEXT;

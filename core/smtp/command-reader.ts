@@ -16,14 +16,14 @@ export class CommandReader {
   constructor(private readonly maxLine: number) {}
 
   push(chunk: Buffer): void {
-    this.buffer = this.buffer && this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    this.buffer = this.buffer?.length ? Buffer.concat([this.buffer, chunk]) : chunk;
   }
 
   /** Unprocessed bytes (handed to the DATA decoder after 354). */
   take(): Buffer | null {
     const b = this.buffer;
     this.buffer = null;
-    return b && b.length ? b : null;
+    return b?.length ? b : null;
   }
 
   /** Drops everything buffered (RFC 3207 after STARTTLS, on QUIT). */

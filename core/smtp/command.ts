@@ -47,21 +47,21 @@ export function parseParameters(text: string): Map<string, string | true> | stri
  * SMTPUTF8 in the parameters of MAIL enables UTF-8 for that transaction
  * (RFC 6531 3.4); for RCPT pass `utf8` from the transaction.
  */
-export function parsePathCommand(
-  argument: string,
-  prefix: 'FROM' | 'TO',
-  opts: { utf8?: boolean } = {},
-): PathCommandParse {
+export function parsePathCommand(argument: string, prefix: 'FROM' | 'TO', opts: { utf8?: boolean } = {}): PathCommandParse {
   const colon = argument.indexOf(':');
   if (colon < 0 || argument.slice(0, colon).trim().toUpperCase() !== prefix) return { ok: false, error: 'syntax' };
   const afterColon = argument.slice(colon + 1).replace(/^ +/, '');
   if (afterColon === '') return { ok: false, error: 'syntax' };
-  // Parameters follow the path; look at them first so SMTPUTF8 can govern the path.
-  let utf8 = opts.utf8 === true;
-  if (prefix === 'FROM' && /\sSMTPUTF8(\s|$)/i.test(afterColon)) utf8 = true;
-  const path = parsePath(afterColon, { allowNull: prefix === 'FROM', allowPostmaster: prefix === 'TO', utf8 });
-  if (!path.ok) return { ok: false, error: path.error === 'utf8' ? 'utf8' : 'address' };
+  // The parameters follow the path, but SMTPUTF8 among them governs the path (RFC 6531 3.4):
+  // parse permissively first, then hold the path to what was declared.
+  const path = parsePath(afterColon, { allowNull: prefix === 'FROM', allowPostmaster: prefix === 'TO', utf8: true });
+  if (!path.ok) return { ok: false, error: 'address' };
   const parameters = parseParameters(path.rest.trim());
   if (typeof parameters === 'string') return { ok: false, error: 'parameter', detail: parameters };
+  const utf8 = opts.utf8 === true || (prefix === 'FROM' && parameters.has('SMTPUTF8'));
+  if (!utf8) {
+    const strict = parsePath(afterColon, { allowNull: prefix === 'FROM', allowPostmaster: prefix === 'TO' });
+    if (!strict.ok) return { ok: false, error: strict.error === 'utf8' ? 'utf8' : 'address' };
+  }
   return { ok: true, address: path.address, parameters };
 }

@@ -129,7 +129,7 @@ export class DataDecoder {
         this.emit(DOT_BYTE);
         this.emit(this.normalize() ? CRLF : Buffer.from('\r'));
         spanStart = i;
-        this.lineLength = 1;
+        this.lineLength = this.normalize() ? 1 : 2;
         if (this.normalize()) this.endLine('bare');
         else this.lineStart = null;
         continue;
@@ -146,7 +146,10 @@ export class DataDecoder {
           this.emit(this.normalize() ? CRLF : Buffer.from('\r'));
           spanStart = i;
           if (this.normalize()) this.endLine('bare');
-          else this.lineStart = null;
+          else {
+            this.lineLength++;
+            this.lineStart = null;
+          }
         }
         continue;
       }
@@ -207,8 +210,10 @@ export class DataDecoder {
         i = j + 1;
         this.endLine('bare');
       } else {
+        // A bare CR is content: the line goes on, so a dot after it starts nothing (\r.\r\n).
         i = j + 1;
         this.lineLength++;
+        this.lineStart = null;
       }
     }
     // Held bytes (a CR or a leading dot awaiting their partner) sit before spanStart.

@@ -35,13 +35,16 @@ export class SmtpListener {
     server.maxConnections = listener.max_connections * 2; // hard stop well above the polite limit
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: listener.address, port: listener.port, backlog: Math.max(listener.backlog, listener.max_connections) }, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.log.error({ err, listener: listener.name }, 'listener error'));
-        const a = server.address();
-        const port = typeof a === 'object' && a ? a.port : listener.port;
-        resolve({ address: listener.address, port });
-      });
+      server.listen(
+        { host: listener.address, port: listener.port, backlog: Math.max(listener.backlog, listener.max_connections) },
+        () => {
+          server.off('error', reject);
+          server.on('error', (err) => this.log.error({ err, listener: listener.name }, 'listener error'));
+          const a = server.address();
+          const port = typeof a === 'object' && a ? a.port : listener.port;
+          resolve({ address: listener.address, port });
+        },
+      );
     });
   }
 
@@ -59,13 +62,19 @@ export class SmtpListener {
       return;
     }
     if (this.sessions.size >= listener.max_connections) {
-      this.log.warn({ listener: listener.name, client, limit: listener.max_connections }, 'connection refused: max_connections reached; raise it if this is legitimate load');
+      this.log.warn(
+        { listener: listener.name, client, limit: listener.max_connections },
+        'connection refused: max_connections reached; raise it if this is legitimate load',
+      );
       this.refuse(socket, 'Error: too many connections, try again later');
       return;
     }
     const fromClient = this.perClient.get(client) ?? 0;
     if (fromClient >= listener.max_connections_per_ip) {
-      this.log.warn({ listener: listener.name, client, limit: listener.max_connections_per_ip }, 'connection refused: max_connections_per_ip reached');
+      this.log.warn(
+        { listener: listener.name, client, limit: listener.max_connections_per_ip },
+        'connection refused: max_connections_per_ip reached',
+      );
       this.refuse(socket, `Error: too many connections from ${client}`);
       return;
     }

@@ -526,7 +526,8 @@ export class SmtpSession implements Session {
     }
     const address = parsed.address!;
     for (const keyword of parsed.parameters.keys()) {
-      if (!this.settings.pipeline.parameters.RCPT.has(keyword)) return this.error(r(555, '5.5.4', `Unsupported option: ${keyword}`));
+      if (!this.settings.pipeline.parameters.RCPT.has(keyword))
+        return this.error(r(555, '5.5.4', `Unsupported option: ${keyword}`));
     }
     if (txn.recipients.length >= this.settings.listener.max_recipients) {
       // RFC 5321 4.5.3.1.10: the client sends the rest in another transaction.
@@ -547,7 +548,14 @@ export class SmtpSession implements Session {
       return;
     }
     // No plugin took the recipient: never an open relay by default.
-    txn.decisions.push({ plugin: 'core', hook: 'rcpt', action: 'reject', reason: 'no plugin accepted the recipient', code: 554, ms: 0 });
+    txn.decisions.push({
+      plugin: 'core',
+      hook: 'rcpt',
+      action: 'reject',
+      reason: 'no plugin accepted the recipient',
+      code: 554,
+      ms: 0,
+    });
     txn.refused.push({ address: address.address, code: 554 });
     this.send(r(554, '5.7.1', `<${address.address}>: Relay access denied`));
   }
@@ -644,7 +652,10 @@ export class SmtpSession implements Session {
 
     if ((decoder.findings.bareLf || decoder.findings.bareCr) && listener.smtpd_forbid_bare_newline === 'reject') {
       const what = decoder.findings.bareLf ? '<LF>' : '<CR>';
-      await refuse(r(550, '5.5.2', `Error: bare ${what} received`), `bare ${what} in message (smtpd_forbid_bare_newline = reject)`);
+      await refuse(
+        r(550, '5.5.2', `Error: bare ${what} received`),
+        `bare ${what} in message (smtpd_forbid_bare_newline = reject)`,
+      );
       // Like Postfix: a client that mixes line endings is not trusted with the rest of the session.
       this.endReason = `bare ${what} in DATA`;
       this.close();
@@ -755,7 +766,10 @@ export class SmtpSession implements Session {
     plugin?: string,
     size?: number,
   ): void {
-    const deciding = plugin ?? [...txn.decisions].reverse().find((d) => d.action === 'reject' || d.action === 'error' || d.action === 'disconnect')?.plugin;
+    const deciding =
+      plugin ??
+      [...txn.decisions].reverse().find((d) => d.action === 'reject' || d.action === 'error' || d.action === 'disconnect')
+        ?.plugin;
     this.log.info(
       {
         event: 'message',

@@ -9,11 +9,13 @@ export const RcpthostsOptions = Type.Object(
   {
     domains: Type.Array(Type.String({ pattern: DOMAIN }), {
       default: [],
-      description: 'Domains to accept mail for (qmail control/rcpthosts). "example.com" is exact, ".example.com" covers its sub-domains.',
+      description:
+        'Domains to accept mail for (qmail control/rcpthosts). "example.com" is exact, ".example.com" covers its sub-domains.',
     }),
     files: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
-      description: 'Files with more domains, one per line, # comments (control/rcpthosts, control/morercpthosts). Re-read on SIGHUP.',
+      description:
+        'Files with more domains, one per line, # comments (control/rcpthosts, control/morercpthosts). Re-read on SIGHUP.',
     }),
     postmaster: Type.Boolean({
       default: true,

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test suite (`npm test`): makes sure the real peers the integration tests
+# talk to are installed (swaks, Python 3 with smtplib; as root with apt-get,
+# only if missing), then runs every compiled test with node's test runner.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v swaks >/dev/null 2>&1 || need+=(swaks)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test/run.sh: installing ${need[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; }
+  else
+    echo "test/run.sh: missing ${need[*]}; install them (Debian: apt-get install ${need[*]}) or run as root" >&2
+    exit 1
+  fi
+fi
+
+[ -f dist/core/cli/main.js ] || npx tsc -p .
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/
