@@ -26,20 +26,3 @@ export function parseHeaderSection(text: string): HeaderField[] {
   if (current) fields.push(current);
   return fields;
 }
-
-/** Folds a header field to lines of at most ~78 characters at spaces (RFC 5322 2.2.3). */
-export function foldHeader(name: string, value: string): string {
-  const words = value.split(/\s+/).filter(Boolean);
-  let line = `${name}:`;
-  const out: string[] = [];
-  for (const word of words) {
-    if (line.length + 1 + word.length > 78 && line.trim().length > 0 && line !== `${name}:`) {
-      out.push(line);
-      line = `\t${word}`;
-    } else {
-      line += ` ${word}`;
-    }
-  }
-  out.push(line);
-  return `${out.join('\r\n')}\r\n`;
-}

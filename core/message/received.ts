@@ -2,8 +2,6 @@
  * The Received: trace header the gateway prepends to every message
  * (RFC 5321 4.4, with the protocol names of RFC 3848). Pure.
  */
-import { foldHeader } from './headers.js';
-
 export interface TraceInfo {
   readonly heloDomain: string | undefined;
   readonly clientAddress: string;
@@ -48,6 +46,8 @@ export function receivedHeader(t: TraceInfo): string {
   const from = `from ${t.heloDomain ?? 'unknown'} (${clientLiteral(t.clientAddress)})`;
   const tls = t.tls ? ` (using ${t.tls.protocol} with cipher ${t.tls.cipher})` : '';
   const by = `by ${t.hostname} (qgate) with ${protocolName(t)}${tls} id ${t.queueId}`;
-  const forPart = t.recipient ? ` for <${t.recipient}>` : '';
-  return foldHeader('Received', `${from} ${by}${forPart}; ${rfc5322Date(t.date)}`);
+  // Folded at its clauses, as Postfix does, so each reads on its own line.
+  const date = rfc5322Date(t.date);
+  if (!t.recipient) return `Received: ${from}\r\n\t${by};\r\n\t${date}\r\n`;
+  return `Received: ${from}\r\n\t${by}\r\n\tfor <${t.recipient}>; ${date}\r\n`;
 }
