@@ -116,6 +116,8 @@ export function createPluginContext(o: ContextOptions): PluginContext {
       }
       const r = (result ?? undefined) as HookResult | undefined;
       const action = r?.action ?? 'continue';
+      // Extension-verb handlers see every command; only their decisions are worth a log entry.
+      if (hook === 'command' && action === 'continue') return undefined;
       record(args[0], {
         plugin: name,
         hook,

@@ -1,0 +1,119 @@
+/*
+ * The hook contract with real local plugins loaded by path: every kind of
+ * result, extension verbs through the command hook, and misbehaving
+ * handlers (throw, timeout, bogus result) turning into 451 4.3.0 for the
+ * transaction, logged with the plugin's name, with nothing accepted.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Gateway, REPO, startGateway } from '../harness/gateway.js';
+import { queuedIds, readQueued } from '../harness/queue.js';
+import { openTransaction, RawSmtp } from '../harness/smtp.js';
+
+const FIXTURES = join(REPO, 'test', 'fixtures', 'plugins');
+
+describe('plugin results and failures', () => {
+  let gw: Gateway;
+  before(async () => {
+    gw = await startGateway({
+      plugins: `
+      - use: ${join(FIXTURES, 'gatekeeper.js')}
+      - use: ${join(FIXTURES, 'faulty.js')}
+        timeout: 300ms
+      - use: rcpthosts
+        with:
+          domains: [example.test]`,
+    });
+  });
+  after(async () => {
+    await gw.stop();
+    gw.cleanup();
+  });
+
+  it('a rcpt handler that throws gives 451 4.3.0, logged with the plugin name; the session goes on', async () => {
+    const smtp = await openTransaction(gw.port);
+    const reply = await smtp.command('RCPT TO:<throw@example.test>');
+    assert.equal(reply.text, '451 4.3.0 Error: internal error, please try again later');
+    const log = await gw.waitForLog((l) => l.plugin === 'faulty' && l.level === 'error');
+    assert.match(log.msg, /plugin faulty failed: boom in rcpt; the transaction gets 451 4\.3\.0/);
+    assert.equal(log.hook, 'rcpt');
+    assert.equal((await smtp.command('RCPT TO:<fine@example.test>')).code, 250);
+    smtp.close();
+  });
+
+  it('a handler that outlives its timeout gives 451 4.3.0', async () => {
+    const smtp = await openTransaction(gw.port);
+    const started = Date.now();
+    assert.equal((await smtp.command('RCPT TO:<slow@example.test>')).code, 451);
+    assert.ok(Date.now() - started < 2500, 'answered at the plugin timeout, not when the handler finished');
+    await gw.waitForLog((l) => l.plugin === 'faulty' && /timed out after 300 ms/.test(l.msg));
+    smtp.close();
+  });
+
+  it('a handler that returns something that is not a result gives 451 4.3.0', async () => {
+    const smtp = await openTransaction(gw.port);
+    assert.equal((await smtp.command('RCPT TO:<bogus@example.test>')).code, 451);
+    await gw.waitForLog((l) => l.plugin === 'faulty' && /returned 42, not a hook result/.test(l.msg));
+    smtp.close();
+  });
+
+  it('a message hook that throws: 451 4.3.0 and the message is not queued', async () => {
+    const before = queuedIds(gw.queueDir).length;
+    const smtp = await openTransaction(gw.port, 'msgthrow@example.test');
+    await smtp.command('DATA');
+    smtp.write('Subject: x\r\n\r\nbody\r\n.\r\n');
+    assert.equal((await smtp.reply()).text, '451 4.3.0 Error: internal error, please try again later');
+    assert.equal(queuedIds(gw.queueDir).length, before);
+    const line = await gw.waitForLog((l) => l.event === 'message' && l.sender === 'msgthrow@example.test');
+    assert.equal(line.result, 'rejected');
+    assert.equal(line.plugin, 'faulty');
+    smtp.close();
+  });
+
+  it('the message hook reads the spooled headers and adds a header to the envelope; decisions are logged', async () => {
+    const smtp = await openTransaction(gw.port);
+    await smtp.command('DATA');
+    smtp.write('Subject: scanned\r\nFrom: a@example.test\r\n\r\nbody\r\n.\r\n');
+    const id = /queued as (\w+)/.exec((await smtp.reply()).text)![1]!;
+    const { envelope } = readQueued(gw.queueDir, id);
+    // Received + Subject + From.
+    assert.equal(envelope.addedHeaders.length, 1);
+    assert.match(envelope.addedHeaders[0]!.value, /^3 fields, \d+ octets$/);
+    const line = await gw.waitForLog((l) => l.event === 'message' && l.queueId === id);
+    const decisions = line.decisions as { plugin: string; hook: string; action: string; ms: number }[];
+    assert.deepEqual(
+      decisions.map((d) => `${d.plugin}.${d.hook}:${d.action}`),
+      [
+        'gatekeeper.mail:continue',
+        'faulty.rcpt:continue',
+        'rcpthosts.rcpt:accept',
+        'gatekeeper.data:continue',
+        'faulty.message:continue',
+      ],
+    );
+    assert.ok(decisions.every((d) => typeof d.ms === 'number' && d.ms >= 0));
+    smtp.close();
+  });
+
+  it('helo reject, data tempfail and mail disconnect reach the client as the plugin wrote them', async () => {
+    const { smtp } = await RawSmtp.session(gw.port);
+    assert.equal((await smtp.command('EHLO bad.helo')).text, '550 5.7.1 go away');
+    assert.equal((await smtp.command('EHLO good.helo')).code, 250);
+    await smtp.command('MAIL FROM:<later@example.test>');
+    await smtp.command('RCPT TO:<b@example.test>');
+    assert.equal((await smtp.command('DATA')).text, '451 4.7.1 try later');
+    await smtp.command('RSET');
+    assert.equal((await smtp.command('MAIL FROM:<bye@example.test>')).text, '421 4.7.0 closing');
+    await smtp.waitClosed();
+  });
+
+  it('an extension verb through the command hook, with typed session notes, advertised in EHLO', async () => {
+    const { smtp } = await RawSmtp.session(gw.port);
+    const ehlo = await smtp.command('EHLO c');
+    assert.ok(ehlo.lines.includes('250 XPING'));
+    assert.equal((await smtp.command('XPING')).text, '250 2.0.0 pong 1');
+    assert.equal((await smtp.command('xping')).text, '250 2.0.0 pong 2');
+    smtp.close();
+  });
+});
