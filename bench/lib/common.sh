@@ -1,0 +1,46 @@
+# Helpers shared by the bench scripts (sourced, not run): messages, and probing an SMTP
+# port on 127.0.0.1 with bash's /dev/tcp (no extra tools needed).
+# shellcheck shell=bash
+
+PATH=$PATH:/usr/sbin:/usr/local/sbin:/sbin
+
+note() { printf '%s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# True if process PID exists and is not a zombie (an exited child not yet reaped).
+alive() {
+  local state
+  state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# True if something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# True if 127.0.0.1:PORT accepts a connection and greets with "220".
+smtp_greets() {
+  timeout 5 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    IFS= read -r -t 4 line <&3 || exit 1
+    printf "QUIT\r\n" >&3
+    [[ $line == 220* ]]' _ "$1" 2>/dev/null
+}
+
+# wait_smtp PORT TIMEOUT_SECONDS [PID]: poll until the port greets with 220. Fails on
+# timeout, or at once if PID (the server being started) exits meanwhile.
+wait_smtp() {
+  local port=$1 limit=$2 pid=${3:-} t0=$SECONDS
+  until smtp_greets "$port"; do
+    if [ -n "$pid" ] && ! alive "$pid"; then
+      note "server (pid $pid) exited before 127.0.0.1:$port was ready"
+      return 1
+    fi
+    if ((SECONDS - t0 >= limit)); then
+      note "127.0.0.1:$port did not greet with 220 within ${limit}s"
+      return 1
+    fi
+    sleep 0.1
+  done
+}

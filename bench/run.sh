@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# qgate benchmark (npm run bench): the same SMTP loads against qgate (durable queue) and
+# against a private Postfix instance (durable queue, discard transport) in one run,
+# interleaved (qgate, postfix, qgate, postfix, ... REPS times per load). For every load
+# it prints a Markdown table with msgs/s, session p50/p99, peak RSS/PSS of the server's
+# process tree and the ratio qgate/Postfix, and writes every run as one JSON line to
+# bench/results/<UTC timestamp>.jsonl. Traffic goes to 127.0.0.1 only.
+#
+# Usage: bash bench/run.sh            (npm run bench)
+#        bash bench/run.sh memory     (npm run bench -- memory: see bench/memory.sh)
+# Env:
+#   LOADS    space-separated COUNT:SIZE:SESSIONS
+#            (default "20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10")
+#   REPS     repetitions of each load per system (default 1)
+#   SYSTEMS  "qgate postfix" (default), "qgate" or "postfix"
+#   OUT      JSONL file to write (default bench/results/<UTC timestamp>.jsonl)
+#   WORK     scratch directory, deleted at the end (default /tmp/qgate-bench)
+#   KEEP=1   keep WORK (configs, logs) after the run
+#   BUILD=0  skip "npm run build"
+#   QGATE_PORT (2525), POSTFIX_PORT (2503), RSS_INTERVAL (0.25 s),
+#   LOAD_TIMEOUT (3600 s per load), DRAIN_TIMEOUT (600 s), QGATE_CMD (bench/qgate/start.sh)
+# Each run gets a freshly started server with an empty queue, which is deleted again
+# when the server is stopped after the run. Needs root on first use to apt-get install
+# postfix (for smtp-source), gcc and python3 if they are missing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=lib/common.sh
+. "$here/lib/common.sh"
+
+case "${1:-}" in
+  memory) shift; exec bash "$here/memory.sh" "$@" ;;
+  -h | --help | help) sed -n '2,24p' "$0"; exit 0 ;;
+  "") ;;
+  *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
+esac
+
+LOADS=${LOADS:-"20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10"}
+REPS=${REPS:-1}
+SYSTEMS=${SYSTEMS:-"qgate postfix"}
+WORK=${WORK:-/tmp/qgate-bench}
+QGATE_PORT=${QGATE_PORT:-2525}
+POSTFIX_PORT=${POSTFIX_PORT:-2503}
+RSS_INTERVAL=${RSS_INTERVAL:-0.25}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-600}
+export LOAD_TIMEOUT=${LOAD_TIMEOUT:-3600}
+OUT=${OUT:-$here/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl}
+
+# --- check the knobs --------------------------------------------------------------
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer, not '$REPS'"
+read -ra loads <<<"$LOADS"
+read -ra systems <<<"$SYSTEMS"
+[ ${#loads[@]} -gt 0 ] || die "LOADS is empty"
+[ ${#systems[@]} -gt 0 ] || die "SYSTEMS is empty"
+biggest=0
+for l in "${loads[@]}"; do
+  [[ $l =~ ^([1-9][0-9]*):([1-9][0-9]*):([1-9][0-9]*)$ ]] || die "bad load '$l' (want COUNT:SIZE:SESSIONS)"
+  bytes=$((BASH_REMATCH[1] * BASH_REMATCH[2]))
+  ((bytes > biggest)) && biggest=$bytes
+done
+need_postfix=""
+for s in "${systems[@]}"; do
+  case $s in
+    qgate) ;;
+    postfix) need_postfix=postfix ;;
+    *) die "unknown system '$s' in SYSTEMS (qgate, postfix)" ;;
+  esac
+done
+WORK=${WORK%/}
+case $WORK in /?*) ;; *) die "WORK must be an absolute path below /" ;; esac
+
+# --- one benchmark at a time; clear what an interrupted run may have left ---------
+mkdir -p "$(dirname "$WORK")"
+exec 9>"$WORK.lock"
+flock -n 9 || die "another benchmark holds $WORK.lock"
+
+bash "$here/lib/ensure-tools.sh" $need_postfix
+
+# WORK is deleted at start and end: only ever a directory this script created (marker).
+if [ -e "$WORK" ] && [ ! -e "$WORK/.qgate-bench" ] && [ -n "$(ls -A "$WORK" 2>/dev/null)" ]; then
+  die "$WORK exists and was not made by this benchmark; choose another WORK"
+fi
+bash "$here/qgate/stop.sh" "$WORK" 2>/dev/null || true
+bash "$here/postfix/stop.sh" "$WORK/postfix" 2>/dev/null || true
+rm -rf "$WORK"
+mkdir -p "$WORK" "$(dirname "$OUT")"
+touch "$WORK/.qgate-bench"
+
+# qgate keeps every message (no delivery yet) until it is stopped after the run.
+avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')
+need_kb=$((biggest / 1024 * 12 / 10 + 512 * 1024))
+((avail_kb > need_kb)) || die "need ~$((need_kb / 1024)) MB free under $WORK, have $((avail_kb / 1024)) MB"
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+watcher="" loader=""
+cleanup() {
+  [ -n "$loader" ] && kill -TERM "$loader" 2>/dev/null && wait "$loader" 2>/dev/null || true
+  [ -n "$watcher" ] && kill -TERM "$watcher" 2>/dev/null && wait "$watcher" 2>/dev/null || true
+  bash "$here/qgate/stop.sh" "$WORK" 2>/dev/null || true
+  bash "$here/postfix/stop.sh" "$WORK/postfix" 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- build ------------------------------------------------------------------------
+if [[ " ${systems[*]} " == *" qgate "* ]] && [ -z "${QGATE_CMD:-}" ]; then
+  if [ "${BUILD:-1}" = 1 ]; then
+    note "building qgate (npm run build)"
+    (
+      cd "$root"
+      [ -d node_modules ] || npm ci --no-audit --no-fund
+      npm run build --silent
+    ) >&2 || die "npm run build failed; fix the build, or run with SYSTEMS=postfix"
+  fi
+  [ -f "$root/bin/qgate.js" ] || die "$root/bin/qgate.js not found"
+fi
+so=$(bash "$here/lib/build-shim.sh" "$WORK/bin")
+
+# --- helpers ------------------------------------------------------------------------
+jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; s=${s//[[:cntrl:]]/ }; printf '"%s"' "$s"; }
+jget() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$2"; }
+
+cd "$root"
+qgate_version=$(node -p 'require("./package.json").version' 2>/dev/null || echo "")
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "")
+[ -n "$commit" ] && qgate_version+=" ($commit$(git diff --quiet HEAD 2>/dev/null || echo ", modified"))"
+printf '{"type":"meta","started":%s,"host":%s,"kernel":%s,"cpus":%s,"node":%s,"postfix":%s,"qgate":%s,"loads":%s,"reps":%s,"systems":%s}\n' \
+  "$(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(jstr "$(uname -n)")" "$(jstr "$(uname -r)")" "$(nproc)" \
+  "$(jstr "$(node --version 2>/dev/null || echo)")" "$(jstr "$(postconf -d -h mail_version 2>/dev/null || echo)")" \
+  "$(jstr "$qgate_version")" "$(jstr "$LOADS")" "$REPS" "$(jstr "$SYSTEMS")" >"$OUT"
+
+failures=0
+# run_one SYSTEM COUNT SIZE SESSIONS REP: start the system fresh, load it while sampling
+# its memory, let Postfix drain its queue, stop it, append one JSON line to OUT.
+run_one() {
+  local sys=$1 count=$2 size=$3 sessions=$4 rep=$5
+  local port pid res="" rc=0 drain=null err="" mem='{}' load1
+  local memf=$WORK/rss.json resf=$WORK/load.json errf=$WORK/load.err
+  case $sys in
+    qgate) port=$QGATE_PORT; pid=$(bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
+    postfix) port=$POSTFIX_PORT; pid=$(bash "$here/postfix/start.sh" "$WORK/postfix" "$port" 9>&-) || err="postfix did not start" ;;
+  esac
+  load1=$(cut -d' ' -f1 /proc/loadavg)
+  if [ -z "$err" ]; then
+    rm -f "$memf"
+    python3 "$here/lib/rss-watch.py" "$pid" "$memf" "$RSS_INTERVAL" &
+    watcher=$!
+    for _ in $(seq 200); do [ -s "$memf" ] && break; sleep 0.02; done
+    # in the background: a signal to this script is then handled at once (see cleanup)
+    SESSLAT_SO=$so bash "$here/lib/load.sh" 127.0.0.1 "$port" "$count" "$size" "$sessions" >"$resf" 2>"$errf" &
+    loader=$!
+    wait "$loader" || rc=$?
+    loader=""
+    res=$(cat "$resf")
+    kill -TERM "$watcher" 2>/dev/null || true
+    wait "$watcher" 2>/dev/null || true
+    watcher=""
+    [ -s "$memf" ] && mem=$(cat "$memf")
+    if [ "$rc" != 0 ]; then
+      err="load failed (rc $rc): $(tail -n 3 "$errf" | tr '\n' ' ')"
+    fi
+    if [ "$sys" = postfix ]; then
+      drain=$(bash "$here/postfix/wait-empty.sh" "$WORK/postfix" "$DRAIN_TIMEOUT") || { drain=null; err+=" queue did not drain"; }
+    fi
+  fi
+  case $sys in
+    qgate) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
+    postfix) bash "$here/postfix/stop.sh" "$WORK/postfix" || note "could not stop Postfix" ;;
+  esac
+  if [ -z "$res" ]; then [ "$rc" = 0 ] && rc=1; res="{\"rc\":$rc}"; fi
+  [ -n "$err" ] && failures=$((failures + 1))
+  res=${res#\{}
+  res=${res%\}}
+  mem=${mem#\{}
+  mem=${mem%\}}
+  printf '{"type":"run","time":%s,"system":"%s","count":%d,"size":%d,"sessions":%d,"rep":%d,%s%s,"drain_s":%s,"load1":%s,"error":%s}\n' \
+    "$(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$sys" "$count" "$size" "$sessions" "$rep" "$res" "${mem:+,$mem}" \
+    "$drain" "$load1" "$([ -n "$err" ] && jstr "$err" || echo null)" >>"$OUT"
+  if [ -n "$err" ]; then
+    note "  $sys: FAILED: $err"
+  else
+    note "  $sys: $(jget msgs_per_s "$res") msgs/s, session p50 $(jget p50_ms "$res") ms, p99 $(jget p99_ms "$res") ms, peak RSS $(jget peak_rss_mb "$mem") MB$([ "$drain" != null ] && echo ", queue drained in ${drain}s")"
+  fi
+}
+
+note "results: $OUT"
+n=0
+for l in "${loads[@]}"; do
+  IFS=: read -r count size sessions <<<"$l"
+  n=$((n + 1))
+  for rep in $(seq "$REPS"); do
+    note "[load $n/${#loads[@]}, rep $rep/$REPS] $count messages × $size bytes, $sessions session(s)"
+    for sys in "${systems[@]}"; do
+      run_one "$sys" "$count" "$size" "$sessions" "$rep"
+    done
+  done
+done
+
+echo
+python3 "$here/lib/summarize.py" "$OUT"
+echo "Raw results: ${OUT#"$root"/}"
+[ "$failures" = 0 ] || { note "$failures run(s) failed"; exit 1; }
