@@ -20,4 +20,5 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 [ -f dist/core/cli/main.js ] || npx tsc -p .
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/
+shopt -s nullglob
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/unit/*.test.js dist/test/integration/*.test.js

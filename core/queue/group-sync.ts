@@ -6,20 +6,27 @@
  */
 import { fsync } from 'node:fs';
 
+/** One durable sync (fsync of a directory); injectable so the batching can be tested. */
+export type SyncOnce = (callback: (err: Error | null) => void) => void;
+
 type Waiter = { resolve: () => void; reject: (e: Error) => void };
 
 export class GroupSync {
   private waiting: Waiter[] = [];
   private running = false;
 
+  private readonly syncOnce: SyncOnce;
+
   constructor(
-    private readonly fd: number,
+    target: number | SyncOnce,
     private readonly grouped = true,
-  ) {}
+  ) {
+    this.syncOnce = typeof target === 'number' ? (cb) => fsync(target, cb) : target;
+  }
 
   sync(): Promise<void> {
     if (!this.grouped) {
-      return new Promise((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+      return new Promise((resolve, reject) => this.syncOnce((err) => (err ? reject(err) : resolve())));
     }
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
@@ -31,7 +38,7 @@ export class GroupSync {
     const batch = this.waiting;
     this.waiting = [];
     this.running = true;
-    fsync(this.fd, (err) => {
+    this.syncOnce((err) => {
       for (const w of batch) {
         if (err) w.reject(err);
         else w.resolve();
