@@ -80,7 +80,7 @@ export const PluginEntrySchema = Type.Object(
     ),
     with: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "The plugin's options (see its README)." })),
     timeout: Type.Optional(Duration({ description: 'Per-hook time limit for this plugin; defaults to hook_timeout.' })),
-    enabled: Type.Boolean({ default: true }),
+    enabled: Type.Boolean({ default: true, description: 'false keeps the entry in the file but out of the pipeline.' }),
   },
   { additionalProperties: false },
 );
@@ -103,7 +103,7 @@ export const CoreConfigSchema = Type.Object(
     ),
     queue: Type.Object(
       {
-        backend: Type.Literal('file', { default: 'file' }),
+        backend: Type.Literal('file', { default: 'file', description: 'Queue implementation; "file" is the durable file queue described under "The queue".' }),
         path: Type.String({ default: './var/queue', description: 'Queue directory, relative to the config file.' }),
         group_commit: Type.Boolean({
           default: true,
@@ -116,7 +116,7 @@ export const CoreConfigSchema = Type.Object(
       {
         level: Type.Union(
           ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-          { default: 'info' },
+          { default: 'info', description: 'info: one line per connection and per message; debug adds directory lookups.' },
         ),
       },
       { additionalProperties: false, default: {} },

@@ -1,0 +1,41 @@
+/*
+ * The README's option tables, rendered from the schemas. The readme test
+ * compares; `node dist/test/harness/readme-tables.js --write` rewrites them.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { optionsTable } from '../../core/config/options-table.js';
+import { CoreConfigSchema, ListenerSchema, PluginEntrySchema } from '../../core/config/schema.js';
+import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
+import { REPO } from './gateway.js';
+
+export const README = join(REPO, 'README.md');
+
+export function expectedTables(): Record<string, string> {
+  const props = CoreConfigSchema.properties;
+  return {
+    core: optionsTable(CoreConfigSchema, '', ['queue', 'log', 'listeners']),
+    queue: optionsTable(props.queue, 'queue.'),
+    log: optionsTable(props.log, 'log.'),
+    listener: optionsTable(ListenerSchema),
+    'plugin-entry': optionsTable(PluginEntrySchema),
+    rcpthosts: optionsTable(RcpthostsOptions),
+  };
+}
+
+const MARKER = /<!-- options:([\w-]+) -->\n[\s\S]*?<!-- \/options -->/g;
+
+export function readmeTables(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(MARKER)) {
+    out[m[1]!] = m[0].replace(/^<!-- options:[\w-]+ -->\n/, '').replace(/\n?<!-- \/options -->$/, '');
+  }
+  return out;
+}
+
+export function renderReadme(text: string): string {
+  const tables = expectedTables();
+  return text.replace(MARKER, (_all, name: string) => `<!-- options:${name} -->\n${tables[name] ?? ''}\n<!-- /options -->`);
+}
+
+if (process.argv.includes('--write')) writeFileSync(README, renderReadme(readFileSync(README, 'utf8')));
