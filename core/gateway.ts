@@ -100,6 +100,15 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     }
   };
   process.on('SIGHUP', reload);
+  // Safety nets. A stray rejection is logged, not fatal. An uncaught exception leaves
+  // unknown state behind, so the process exits for its supervisor to restart it; the
+  // queue needs no cleanup (every acknowledged message is committed, the rest is tmp/).
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; please report this as a bug'));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception; exiting (acknowledged mail is safe in the queue)');
+    log.flush();
+    process.exit(70);
+  });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     // A repeated signal while stopping must not kill the process mid-commit.
     process.on(signal, () => {

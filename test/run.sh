@@ -21,4 +21,4 @@ fi
 
 [ -f dist/core/cli/main.js ] || npx tsc -p .
 shopt -s nullglob
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/unit/*.test.js dist/test/integration/*.test.js
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/unit/*.test.js dist/test/plugins/*/*.test.js dist/test/integration/*.test.js

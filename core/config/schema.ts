@@ -103,7 +103,10 @@ export const CoreConfigSchema = Type.Object(
     ),
     queue: Type.Object(
       {
-        backend: Type.Literal('file', { default: 'file', description: 'Queue implementation; "file" is the durable file queue described under "The queue".' }),
+        backend: Type.Literal('file', {
+          default: 'file',
+          description: 'Queue implementation; "file" is the durable file queue described under "The queue".',
+        }),
         path: Type.String({ default: './var/queue', description: 'Queue directory, relative to the config file.' }),
         group_commit: Type.Boolean({
           default: true,

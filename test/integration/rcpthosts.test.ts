@@ -1,0 +1,46 @@
+/*
+ * rcpthosts in a running gateway: domains from YAML and from control files,
+ * re-read on SIGHUP without dropping sessions.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { startGateway } from '../harness/gateway.js';
+import { openTransaction } from '../harness/smtp.js';
+
+describe('rcpthosts plugin', () => {
+  it('reads control files and re-reads them on SIGHUP, while a session stays open', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-rcpthosts-'));
+    writeFileSync(join(dir, 'rcpthosts'), '# ours\nfiles.test\n');
+    writeFileSync(join(dir, 'morercpthosts'), '.more.test\n');
+    const gw = await startGateway({
+      dir,
+      plugins: `
+      - use: rcpthosts
+        with:
+          domains: [example.test]
+          files: [rcpthosts, morercpthosts]`,
+    });
+    try {
+      const smtp = await openTransaction(gw.port);
+      assert.equal((await smtp.command('RCPT TO:<x@files.test>')).code, 250);
+      assert.equal((await smtp.command('RCPT TO:<x@a.more.test>')).code, 250);
+      assert.equal((await smtp.command('RCPT TO:<x@later.test>')).code, 554);
+      writeFileSync(join(dir, 'rcpthosts'), 'files.test\nlater.test\n');
+      gw.process.kill('SIGHUP');
+      await gw.waitForLog((l) => l.plugin === 'rcpthosts' && l.msg === 'rcpthosts reloaded');
+      assert.equal((await smtp.command('RCPT TO:<x@later.test>')).code, 250, 'the open session sees the new list');
+      // A file that vanished on reload: the old list stays in force.
+      unlinkSync(join(dir, 'rcpthosts'));
+      gw.process.kill('SIGHUP');
+      await gw.waitForLog((l) => l.plugin === 'rcpthosts' && /reload failed; keeping the previous list/.test(l.msg));
+      assert.equal((await smtp.command('RCPT TO:<y@later.test>')).code, 250);
+      smtp.close();
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+});
