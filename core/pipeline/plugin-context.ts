@@ -137,7 +137,8 @@ export function createPluginContext(o: ContextOptions): PluginContext {
         let result = handler(...args);
         if (isThenable(result)) result = await withTimeout(result, timeoutMs, `${name}.${hook}`);
         log.debug({ hook, ms: performance.now() - started }, 'directory lookup');
-        return result ?? undefined;
+        // null is an answer ("no such user") and ends the lookup; only undefined asks the next plugin.
+        return result === null ? null : (result ?? undefined);
       } catch (err) {
         log.error({ hook, err }, `directory plugin ${name} failed in ${hook}`);
         throw new PluginFailure(name, hook, err);

@@ -19,6 +19,10 @@ export interface GatewayOptions {
   readonly plugins?: string;
   /** Extra top-level YAML. */
   readonly extra?: string;
+  /** More listener entries (YAML list items, indented by two spaces). */
+  readonly extraListeners?: string;
+  /** More pipelines (YAML map entries, indented by two spaces). */
+  readonly extraPipelines?: string;
   /** Reuse an existing directory (restart after a crash). */
   readonly dir?: string;
 }
@@ -73,10 +77,10 @@ listeners:
   - name: test
     address: 127.0.0.1
     port: 0
-    pipeline: inbound${listenerExtra}
+    pipeline: inbound${listenerExtra}${opts.extraListeners ?? ''}
 pipelines:
   inbound:
-    plugins:${opts.plugins ?? DEFAULT_PLUGINS}
+    plugins:${opts.plugins ?? DEFAULT_PLUGINS}${opts.extraPipelines ?? ''}
 ${opts.extra ?? ''}
 `,
   );

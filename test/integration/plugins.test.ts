@@ -117,3 +117,61 @@ describe('plugin results and failures', () => {
     smtp.close();
   });
 });
+
+describe('directory hooks and several listeners', () => {
+  let gw: Gateway;
+  let secondPort: number;
+  before(async () => {
+    gw = await startGateway({
+      extraListeners: `
+  - name: second
+    address: 127.0.0.1
+    port: 0
+    pipeline: directory`,
+      extraPipelines: `
+  directory:
+    plugins:
+      - use: ${join(FIXTURES, 'verify-user.js')}
+      - use: ${join(FIXTURES, 'directory.js')}
+        with:
+          users: { "alice@example.test": "secret" }`,
+    });
+    secondPort = (await gw.waitForLog((l) => l.event === 'listening' && l.listener === 'second')).port as number;
+  });
+  after(async () => {
+    await gw.stop();
+    gw.cleanup();
+  });
+
+  it('each listener runs its own pipeline', async () => {
+    const first = await openTransaction(gw.port);
+    assert.equal((await first.command('RCPT TO:<nobody@example.test>')).code, 250, 'rcpthosts pipeline: any local part');
+    first.close();
+    const second = await openTransaction(secondPort, 'a@example.test', 'alice@example.test');
+    assert.equal(
+      (await second.command('RCPT TO:<nobody@example.test>')).text,
+      '550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown',
+    );
+    second.close();
+  });
+
+  it('recipients are checked through the lookupUser hook of a directory plugin', async () => {
+    const { smtp } = await RawSmtp.session(secondPort);
+    await smtp.command('EHLO c');
+    await smtp.command('MAIL FROM:<a@example.test>');
+    assert.equal((await smtp.command('RCPT TO:<alice@example.test>')).code, 250);
+    assert.equal((await smtp.command('RCPT TO:<bob@example.test>')).code, 550);
+    smtp.close();
+    const line = await gw.waitForLog((l) => l.event === 'message' && (l.recipients as string[]).includes('alice@example.test'));
+    const decisions = line.decisions as { plugin: string; reason?: string }[];
+    assert.ok(decisions.some((d) => d.plugin === 'verify-user' && d.reason === 'mailbox /var/mail/alice@example.test'));
+  });
+
+  it('credentials are checked through the authenticate hook', async () => {
+    const { smtp } = await RawSmtp.session(secondPort);
+    await smtp.command('EHLO c');
+    assert.equal((await smtp.command('XLOGIN alice@example.test wrong')).text, '535 5.7.8 Error: authentication failed');
+    assert.equal((await smtp.command('XLOGIN alice@example.test secret')).text, '235 2.7.0 Authentication successful');
+    smtp.close();
+  });
+});
