@@ -4,9 +4,9 @@
  * resolved from the config's directory. The core never imports plugins by
  * name; it only loads what the configuration asks for.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PluginDefinition } from '../plugin-api/index.js';
 
@@ -38,10 +38,40 @@ export function resolvePluginModule(use: string, fromDir: string): string {
   try {
     return createRequire(join(fromDir, 'package.json')).resolve(use);
   } catch {
+    const esm = resolveEsmPackage(use, fromDir);
+    if (esm) return esm;
     const names = builtinPluginNames();
     throw new PluginResolveError(
       `unknown plugin "${use}"; built-in plugins: ${names.join(', ') || '(none)'}; or give a path (./my-plugin.js) or an installed npm package`,
     );
+  }
+}
+
+type ExportsField = string | { [condition: string]: ExportsField | undefined } | undefined;
+
+function pickExport(field: ExportsField): string | undefined {
+  if (typeof field === 'string' || field === undefined) return field;
+  const root = '.' in field ? field['.'] : field;
+  if (typeof root === 'string' || root === undefined) return root;
+  for (const condition of ['import', 'node', 'default']) {
+    const picked = pickExport(root[condition]);
+    if (picked) return picked;
+  }
+  return undefined;
+}
+
+/** ESM-only packages (an "import" export condition) that require.resolve cannot see. */
+function resolveEsmPackage(name: string, fromDir: string): string | undefined {
+  for (let dir = resolve(fromDir); ; dir = dirname(dir)) {
+    const pkgDir = join(dir, 'node_modules', name);
+    const manifest = join(pkgDir, 'package.json');
+    if (existsSync(manifest)) {
+      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: ExportsField; main?: string };
+      const entry = pickExport(pkg.exports) ?? pkg.main ?? 'index.js';
+      const file = join(pkgDir, entry);
+      return existsSync(file) ? file : undefined;
+    }
+    if (dirname(dir) === dir) return undefined;
   }
 }
 

@@ -5,6 +5,8 @@
  * transaction, logged with the plugin's name, with nothing accepted.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Gateway, REPO, startGateway } from '../harness/gateway.js';
@@ -174,4 +176,34 @@ describe('directory hooks and several listeners', () => {
     assert.equal((await smtp.command('XLOGIN alice@example.test secret')).text, '235 2.7.0 Authentication successful');
     smtp.close();
   });
+});
+
+describe('plugins from npm packages', () => {
+  for (const [kind, manifest] of [
+    ['CommonJS-resolvable', { name: 'qgate-plugin-hello', type: 'module', main: 'index.js' }],
+    [
+      'ESM-only (an "import" export condition)',
+      { name: 'qgate-plugin-hello', type: 'module', exports: { '.': { import: './index.js' } } },
+    ],
+  ] as const) {
+    it(`loads a ${kind} package installed beside the config`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'qgate-npm-'));
+      const pkg = join(dir, 'node_modules', 'qgate-plugin-hello');
+      mkdirSync(pkg, { recursive: true });
+      writeFileSync(join(pkg, 'package.json'), JSON.stringify(manifest));
+      writeFileSync(
+        join(pkg, 'index.js'),
+        "export default { name: 'hello', setup(ctx) { ctx.on('helo', (_s, { domain }) => domain === 'refuse.me' ? { action: 'reject', reply: { code: 550, enhanced: '5.7.1', text: 'hello says no' } } : undefined); } };\n",
+      );
+      const gw = await startGateway({ dir, plugins: '\n      - use: qgate-plugin-hello' });
+      try {
+        const { smtp } = await RawSmtp.session(gw.port);
+        assert.equal((await smtp.command('EHLO refuse.me')).text, '550 5.7.1 hello says no');
+        smtp.close();
+      } finally {
+        await gw.stop();
+        gw.cleanup();
+      }
+    });
+  }
 });
