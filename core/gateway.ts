@@ -41,6 +41,12 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   queue.lock();
   const recovery = await queue.open();
   log.info({ event: 'queue', path: loaded.queuePath, messages: recovery.messages, removed: recovery.removed }, 'queue opened');
+  if (recovery.corrupt.length) {
+    log.error(
+      { event: 'queue', corrupt: recovery.corrupt },
+      'damaged queue entries moved to corrupt/; inspect them, they were not delivered',
+    );
+  }
 
   for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
 

@@ -42,8 +42,13 @@ function clientLiteral(address: string): string {
   return address.includes(':') ? `[IPv6:${address}]` : `[${address}]`;
 }
 
+/** The HELO argument is the client's word: keep it printable ASCII so it cannot bend the header. */
+function printable(text: string): string {
+  return text.replace(/[^\x21-\x7e]/g, '?');
+}
+
 export function receivedHeader(t: TraceInfo): string {
-  const from = `from ${t.heloDomain ?? 'unknown'} (${clientLiteral(t.clientAddress)})`;
+  const from = `from ${t.heloDomain ? printable(t.heloDomain) : 'unknown'} (${clientLiteral(t.clientAddress)})`;
   const tls = t.tls ? ` (using ${t.tls.protocol} with cipher ${t.tls.cipher})` : '';
   const by = `by ${t.hostname} (qgate) with ${protocolName(t)}${tls} id ${t.queueId}`;
   // Folded at its clauses, as Postfix does, so each reads on its own line.

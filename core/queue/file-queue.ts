@@ -1,40 +1,43 @@
 /*
  * The file queue. Layout under the queue directory:
  *
- *   tmp/<id>.eml        message being received (streamed as it arrives)
- *   tmp/<id>.env        envelope being written at commit
- *   messages/<id>.eml   committed message: Received header + body, CRLF
- *   messages/<id>.env   committed envelope (JSON); its rename is the commit point
+ *   tmp/<id>.msg        entry being received (the message streams in as it arrives)
+ *   messages/<id>.msg   committed entry: message bytes (Received header + what the
+ *                       client sent, CRLF), the envelope as JSON, a fixed footer
+ *                       (entry-format.ts)
+ *   corrupt/            entries that failed their footer check at start, set aside
  *   gateway.pid         the gateway that owns the queue
  *
- * Commit: fsync the message and the envelope, rename the message into
- * messages/, then rename the envelope (the commit point), then fsync
- * messages/ (shared by concurrent commits, see group-sync.ts). Only then does
- * commit() resolve and the client get its 250. Recovery after a crash removes
- * everything in tmp/ and any half of a pair in messages/; a pair is always a
- * complete, acknowledged-or-acknowledgeable message.
+ * Commit: append the envelope and footer, fsync the file, rename it into
+ * messages/ (the commit point), fsync messages/ (shared by concurrent commits,
+ * see group-sync.ts); only then does commit() resolve and the client get its
+ * 250. A crash at any instant leaves tmp/ debris (removed at start) or a
+ * complete entry, never half of one.
  */
 import {
   close,
   closeSync,
   createReadStream,
+  fstatSync,
   fsync,
   mkdirSync,
   open,
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   rename,
-  statSync,
+  renameSync,
   unlink,
   unlinkSync,
   writeFileSync,
   writev,
 } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { envelopeTrailer, FOOTER_LENGTH, type FooterInfo, parseFooter } from './entry-format.js';
 import { GroupSync } from './group-sync.js';
 import {
   type Envelope,
@@ -105,7 +108,6 @@ class FileSpool implements Spool {
   private writeError: Error | undefined;
   private drainCallbacks: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
-  private movedMessage = false;
   private committed = false;
   private discarded = false;
 
@@ -115,15 +117,11 @@ class FileSpool implements Spool {
   ) {}
 
   get path(): string {
-    return this.movedMessage ? this.queue.messagePath(this.id) : this.tmpMessage;
+    return this.committed ? this.queue.entryPath(this.id) : this.tmpPath;
   }
 
-  private get tmpMessage(): string {
-    return join(this.queue.root, 'tmp', `${this.id}.eml`);
-  }
-
-  private get tmpEnvelope(): string {
-    return join(this.queue.root, 'tmp', `${this.id}.env`);
+  private get tmpPath(): string {
+    return join(this.queue.root, 'tmp', `${this.id}.msg`);
   }
 
   write(chunk: Buffer): boolean {
@@ -143,7 +141,7 @@ class FileSpool implements Spool {
 
   private ensureOpen(): Promise<number> {
     if (this.fd !== undefined) return Promise.resolve(this.fd);
-    this.opening ??= openP(this.tmpMessage, 'wx', 0o600).then((fd) => {
+    this.opening ??= openP(this.tmpPath, 'wx', 0o600).then((fd) => {
       this.fd = fd;
       return fd;
     });
@@ -184,7 +182,7 @@ class FileSpool implements Spool {
       });
   }
 
-  async finish(): Promise<void> {
+  private async drain(): Promise<void> {
     if (this.pending.length || this.writing) {
       await new Promise<void>((resolve) => {
         this.idleWaiters.push(resolve);
@@ -196,30 +194,24 @@ class FileSpool implements Spool {
     if (this.writeError) throw this.writeError;
   }
 
+  async finish(): Promise<void> {
+    await this.drain();
+  }
+
   async commit(envelope: Envelope): Promise<void> {
-    await this.finish();
-    const fd = await this.ensureOpen();
     try {
-      await Promise.all([
-        (async () => {
-          await fsyncP(fd);
-          await closeP(fd);
-          this.fd = undefined;
-          await renameP(this.tmpMessage, this.queue.messagePath(this.id));
-          this.movedMessage = true;
-        })(),
-        (async () => {
-          const efd = await openP(this.tmpEnvelope, 'wx', 0o600);
-          try {
-            await writevAll(efd, [Buffer.from(JSON.stringify(envelope))]);
-            await fsyncP(efd);
-          } finally {
-            await closeP(efd);
-          }
-        })(),
-      ]);
-      // The commit point: from here on the pair is a message.
-      await renameP(this.tmpEnvelope, this.queue.envelopePath(this.id));
+      if (this.writeError) throw this.writeError;
+      // Small messages reach here unwritten: body and envelope go out in one write.
+      const trailer = envelopeTrailer(JSON.stringify(envelope), this.size);
+      this.pending.push(trailer);
+      this.pendingBytes += trailer.length;
+      await this.drain();
+      const fd = this.fd!;
+      await fsyncP(fd);
+      this.fd = undefined;
+      await closeP(fd);
+      // The commit point: from here on the entry is a message.
+      await renameP(this.tmpPath, this.queue.entryPath(this.id));
       this.committed = true;
       await this.queue.syncMessages();
     } catch (err) {
@@ -235,12 +227,8 @@ class FileSpool implements Spool {
       this.fd = undefined;
       await closeP(fd).catch(() => undefined);
     }
-    await Promise.all([
-      unlinkQuietly(this.tmpMessage),
-      unlinkQuietly(this.tmpEnvelope),
-      this.committed ? unlinkQuietly(this.queue.envelopePath(this.id)) : undefined,
-      this.movedMessage ? unlinkQuietly(this.queue.messagePath(this.id)) : undefined,
-    ]).catch(() => undefined);
+    // An entry renamed but not yet synced was never acknowledged: take it back.
+    await unlinkQuietly(this.committed ? this.queue.entryPath(this.id) : this.tmpPath).catch(() => undefined);
     this.committed = false;
   }
 
@@ -255,7 +243,8 @@ class FileSpool implements Spool {
   }
 
   createReadStream(): Readable {
-    return createReadStream(this.path);
+    // Before commit the file holds only the message; after, stop before the envelope.
+    return this.size === 0 ? Readable.from([]) : createReadStream(this.path, { end: this.size - 1 });
   }
 }
 
@@ -273,12 +262,8 @@ export class FileQueue implements MessageQueue {
     private readonly options: FileQueueOptions = { groupCommit: true },
   ) {}
 
-  messagePath(id: string): string {
-    return join(this.root, 'messages', `${id}.eml`);
-  }
-
-  envelopePath(id: string): string {
-    return join(this.root, 'messages', `${id}.env`);
+  entryPath(id: string): string {
+    return join(this.root, 'messages', `${id}.msg`);
   }
 
   /** Takes the queue for this process (refuses if another live gateway holds it). */
@@ -317,22 +302,23 @@ export class FileQueue implements MessageQueue {
       unlinkSync(join(this.root, 'tmp', name));
       removed.push(`tmp/${name}`);
     }
-    const names = new Set(readdirSync(join(this.root, 'messages')));
+    // Entries are complete by construction; one that is not (a disk error, a hand edit) is set aside.
     let messages = 0;
-    for (const name of names) {
-      const m = /^(.+)\.(eml|env)$/.exec(name);
-      const partner = m ? `${m[1]}.${m[2] === 'eml' ? 'env' : 'eml'}` : undefined;
-      if (!m || !partner || !names.has(partner)) {
-        unlinkSync(join(this.root, 'messages', name));
-        removed.push(`messages/${name}`);
-      } else if (m[2] === 'env') {
+    const corrupt: string[] = [];
+    for (const name of readdirSync(join(this.root, 'messages'))) {
+      const path = join(this.root, 'messages', name);
+      if (/^[0-9A-Z]{15}\.msg$/.test(name) && readFooter(path)) {
         messages++;
+        continue;
       }
+      mkdirSync(join(this.root, 'corrupt'), { recursive: true, mode: 0o700 });
+      renameSync(path, join(this.root, 'corrupt', name));
+      corrupt.push(`messages/${name}`);
     }
     this.dirFd = openSync(join(this.root, 'messages'), 'r');
     this.groupSync = new GroupSync(this.dirFd, this.options.groupCommit);
-    if (removed.length) await this.syncMessages();
-    return { messages, removed };
+    if (corrupt.length) await this.syncMessages();
+    return { messages, removed, corrupt };
   }
 
   syncMessages(): Promise<void> {
@@ -352,20 +338,24 @@ export class FileQueue implements MessageQueue {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const set = new Set(names);
     return names
-      .filter((n) => n.endsWith('.env') && set.has(`${n.slice(0, -4)}.eml`))
+      .filter((n) => n.endsWith('.msg'))
       .map((n) => n.slice(0, -4))
       .sort();
   }
 
   async envelope(id: string): Promise<Envelope | undefined> {
     if (!QUEUE_ID_PATTERN.test(id)) return undefined;
+    const path = this.entryPath(id);
+    const footer = readFooter(path);
+    if (!footer) return undefined;
+    const fd = openSync(path, 'r');
     try {
-      return JSON.parse(await readFile(this.envelopePath(id), 'utf8')) as Envelope;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+      const json = Buffer.alloc(footer.envelopeLength);
+      readSync(fd, json, 0, json.length, footer.messageLength);
+      return JSON.parse(json.toString('utf8')) as Envelope;
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -388,30 +378,42 @@ export class FileQueue implements MessageQueue {
   async stat(): Promise<QueueStats> {
     const ids = await this.ids();
     let bytes = 0;
-    for (const id of ids) {
-      try {
-        bytes += statSync(this.messagePath(id)).size;
-      } catch {
-        // removed meanwhile
-      }
-    }
+    for (const id of ids) bytes += readFooter(this.entryPath(id))?.messageLength ?? 0;
     const oldest = ids.length ? (await this.envelope(ids[0]!))?.received : undefined;
     return { messages: ids.length, bytes, oldest };
   }
 
   readMessage(id: string): Readable | undefined {
     if (!QUEUE_ID_PATTERN.test(id)) return undefined;
-    try {
-      statSync(this.messagePath(id));
-    } catch {
-      return undefined;
-    }
-    return createReadStream(this.messagePath(id));
+    const footer = readFooter(this.entryPath(id));
+    if (!footer) return undefined;
+    return footer.messageLength === 0
+      ? Readable.from([])
+      : createReadStream(this.entryPath(id), { end: footer.messageLength - 1 });
   }
 
   async close(): Promise<void> {
     if (this.dirFd !== undefined) closeSync(this.dirFd);
     this.dirFd = undefined;
     this.unlock();
+  }
+}
+
+/** The footer of the entry at `path`, or undefined if it is missing or damaged. */
+function readFooter(path: string): FooterInfo | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size < FOOTER_LENGTH) return undefined;
+    const footer = Buffer.alloc(FOOTER_LENGTH);
+    readSync(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
+    return parseFooter(footer, size);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -42,9 +42,9 @@ export interface Spool {
   /** Queues bytes; false means "wait for onDrain before writing more". */
   write(chunk: Buffer): boolean;
   onDrain(callback: () => void): void;
-  /** Writes out everything queued; afterwards the file is complete (not yet durable). */
+  /** Writes out everything queued, so `path` holds the whole message (not yet durable). */
   finish(): Promise<void>;
-  /** Makes message and envelope durable and commits them atomically. Resolves only then. */
+  /** Stores the envelope with the message, makes both durable and commits them atomically. Resolves only then. */
   commit(envelope: Envelope): Promise<void>;
   /** Removes whatever was written. Safe to call at any point, more than once. */
   discard(): Promise<void>;
@@ -70,6 +70,8 @@ export interface RecoveryReport {
   readonly messages: number;
   /** Partial files removed (never a committed message). */
   readonly removed: readonly string[];
+  /** Damaged entries moved to corrupt/. */
+  readonly corrupt: readonly string[];
 }
 
 export interface MessageQueue {

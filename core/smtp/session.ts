@@ -672,15 +672,18 @@ export class SmtpSession implements Session {
       );
       return;
     }
-    try {
-      await spool.finish();
-    } catch (err) {
-      await refuse(storageReply(err), `spool write failed: ${(err as Error).message}`);
-      this.log.error({ err, queueId: txn.id }, 'cannot write the spool file; check the queue disk');
-      return;
+    const hooks = this.settings.pipeline.hooks;
+    if (hooks.message.taps.length || hooks.queue.taps.length) {
+      // Plugins read the spooled file; without them the commit writes it in one go.
+      try {
+        await spool.finish();
+      } catch (err) {
+        await refuse(storageReply(err), `spool write failed: ${(err as Error).message}`);
+        this.log.error({ err, queueId: txn.id }, 'cannot write the spool file; check the queue disk');
+        return;
+      }
     }
     const message = spooledMessage(spool);
-    const hooks = this.settings.pipeline.hooks;
     const verdict = await hooks.message.promise(this, txn, message);
     if (this.closed) {
       await spool.discard();

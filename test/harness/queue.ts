@@ -1,5 +1,6 @@
 /*
- * Reads the gateway's file queue from tests: committed ids, envelopes, and
+ * Reads the gateway's file queue from tests, independently of the gateway's
+ * code: committed ids, envelopes (the JSON before the fixed footer), and
  * message bytes with the gateway's own Received header split off.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ export interface QueuedMessage {
     addedHeaders: { name: string; value: string }[];
     [k: string]: unknown;
   };
-  /** The stored bytes. */
+  /** The stored message bytes (without the envelope). */
   readonly raw: Buffer;
   /** The Received header the gateway prepended. */
   readonly received: string;
@@ -25,13 +26,20 @@ export interface QueuedMessage {
 export function queuedIds(queueDir: string): string[] {
   const dir = join(queueDir, 'messages');
   if (!existsSync(dir)) return [];
-  const names = new Set(readdirSync(dir));
-  return [...names].filter((n) => n.endsWith('.env') && names.has(n.replace(/\.env$/, '.eml'))).map((n) => n.slice(0, -4));
+  return readdirSync(dir)
+    .filter((n) => n.endsWith('.msg'))
+    .map((n) => n.slice(0, -4));
 }
 
 export function readQueued(queueDir: string, id: string): QueuedMessage {
-  const raw = readFileSync(join(queueDir, 'messages', `${id}.eml`));
-  const envelope = JSON.parse(readFileSync(join(queueDir, 'messages', `${id}.env`), 'utf8')) as QueuedMessage['envelope'];
+  const file = readFileSync(join(queueDir, 'messages', `${id}.msg`));
+  const footer = /\n%qgate-envelope (\d{16}) (\d{10})\n$/.exec(file.subarray(-45).toString('latin1'));
+  if (!footer) throw new Error(`entry ${id} has no envelope footer`);
+  const messageLength = Number(footer[1]);
+  const raw = file.subarray(0, messageLength);
+  const envelope = JSON.parse(
+    file.subarray(messageLength, messageLength + Number(footer[2])).toString('utf8'),
+  ) as QueuedMessage['envelope'];
   // The Received field: its first line plus continuation lines (starting with white space).
   let end = raw.indexOf('\r\n') + 2;
   while (raw[end] === 0x20 || raw[end] === 0x09) end = raw.indexOf('\r\n', end) + 2;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -32,14 +32,16 @@ describe('durable queue', () => {
       );
 
       // Leave debris like a crash would: a partial spool and an envelope-less message.
-      writeFileSync(join(gw.queueDir, 'tmp', 'PARTIAL000000001.eml'), 'Subject: half');
-      writeFileSync(join(gw.queueDir, 'messages', 'ORPHAN000000001.eml'), 'Subject: no envelope');
+      writeFileSync(join(gw.queueDir, 'tmp', 'PARTIAL00000001.msg'), 'Subject: half');
+      writeFileSync(join(gw.queueDir, 'messages', 'DAMAGED00000001.msg'), 'Subject: no envelope');
 
       const again = await startGateway({ dir: gw.dir });
       try {
         const recovered = await again.waitForLog((l) => l.event === 'queue');
-        assert.ok((recovered.removed as string[]).includes('tmp/PARTIAL000000001.eml'));
-        assert.ok((recovered.removed as string[]).includes('messages/ORPHAN000000001.eml'));
+        assert.ok((recovered.removed as string[]).includes('tmp/PARTIAL00000001.msg'));
+        const damaged = await again.waitForLog((l) => l.event === 'queue' && Array.isArray(l.corrupt));
+        assert.deepEqual(damaged.corrupt, ['messages/DAMAGED00000001.msg']);
+        assert.ok(existsSync(join(again.queueDir, 'corrupt', 'DAMAGED00000001.msg')), 'set aside, not deleted');
         assert.deepEqual(tmpFiles(again.queueDir), []);
         const ids = new Set(queuedIds(again.queueDir));
         assert.equal(recovered.messages, ids.size);
