@@ -1,7 +1,8 @@
 /*
  * Loads config.yaml and the pipeline files it names, validates them and
- * resolves paths relative to the file that wrote them. Every problem found is
- * reported at once, each with file, line, column and key.
+ * resolves paths relative to the file that wrote them. Problems are reported
+ * together, each with file, line, column and key: first those of config.yaml
+ * itself, then (once it is valid) those of the pipelines it names.
  */
 import { hostname as systemHostname } from 'node:os';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
@@ -88,7 +89,7 @@ export function loadConfig(file: string): LoadedConfig {
   const names = new Set<string>();
   const endpoints = new Set<string>();
   config.listeners.forEach((listener, i) => {
-    if (!(listener.pipeline in config.pipelines)) {
+    if (!Object.hasOwn(config.pipelines, listener.pipeline)) {
       const known = Object.keys(config.pipelines);
       problems.push(
         source.problem(

@@ -136,6 +136,7 @@ export const CoreConfigSchema = Type.Object(
     // Each value is a file name or an inline pipeline; load.ts checks it against PipelineSchema,
     // because defaults are not applied inside a union.
     pipelines: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Type.Union([Type.String(), Type.Object({})]), {
+      additionalProperties: false,
       description: 'Pipelines by name: a file (pipelines/inbound.yaml) or an inline { plugins: [...] }.',
     }),
   },

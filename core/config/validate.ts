@@ -60,8 +60,11 @@ function describe(e: ErrorObject): { message: string; key?: string } {
   const got = `, got ${show(e.data)}`;
   switch (e.keyword) {
     case 'additionalProperties': {
-      const props = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const parent = e.parentSchema as { properties?: object; patternProperties?: object } | undefined;
+      const props = Object.keys(parent?.properties ?? {});
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      const patterns = Object.keys(parent?.patternProperties ?? {});
+      if (!props.length && patterns.length) return { key, message: `is not a valid name: use letters, digits, "_", "." and "-"` };
       return { key, message: `unknown key${props.length ? `; expected one of: ${props.join(', ')}` : ''}` };
     }
     case 'required': {
@@ -81,6 +84,15 @@ function describe(e: ErrorObject): { message: string; key?: string } {
   }
 }
 
+function describeUnion(e: ErrorObject): string {
+  const branches = (e.parentSchema as { anyOf?: { const?: unknown; type?: string }[] } | undefined)?.anyOf ?? [];
+  const got = `, got ${show(e.data)}`;
+  if (branches.length && branches.every((b) => 'const' in b))
+    return `expected one of ${branches.map((b) => show(b.const)).join(', ')}${got}`;
+  const types = branches.map((b) => b.type).filter(Boolean);
+  return types.length ? `expected ${types.join(' or ')}${got}` : `is invalid${got}`;
+}
+
 /**
  * Checks `value` (which came from `source` at `path`) against `schema`. Returns
  * the value with defaults and units applied, or the problems found.
@@ -94,17 +106,31 @@ export function validate<T>(
   const fn = compile(schema);
   const holder = { value: value === undefined || value === null ? {} : value };
   if (fn(holder.value)) return { ok: true, value: holder.value as T };
-  const errors = (fn.errors ?? []).filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
-  const seen = new Set<string>();
+  const all = fn.errors ?? [];
+  // A union ("reject" | "normalize", string | object) fails as one anyOf plus one error per
+  // branch at the same place; say it once, naming the choices.
+  const unions = new Map<string, ErrorObject>();
+  for (const e of all) if (e.keyword === 'anyOf') unions.set(e.instancePath, e);
   const problems: ConfigProblem[] = [];
-  for (const e of errors.length ? errors : (fn.errors ?? [])) {
-    const at = [...path, ...pointerToPath(e.instancePath)];
-    const { message, key } = describe(e);
-    const p = source.problem(at, message, key);
+  const seen = new Set<string>();
+  const add = (p: ConfigProblem) => {
     const id = `${p.key}|${p.message}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    problems.push(p);
+    if (!seen.has(id)) {
+      seen.add(id);
+      problems.push(p);
+    }
+  };
+  for (const e of all) {
+    const at = [...path, ...pointerToPath(e.instancePath)];
+    const union = unions.get(e.instancePath);
+    if (union && e !== union && (e.keyword === 'const' || e.keyword === 'type')) continue;
+    if (e.keyword === 'anyOf') {
+      add(source.problem(at, describeUnion(e)));
+      continue;
+    }
+    if (e.keyword === 'oneOf' || e.keyword === 'if') continue;
+    const { message, key } = describe(e);
+    add(source.problem(at, message, key));
   }
   return { ok: false, problems };
 }

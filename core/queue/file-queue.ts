@@ -18,8 +18,8 @@ import {
   close,
   closeSync,
   createReadStream,
+  fdatasync,
   fstatSync,
-  fsync,
   mkdirSync,
   open,
   openSync,
@@ -51,7 +51,7 @@ import {
 
 const openP = promisify(open);
 const closeP = promisify(close);
-const fsyncP = promisify(fsync);
+const fdatasyncP = promisify(fdatasync);
 const renameP = promisify(rename);
 const unlinkP = promisify(unlink);
 
@@ -114,7 +114,11 @@ class FileSpool implements Spool {
   constructor(
     private readonly queue: FileQueue,
     readonly id: string,
-  ) {}
+  ) {
+    // Open while the client is still sending, so the commit does not wait for it; a failure
+    // surfaces at finish() or commit().
+    this.ensureOpen().catch(() => undefined);
+  }
 
   get path(): string {
     return this.committed ? this.queue.entryPath(this.id) : this.tmpPath;
@@ -207,13 +211,14 @@ class FileSpool implements Spool {
       this.pendingBytes += trailer.length;
       await this.drain();
       const fd = this.fd!;
-      await fsyncP(fd);
+      // fdatasync covers the data and the size needed to read it back; the name is made
+      // durable by the directory fsync below.
+      await fdatasyncP(fd);
       this.fd = undefined;
-      await closeP(fd);
-      // The commit point: from here on the entry is a message.
+      // The commit point: from here on the entry is a message. Closing is not on the path to the 250.
       await renameP(this.tmpPath, this.queue.entryPath(this.id));
       this.committed = true;
-      await this.queue.syncMessages();
+      await Promise.all([this.queue.syncMessages(), closeP(fd)]);
     } catch (err) {
       await this.removeAll();
       throw err;

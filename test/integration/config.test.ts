@@ -1,0 +1,932 @@
+/*
+ * Configuration errors through the real CLI. Every mistake in config.yaml or
+ * a pipeline file is reported on stderr as "qgate: configuration error" and
+ * one line per problem, FILE:LINE:COL KEY: MESSAGE, with exit code 78
+ * (EX_CONFIG); `qgate check config` prints the plugin order on each hook per
+ * listener; `qgate start` refuses a bad configuration without listening.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { QGATE, REPO, runCli } from '../harness/gateway.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The text of a YAML file written indented in a template literal. */
+function yaml(text: string): string {
+  const lines = text
+    .replace(/^\n/, '')
+    .replace(/\n[ ]*$/, '\n')
+    .split('\n');
+  const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => /^ */.exec(l)![0].length));
+  return lines.map((l) => l.slice(indent)).join('\n');
+}
+
+/** A fresh directory holding `files` (name relative to it -> contents). */
+function project(files: Record<string, string>): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'qgate-config-')));
+  dirs.push(dir);
+  for (const [name, text] of Object.entries(files)) {
+    const file = join(dir, name);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+  }
+  return dir;
+}
+
+/**
+ * stderr is the header line and exactly the expected problem lines (in any
+ * order): strings match a whole line exactly, patterns must match one line.
+ */
+function assertProblems(stderr: string, expected: readonly (string | RegExp)[]): void {
+  const lines = stderr.split('\n');
+  assert.equal(lines.pop(), '', `stderr does not end with a newline:\n${stderr}`);
+  assert.equal(lines.shift(), 'qgate: configuration error', `stderr:\n${stderr}`);
+  const rest = [...lines];
+  for (const want of expected) {
+    const i = rest.findIndex((l) => (typeof want === 'string' ? l === want : want.test(l)));
+    assert.notEqual(i, -1, `expected problem line\n  ${want}\nnot in stderr:\n${stderr}`);
+    rest.splice(i, 1);
+  }
+  assert.deepEqual(rest, [], `unexpected problem lines; stderr:\n${stderr}`);
+}
+
+/**
+ * Runs qgate for at most `ms`, and kills it at once if it logs that it is
+ * listening (for `start`, which must refuse a bad configuration).
+ */
+function runStart(
+  args: string[],
+  cwd: string,
+  ms: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [QGATE, ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: ms,
+      killSignal: 'SIGKILL',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => {
+      stdout += t;
+      if (stdout.includes('"event":"listening"')) child.kill('SIGKILL');
+    });
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    child.on('exit', (code, signal) => res({ code, signal, stdout, stderr }));
+  });
+}
+
+interface Row {
+  readonly why: string;
+  /** Files of the project directory; "config.yaml" is the configuration. */
+  readonly files: Record<string, string>;
+  /** The expected problem lines; "$DIR" stands for the project directory. */
+  readonly problems: readonly (string | RegExp)[];
+  /** --config argument ("$DIR" allowed); default config.yaml. */
+  readonly config?: string;
+  /** Working directory of the CLI; default the project directory. */
+  readonly cwd?: string;
+}
+
+const RCPTHOSTS_PATTERN = String.raw`^(\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[^\]]+\])$`;
+const LISTENER_KEYS =
+  'name, address, port, pipeline, hostname, max_connections, max_connections_per_ip, timeout, max_command_line, ' +
+  'max_text_line, max_recipients, max_errors, smtpd_forbid_bare_newline, require_helo, banner, backlog';
+const SIZE = 'expected a size like 10485760, "512KB" or "25MB"';
+const DURATION = 'expected a duration like 30 (seconds), "500ms", "5m" or "7d" (at most 24 days)';
+
+/** config.yaml with one listener on pipeline "inbound", read from pipelines/inbound.yaml. */
+const WITH_PIPELINE_FILE = yaml(`
+  listeners:
+    - name: smtp
+      port: 2525
+      pipeline: inbound
+  pipelines:
+    inbound: pipelines/inbound.yaml
+`);
+
+const rows: Row[] = [
+  // YAML itself
+  {
+    why: 'YAML syntax error: position of the offending value',
+    files: {
+      'config.yaml': yaml(`
+        hostname: mx.example.test
+        listeners:
+          - name: smtp
+            port: 2525: 2526
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:4:11: YAML syntax error: Nested mappings are not allowed in compact mappings'],
+  },
+  {
+    why: 'YAML: a key given twice',
+    files: {
+      'config.yaml': yaml(`
+        hostname: mx.example.test
+        hostname: mx2.example.test
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:2:1: YAML syntax error: Map keys must be unique'],
+  },
+  {
+    why: 'the configuration file does not exist',
+    files: {},
+    config: 'qgate.yaml',
+    problems: ["qgate.yaml: cannot read: ENOENT: no such file or directory, open '$DIR/qgate.yaml'"],
+  },
+  {
+    why: 'a document that is not a mapping',
+    files: { 'config.yaml': '- smtp\n- submission\n' },
+    problems: ['config.yaml:1:1: expected object, got ["smtp","submission"]'],
+  },
+
+  // Keys and values of config.yaml
+  {
+    why: 'unknown top-level key lists the allowed keys',
+    files: {
+      'config.yaml': yaml(`
+        hostname: mx.example.test
+        smtpd_banner: hello
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [
+      'config.yaml:2:1 smtpd_banner: unknown key; expected one of: hostname, queue, log, hook_timeout, shutdown_grace, listeners, pipelines',
+    ],
+  },
+  {
+    why: 'unknown listener key lists the allowed keys',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+            message_size_limit: 10MB
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [`config.yaml:5:5 listeners[0].message_size_limit: unknown key; expected one of: ${LISTENER_KEYS}`],
+  },
+  {
+    why: 'port above 65535',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 70000
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:3:11 listeners[0].port: must be <= 65535, got 70000'],
+  },
+  {
+    why: 'negative port',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: -1
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:3:11 listeners[0].port: must be >= 0, got -1'],
+  },
+  {
+    why: 'port given as a service name',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: smtp
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:3:11 listeners[0].port: expected integer, got "smtp"'],
+  },
+  {
+    why: 'port that is not a whole number',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 25.5
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:3:11 listeners[0].port: expected integer, got 25.5'],
+  },
+  {
+    why: 'size that is not a size',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+            max_command_line: lots
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [`config.yaml:5:23 listeners[0].max_command_line: ${SIZE}, got "lots"`],
+  },
+  {
+    why: 'size with a unit below the minimum',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+            max_command_line: 32B
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:5:23 listeners[0].max_command_line: must be >= 64, got 32'],
+  },
+  {
+    why: 'duration that is not a duration',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+            timeout: forever
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [`config.yaml:5:14 listeners[0].timeout: ${DURATION}, got "forever"`],
+  },
+  {
+    why: 'duration longer than a timer can hold',
+    files: {
+      'config.yaml': yaml(`
+        hook_timeout: 30d
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [`config.yaml:1:15 hook_timeout: ${DURATION}, got "30d"`],
+  },
+  {
+    why: 'value not among the allowed ones lists them',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+            smtpd_forbid_bare_newline: maybe
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:5:32 listeners[0].smtpd_forbid_bare_newline: expected one of "reject", "normalize", got "maybe"'],
+  },
+  {
+    why: 'boolean written as yes (YAML 1.2: a string)',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+            require_helo: yes
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:5:19 listeners[0].require_helo: expected boolean, got "yes"'],
+  },
+  {
+    why: 'listener without port',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            address: 127.0.0.1
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:2:5 listeners[0].port: is required but missing'],
+  },
+  {
+    why: 'second listener without pipeline',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+          - name: submission
+            port: 2587
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:5:5 listeners[1].pipeline: is required but missing'],
+  },
+  {
+    why: 'no listener at all',
+    files: { 'config.yaml': 'listeners: []\npipelines: {}\n' },
+    problems: ['config.yaml:1:12 listeners: must NOT have fewer than 1 items, got []'],
+  },
+
+  // Listeners against each other and against the pipelines
+  {
+    why: 'listener naming an undefined pipeline lists the defined ones',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: outbound
+        pipelines:
+          inbound: { plugins: [] }
+          submission: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:4:15 listeners[0].pipeline: no pipeline named "outbound"; defined: inbound, submission'],
+  },
+  {
+    why: 'listener naming a pipeline that is an Object.prototype property',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: toString
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:4:15 listeners[0].pipeline: no pipeline named "toString"; defined: inbound'],
+  },
+  {
+    why: 'pipeline name outside [A-Za-z0-9_.-]',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: in bound
+        pipelines:
+          in bound: { plugins: [] }
+      `),
+    },
+    problems: [/^config\.yaml:6:3 pipelines\.in bound: .+$/],
+  },
+  {
+    why: 'two listeners with the same name',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+          - name: smtp
+            port: 2526
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:5:11 listeners[1].name: duplicate listener name "smtp"'],
+  },
+  {
+    why: 'two listeners on the same address and port (one by default address)',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+          - name: submission
+            address: 127.0.0.1
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: ['config.yaml:7:11 listeners[1].port: another listener already uses 127.0.0.1:2525'],
+  },
+
+  // Pipeline files
+  {
+    why: 'pipeline file that does not exist',
+    files: { 'config.yaml': WITH_PIPELINE_FILE },
+    problems: [
+      "config.yaml:6:12 pipelines.inbound: pipeline file pipelines/inbound.yaml: cannot read: ENOENT: no such file or directory, open '$DIR/pipelines/inbound.yaml'",
+    ],
+  },
+  {
+    why: 'YAML error inside a pipeline file points into that file',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            with: domains: [example.test]
+      `),
+    },
+    problems: ['pipelines/inbound.yaml:3:11: YAML syntax error: Nested mappings are not allowed in compact mappings'],
+  },
+  {
+    why: 'unknown key in a pipeline file',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugin:
+          - use: rcpthosts
+      `),
+    },
+    problems: ['pipelines/inbound.yaml:1:1 plugin: unknown key; expected one of: description, plugins'],
+  },
+  {
+    why: 'unknown plugin name lists the built-in plugins',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+          - use: greylist
+      `),
+    },
+    problems: [
+      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist"; built-in plugins: rcpthosts; or give a path (./my-plugin.js) or an installed npm package',
+    ],
+  },
+  {
+    why: 'plugin path that does not exist (resolved from the pipeline file)',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: ./local/greylist.js
+      `),
+    },
+    problems: ['pipelines/inbound.yaml:2:10 plugins[0].use: plugin file $DIR/pipelines/local/greylist.js does not exist'],
+  },
+  {
+    why: 'local plugin file that exports no plugin',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+          - use: ../plugins/helper.js
+      `),
+      'plugins/helper.js': 'export const helper = () => 42;\n',
+    },
+    problems: [
+      'pipelines/inbound.yaml:3:10 plugins[1].use: cannot load plugin: $DIR/plugins/helper.js does not export a plugin (default export of definePlugin({ name, setup }))',
+    ],
+  },
+  {
+    why: 'local plugin file that throws while loading',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: ./broken.js
+      `),
+      'pipelines/broken.js': "throw new Error('missing dependency');\n",
+    },
+    problems: ['pipelines/inbound.yaml:2:10 plugins[0].use: cannot load plugin: missing dependency'],
+  },
+
+  // Plugin options
+  {
+    why: 'rcpthosts: a domain that is not a domain',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            with:
+              domains: [example.test, bad domain!]
+      `),
+    },
+    problems: [
+      `pipelines/inbound.yaml:4:31 plugins[0].with.domains[1]: must match pattern "${RCPTHOSTS_PATTERN}", got "bad domain!"`,
+    ],
+  },
+  {
+    why: 'rcpthosts: unknown option lists the options',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            with:
+              domains: [example.test]
+              relay: yes
+      `),
+    },
+    problems: ['pipelines/inbound.yaml:5:7 plugins[0].with.relay: unknown key; expected one of: domains, files, postmaster'],
+  },
+  {
+    why: 'rcpthosts: options of the wrong type',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            with:
+              domains: example.test
+              postmaster: "no"
+      `),
+    },
+    problems: [
+      'pipelines/inbound.yaml:4:16 plugins[0].with.domains: expected array, got "example.test"',
+      'pipelines/inbound.yaml:5:19 plugins[0].with.postmaster: expected boolean, got "no"',
+    ],
+  },
+  {
+    why: 'rcpthosts: a domain file that cannot be read fails its setup',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            with:
+              files: [control/rcpthosts]
+      `),
+    },
+    problems: [
+      "pipelines/inbound.yaml:2:5 plugins[0]: plugin setup failed: ENOENT: no such file or directory, open '$DIR/pipelines/control/rcpthosts'",
+    ],
+  },
+  {
+    why: 'inline pipeline: option error keyed under pipelines.NAME',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound:
+            plugins:
+              - use: rcpthosts
+                with:
+                  domains: [example.test]
+                  relay: true
+      `),
+    },
+    problems: [
+      'config.yaml:11:11 pipelines.inbound.plugins[0].with.relay: unknown key; expected one of: domains, files, postmaster',
+    ],
+  },
+  {
+    why: 'inline pipeline: bad plugin entry',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound:
+            plugins:
+              - use: rcpthosts
+                timeout: forever
+              - rcpthosts
+      `),
+    },
+    problems: [
+      `config.yaml:9:18 pipelines.inbound.plugins[0].timeout: ${DURATION}, got "forever"`,
+      'config.yaml:10:9 pipelines.inbound.plugins[1]: expected object, got "rcpthosts"',
+    ],
+  },
+  {
+    why: 'the same plugin twice without a distinct name:',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            with: { domains: [example.test] }
+          - use: rcpthosts
+            with: { domains: [example.org] }
+      `),
+    },
+    problems: [
+      'pipelines/inbound.yaml:4:5 plugins[1]: plugin name "rcpthosts" is used twice in this pipeline; give one of them a name:',
+    ],
+  },
+
+  // Several problems in one run
+  {
+    why: 'several problems in config.yaml at once',
+    files: {
+      'config.yaml': yaml(`
+        hostname: mx.example.test
+        listeners:
+          - name: smtp
+            port: 70000
+            pipeline: inbound
+            timeout: forever
+            max_command_line: lots
+          - name: submission
+            port: 2587
+            pipeline: inbound
+            colour: blue
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [
+      'config.yaml:4:11 listeners[0].port: must be <= 65535, got 70000',
+      `config.yaml:6:14 listeners[0].timeout: ${DURATION}, got "forever"`,
+      `config.yaml:7:23 listeners[0].max_command_line: ${SIZE}, got "lots"`,
+      `config.yaml:11:5 listeners[1].colour: unknown key; expected one of: ${LISTENER_KEYS}`,
+    ],
+  },
+  {
+    why: 'several problems across config.yaml and pipeline files at once',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+          - name: smtp
+            port: 2525
+            pipeline: outbound
+        pipelines:
+          inbound: pipelines/inbound.yaml
+          relay: pipelines/relay.yaml
+      `),
+      'pipelines/inbound.yaml': 'plugins:\n  - use: rcpthosts\n    enabled: sometimes\n',
+    },
+    problems: [
+      'pipelines/inbound.yaml:3:14 plugins[0].enabled: expected boolean, got "sometimes"',
+      "config.yaml:10:10 pipelines.relay: pipeline file pipelines/relay.yaml: cannot read: ENOENT: no such file or directory, open '$DIR/pipelines/relay.yaml'",
+      'config.yaml:7:15 listeners[1].pipeline: no pipeline named "outbound"; defined: inbound, relay',
+      'config.yaml:5:11 listeners[1].name: duplicate listener name "smtp"',
+      'config.yaml:6:11 listeners[1].port: another listener already uses 127.0.0.1:2525',
+    ],
+  },
+  {
+    why: 'several plugin problems across two pipelines at once',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+          - name: submission
+            port: 2587
+            pipeline: submission
+        pipelines:
+          inbound: pipelines/inbound.yaml
+          submission:
+            plugins:
+              - use: spf
+      `),
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            with: { domains: [bad domain!] }
+          - use: rcpthosts
+      `),
+    },
+    problems: [
+      `pipelines/inbound.yaml:3:23 plugins[0].with.domains[0]: must match pattern "${RCPTHOSTS_PATTERN}", got "bad domain!"`,
+      'pipelines/inbound.yaml:4:5 plugins[1]: plugin name "rcpthosts" is used twice in this pipeline; give one of them a name:',
+      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf"; built-in plugins: rcpthosts; or give a path (./my-plugin.js) or an installed npm package',
+    ],
+  },
+
+  // File names
+  {
+    why: 'file names outside the working directory are absolute',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 70000
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    config: '$DIR/config.yaml',
+    cwd: REPO,
+    problems: ['$DIR/config.yaml:3:11 listeners[0].port: must be <= 65535, got 70000'],
+  },
+];
+
+function expand(problems: readonly (string | RegExp)[], dir: string): (string | RegExp)[] {
+  return problems.map((p) => (typeof p === 'string' ? p.replaceAll('$DIR', dir) : p));
+}
+
+describe('configuration errors (qgate check config)', { concurrency: 4 }, () => {
+  for (const row of rows) {
+    it(row.why, async () => {
+      const dir = project(row.files);
+      const config = (row.config ?? 'config.yaml').replaceAll('$DIR', dir);
+      const r = await runCli(['check', 'config', '--config', config], row.cwd ?? dir);
+      assertProblems(r.stderr, expand(row.problems, dir));
+      assert.equal(r.stdout, '');
+      assert.equal(r.code, 78);
+    });
+  }
+});
+
+describe('qgate start with a bad configuration', { concurrency: 4 }, () => {
+  const byWhy = (why: string): Row => rows.find((r) => r.why === why)!;
+  const cases: Row[] = [
+    byWhy('port above 65535'),
+    byWhy('several problems in config.yaml at once'),
+    byWhy('several problems across config.yaml and pipeline files at once'),
+    byWhy('rcpthosts: unknown option lists the options'),
+    {
+      why: 'listener naming a pipeline that is an Object.prototype property',
+      files: {
+        'config.yaml': yaml(`
+          listeners:
+            - name: smtp
+              port: 0
+              pipeline: constructor
+          pipelines:
+            inbound: { plugins: [] }
+        `),
+      },
+      problems: ['config.yaml:4:15 listeners[0].pipeline: no pipeline named "constructor"; defined: inbound'],
+    },
+  ];
+  for (const row of cases) {
+    it(`exits 78 without listening: ${row.why}`, async () => {
+      const dir = project(row.files);
+      const r = await runStart(['start', '--config', 'config.yaml'], dir, 5_000);
+      assert.equal(r.signal, null, `listening or still running after 5 s; stdout:\n${r.stdout}`);
+      assertProblems(r.stderr, expand(row.problems, dir));
+      assert.equal(r.stdout, '', 'no log lines (in particular no "listening")');
+      assert.equal(r.code, 78);
+    });
+  }
+});
+
+/** The blocks of `qgate check config` output, separated by blank lines. */
+function blocks(stdout: string): string[][] {
+  assert.ok(stdout.endsWith('\n'), stdout);
+  return stdout
+    .slice(0, -1)
+    .split('\n\n')
+    .map((b) => b.split('\n'));
+}
+
+function hookLine(block: readonly string[], hook: string): string | undefined {
+  return block.find((l) => l.startsWith(`  ${hook}:`));
+}
+
+const HOOKS = [
+  'init',
+  'connect',
+  'helo',
+  'capabilities',
+  'command',
+  'mail',
+  'rcpt',
+  'data',
+  'message',
+  'queue',
+  'reset',
+  'disconnect',
+  'lookupUser',
+  'authenticate',
+  'reload',
+  'shutdown',
+];
+
+describe('qgate check config on a good configuration', { concurrency: true }, () => {
+  it("describes the repository's own config.yaml: every hook, rcpthosts on rcpt, the core queue last", async () => {
+    const r = await runCli(['check', 'config'], REPO);
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+    const [head, listener, ...more] = blocks(r.stdout);
+    assert.deepEqual(head, ['config.yaml: OK']);
+    assert.deepEqual(more, [], 'one listener');
+    assert.equal(listener![0], 'listener smtp on 127.0.0.1:2525, pipeline inbound (pipelines/inbound.yaml)');
+    assert.equal(listener![1], '  plugins: rcpthosts');
+    assert.deepEqual(
+      listener!.slice(2).map((l) => /^ {2}(\w+):/.exec(l)?.[1]),
+      HOOKS,
+      'one line per hook, in the order they run',
+    );
+    assert.equal(hookLine(listener!, 'rcpt'), '  rcpt:         rcpthosts');
+    assert.equal(hookLine(listener!, 'queue'), '  queue:        core queue');
+    assert.equal(hookLine(listener!, 'mail'), '  mail:         -');
+  });
+
+  it('shows each listener with its own pipeline: two rcpthosts instances in order, and an empty pipeline', async () => {
+    const dir = project({
+      'config.yaml': yaml(`
+        listeners:
+          - name: mx
+            address: 127.0.0.1
+            port: 2525
+            pipeline: two
+          - name: local
+            address: ::1
+            port: 0
+            pipeline: empty
+        pipelines:
+          two: pipelines/two.yaml
+          empty: { plugins: [] }
+      `),
+      'pipelines/two.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            name: a
+            with: { domains: [example.test] }
+          - use: rcpthosts
+            name: b
+            with: { domains: [example.org] }
+          - use: rcpthosts
+            name: c
+            enabled: false
+      `),
+    });
+    const r = await runCli(['check', 'config', '--config', 'config.yaml'], dir);
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+    const [head, mx, local, ...more] = blocks(r.stdout);
+    assert.deepEqual(head, ['config.yaml: OK']);
+    assert.deepEqual(more, []);
+    assert.equal(mx![0], 'listener mx on 127.0.0.1:2525, pipeline two (pipelines/two.yaml)');
+    assert.equal(mx![1], '  plugins: a, b');
+    assert.equal(hookLine(mx!, 'rcpt'), '  rcpt:         a -> b');
+    assert.equal(hookLine(mx!, 'reload'), '  reload:       a -> b');
+    assert.equal(hookLine(mx!, 'queue'), '  queue:        core queue');
+    assert.equal(local![0], 'listener local on ::1:0, pipeline empty (config.yaml)');
+    assert.equal(local![1], '  plugins: (none)');
+    assert.equal(hookLine(local!, 'rcpt'), '  rcpt:         - (every recipient is refused: no plugin accepts)');
+    assert.equal(hookLine(local!, 'queue'), '  queue:        core queue');
+  });
+});
+
+describe('qgate command line', { concurrency: true }, () => {
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+
+  it('--version and -V print the package version', async () => {
+    const [long, short] = await Promise.all([runCli(['--version']), runCli(['-V'])]);
+    for (const r of [long, short]) {
+      assert.equal(r.stdout, `${pkg.version}\n`);
+      assert.equal(r.stderr, '');
+      assert.equal(r.code, 0);
+    }
+  });
+
+  it('check with an unknown subject names the right one', async () => {
+    const r = await runCli(['check', 'nonsense']);
+    assert.equal(r.stderr, 'qgate: unknown check "nonsense"; try: qgate check config\n');
+    assert.equal(r.stdout, '');
+    assert.equal(r.code, 1);
+  });
+});
