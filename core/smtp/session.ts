@@ -416,7 +416,8 @@ export class SmtpSession implements Session {
       default:
         if (KNOWN_UNIMPLEMENTED.has(verb)) return this.error(r(502, '5.5.1', `Error: command not implemented`));
         if (!/^[A-Z]{1,16}$/.test(verb)) return this.error(r(500, '5.5.2', 'Error: bad syntax'));
-        return this.error(r(502, '5.5.2', 'Error: command not recognized'));
+        // RFC 5321 4.2.4: 500 for a command we do not recognize (Postfix answers the same).
+        return this.error(r(500, '5.5.2', 'Error: command not recognized'));
     }
   }
 
@@ -456,7 +457,7 @@ export class SmtpSession implements Session {
       } else if (keyword === 'SMTPUTF8') {
         if (value !== true) return r(501, '5.5.4', 'SMTPUTF8 takes no value');
       } else if (!CORE_MAIL_PARAMETERS.has(keyword) && !this.settings.pipeline.parameters.MAIL.has(keyword)) {
-        return r(555, '5.5.4', `Unsupported option: ${keyword}`);
+        return r(555, '5.5.4', `Unsupported option: ${parameterText(keyword, value)}`);
       }
     }
     return { size, body };
@@ -525,9 +526,10 @@ export class SmtpSession implements Session {
       }
     }
     const address = parsed.address!;
-    for (const keyword of parsed.parameters.keys()) {
-      if (!this.settings.pipeline.parameters.RCPT.has(keyword))
-        return this.error(r(555, '5.5.4', `Unsupported option: ${keyword}`));
+    for (const [keyword, value] of parsed.parameters) {
+      if (!this.settings.pipeline.parameters.RCPT.has(keyword)) {
+        return this.error(r(555, '5.5.4', `Unsupported option: ${parameterText(keyword, value)}`));
+      }
     }
     if (txn.recipients.length >= this.settings.listener.max_recipients) {
       // RFC 5321 4.5.3.1.10: the client sends the rest in another transaction.
@@ -793,6 +795,10 @@ export class SmtpSession implements Session {
       result,
     );
   }
+}
+
+function parameterText(keyword: string, value: string | true): string {
+  return value === true ? keyword : `${keyword}=${value}`;
 }
 
 function isRefusal(result: HookResult | undefined): result is RejectResult | DisconnectResult {

@@ -73,12 +73,12 @@ describe('SMTP dialogue', () => {
     {
       why: 'unknown MAIL parameter',
       commands: ['EHLO c', 'MAIL FROM:<a@example.test> FOO=BAR'],
-      expect: /^555 5\.5\.4 Unsupported option: FOO$/,
+      expect: /^555 5\.5\.4 Unsupported option: FOO=BAR$/,
     },
     {
       why: 'unknown RCPT parameter',
       commands: ['EHLO c', 'MAIL FROM:<a@example.test>', 'RCPT TO:<b@example.test> NOTIFY=NEVER'],
-      expect: /^555 5\.5\.4 Unsupported option: NOTIFY$/,
+      expect: /^555 5\.5\.4 Unsupported option: NOTIFY=NEVER$/,
     },
     {
       why: 'bad SIZE value',
@@ -153,7 +153,7 @@ describe('SMTP dialogue', () => {
       commands: ['EHLO c', 'MAIL FROM:<a@example.test>', 'EHLO c', 'RCPT TO:<b@example.test>'],
       expect: /^503 5\.5\.1 /,
     },
-    { why: 'unknown command', commands: ['FOO bar'], expect: /^502 5\.5\.2 Error: command not recognized$/ },
+    { why: 'unknown command', commands: ['FOO bar'], expect: /^500 5\.5\.2 Error: command not recognized$/ },
     { why: 'known but unimplemented command', commands: ['EXPN staff'], expect: /^502 5\.5\.1 / },
     { why: 'STARTTLS without a TLS plugin', commands: ['STARTTLS'], expect: /^502 5\.5\.1 / },
     { why: 'empty line', commands: [''], expect: /^500 5\.5\.2 Error: bad syntax$/ },
@@ -229,7 +229,7 @@ describe('SMTP dialogue', () => {
     assert.ok([500, 502].includes((await smtp.reply()).code));
     for (let i = 0; i < 17; i++) smtp.write('BOGUS\r\n');
     const replies = await smtp.replies(17);
-    assert.equal(replies.at(-1)!.code, 502);
+    assert.equal(replies.at(-1)!.code, 500);
     smtp.write('BOGUS\r\n');
     assert.match((await smtp.reply()).text, /^421 4\.7\.0 mx\.qgate\.test Error: too many errors$/);
     await smtp.waitClosed();
@@ -241,7 +241,7 @@ describe('SMTP dialogue', () => {
   it('runs a local plugin through the command hook (extension verbs)', async () => {
     // covered with the gatekeeper fixture in plugins.test.ts; here: the core alone refuses XPING
     const { smtp } = await RawSmtp.session(gw.port);
-    assert.equal((await smtp.command('XPING')).code, 502);
+    assert.equal((await smtp.command('XPING')).code, 500);
     smtp.close();
   });
 });
