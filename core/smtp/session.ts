@@ -686,30 +686,20 @@ export class SmtpSession implements Session {
       }
     }
     const message = spooledMessage(spool);
-    const verdict = await hooks.message.promise(this, txn, message);
-    if (this.closed) {
+    /** After a hook: true if the message is not to be queued (refused, or the client is gone). */
+    const stopped = async (result: HookResult | undefined): Promise<boolean> => {
+      if (!this.closed && !isRefusal(result)) return false;
       await spool.discard();
-      return;
-    }
-    if (isRefusal(verdict)) {
-      await spool.discard();
-      this.applyResult(verdict);
-      this.logTransaction(txn, 'rejected', verdict.reply, verdict.reason);
-      await this.endTransaction(null);
-      return;
-    }
+      if (isRefusal(result)) {
+        this.applyResult(result);
+        this.logTransaction(txn, 'rejected', result.reply, result.reason);
+        await this.endTransaction(null);
+      }
+      return true;
+    };
+    if (await stopped(await hooks.message.promise(this, txn, message))) return;
     const queued = await hooks.queue.promise(this, txn, message);
-    if (this.closed) {
-      await spool.discard();
-      return;
-    }
-    if (isRefusal(queued)) {
-      await spool.discard();
-      this.applyResult(queued);
-      this.logTransaction(txn, 'rejected', queued.reply, queued.reason);
-      await this.endTransaction(null);
-      return;
-    }
+    if (await stopped(queued)) return;
     let reply: Reply;
     if (queued?.action === 'accept') {
       // A plugin took the message (forwarded, stored elsewhere): the spool is not ours to keep.
