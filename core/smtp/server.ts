@@ -34,11 +34,19 @@ export class SmtpListener {
     this.server = server;
     server.maxConnections = listener.max_connections * 2; // hard stop well above the polite limit
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        const why =
+          err.code === 'EADDRINUSE'
+            ? 'the address is already in use'
+            : err.code === 'EACCES'
+              ? 'permission denied (ports below 1024 need privileges)'
+              : err.message;
+        reject(new Error(`listener ${listener.name}: cannot listen on ${listener.address}:${listener.port}: ${why}`));
+      });
       server.listen(
         { host: listener.address, port: listener.port, backlog: Math.max(listener.backlog, listener.max_connections) },
         () => {
-          server.off('error', reject);
+          server.removeAllListeners('error');
           server.on('error', (err) => this.log.error({ err, listener: listener.name }, 'listener error'));
           const a = server.address();
           const port = typeof a === 'object' && a ? a.port : listener.port;

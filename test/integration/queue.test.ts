@@ -109,6 +109,24 @@ describe('durable queue', () => {
     }
   });
 
+  it('a listener that cannot bind names itself and its address', async () => {
+    const gw = await startGateway();
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-port-'));
+    try {
+      writeFileSync(
+        join(dir, 'config.yaml'),
+        `queue: { path: ./queue }\nlisteners:\n  - { name: clash, port: ${gw.port}, pipeline: p }\npipelines:\n  p: { plugins: [] }\n`,
+      );
+      const r = await runCli(['start', '--config', 'config.yaml'], dir);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `qgate: listener clash: cannot listen on 127.0.0.1:${gw.port}: the address is already in use\n`);
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   const isRoot = process.getuid?.() === 0;
   it('a full disk gives 452 4.3.1, nothing half-written, and the next small message is fine', {
     skip: !isRoot && 'needs root to mount a small tmpfs',
