@@ -6,6 +6,8 @@
 import type { Logger } from 'pino';
 import { ConfigError } from './config/errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
+import { takeControlRequests } from './delivery/control.js';
+import { createScheduler } from './delivery/setup.js';
 import { createLogger } from './log/logger.js';
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
 import { FileQueue } from './queue/file-queue.js';
@@ -49,6 +51,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   }
 
   for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
+  const scheduler = config.delivery.enabled ? createScheduler(loaded, pipelines, queue, log) : undefined;
 
   const listeners: SmtpListener[] = [];
   const bound: { name: string; address: string; port: number }[] = [];
@@ -84,6 +87,8 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     throw err;
   }
 
+  await scheduler?.start();
+
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
@@ -92,6 +97,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
         'shutting down: no new connections, finishing transactions',
       );
       await Promise.all(listeners.map((l) => l.shutdown(config.shutdown_grace)));
+      await scheduler?.stop();
       for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
       await queue.close();
       log.info({ event: 'stopped' }, 'stopped');
@@ -106,6 +112,26 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     }
   };
   process.on('SIGHUP', reload);
+  // qgate queue flush|remove|bounce leave requests and send SIGUSR1.
+  process.on('SIGUSR1', () => {
+    for (const request of takeControlRequests(loaded.queuePath)) {
+      const done = (err?: unknown) =>
+        err
+          ? log.error({ err, event: 'control', ...request }, `queue ${request.action} failed`)
+          : log.info({ event: 'control', ...request }, `queue ${request.action}`);
+      if (!scheduler) {
+        done(new Error('delivery is disabled'));
+        continue;
+      }
+      const work =
+        request.action === 'flush'
+          ? scheduler.flush(request.id)
+          : request.action === 'remove'
+            ? scheduler.remove(request.id!)
+            : scheduler.bounceNow(request.id!, 'Message bounced by the administrator');
+      work.then(() => done(), done);
+    }
+  });
   // Safety nets. A stray rejection is logged, not fatal. An uncaught exception leaves
   // unknown state behind, so the process exits for its supervisor to restart it; the
   // queue needs no cleanup (every acknowledged message is committed, the rest is tmp/).

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The test suite (`npm test`): makes sure the real peers the integration tests
-# talk to are installed (swaks, Python 3 with smtplib; as root with apt-get,
-# only if missing), then runs every compiled test with node's test runner.
+# talk to are installed (swaks, Python 3 with smtplib, Debian's python3-aiosmtpd,
+# openssl; as root with apt-get, only if missing), then runs every compiled test
+# with node's test runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The SMTP peers of the delivery tests run on Debian's Python with its aiosmtpd.
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test/run.sh: installing ${need[*]}" >&2

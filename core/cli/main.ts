@@ -6,8 +6,10 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
+import { type ControlAction, writeControlRequest } from '../delivery/control.js';
+import { initialState } from '../delivery/scheduler.js';
 import { startGateway } from '../gateway.js';
-import { FileQueue } from '../queue/file-queue.js';
+import { FileQueue, runningGateway } from '../queue/file-queue.js';
 import { describeConfig } from './describe.js';
 import { formatEnvelope, formatList, formatStat } from './queue-view.js';
 
@@ -91,10 +93,69 @@ queue
       const env = await q.envelope(id);
       const stream = q.readMessage(id);
       if (!env || !stream) fail(new Error(`no message ${id} in the queue`));
-      process.stdout.write(await formatEnvelope(env, stream, opts.body === true));
+      process.stdout.write(await formatEnvelope(env, await q.readState(id), stream, opts.body === true));
     } catch (err) {
       fail(err);
     }
   });
+
+/**
+ * Hands a request to the running gateway (control file + SIGUSR1), or, with no
+ * gateway running, carries it out on the queue directly.
+ */
+async function control(action: ControlAction, id: string | undefined): Promise<void> {
+  const loaded = loadConfig(program.opts<{ config: string }>().config);
+  const q = new FileQueue(loaded.queuePath);
+  if (id !== undefined && !(await q.envelope(id))) fail(new Error(`no message ${id} in the queue`));
+  const pid = runningGateway(loaded.queuePath);
+  if (pid) {
+    writeControlRequest(loaded.queuePath, { action, id });
+    process.kill(pid, 'SIGUSR1');
+    process.stdout.write(`${action} of ${id ?? 'every message'} requested from the gateway (pid ${pid}); see its log\n`);
+    return;
+  }
+  q.lock();
+  try {
+    await q.open();
+    if (action === 'remove') await q.remove(id!);
+    else {
+      for (const one of id ? [id] : await q.ids()) {
+        const env = await q.envelope(one);
+        if (!env) continue;
+        const state = (await q.readState(one)) ?? initialState(env);
+        const now = new Date().toISOString();
+        await q.writeState({
+          ...state,
+          recipients: state.recipients.map((r) => {
+            if (r.status !== 'pending') return r;
+            if (action === 'flush') return { ...r, nextAttempt: now };
+            return { ...r, status: 'failed' as const, lastReply: '550 5.0.0 Message bounced by the administrator' };
+          }),
+        });
+      }
+    }
+    process.stdout.write(
+      `${action} of ${id ?? 'every message'} done; no gateway is running, so it takes effect when one starts\n`,
+    );
+  } finally {
+    await q.close();
+  }
+}
+
+queue
+  .command('flush')
+  .description('try pending recipients now (of one message, or of all)')
+  .argument('[id]', 'queue id')
+  .action(async (id: string | undefined) => control('flush', id).catch(fail));
+queue
+  .command('remove')
+  .description('delete a message from the queue, without a bounce')
+  .argument('<id>', 'queue id')
+  .action(async (id: string) => control('remove', id).catch(fail));
+queue
+  .command('bounce')
+  .description('fail every pending recipient of a message now and bounce it to its sender')
+  .argument('<id>', 'queue id')
+  .action(async (id: string) => control('bounce', id).catch(fail));
 
 await program.parseAsync(process.argv);

@@ -3,7 +3,15 @@
  * and show (envelope plus header section).
  */
 import type { Readable } from 'node:stream';
-import type { Envelope, QueueStats, QueueSummary } from '../queue/queue.js';
+import type { DeliveryState, Envelope, QueueStats, QueueSummary, RecipientState } from '../queue/queue.js';
+
+/** "pending, 2 attempts, next 2026-11-23T12:00:00Z, last: 451 4.3.0 try later" */
+export function describeRecipient(r: RecipientState): string {
+  const parts: string[] = [r.status, `${r.attempts} attempt${r.attempts === 1 ? '' : 's'}`];
+  if (r.status === 'pending' && r.nextAttempt) parts.push(`next ${r.nextAttempt}`);
+  if (r.lastReply) parts.push(`last: ${r.lastReply}`);
+  return parts.join(', ');
+}
 
 export function formatList(entries: readonly QueueSummary[], json: boolean): string {
   if (json) return entries.map((e) => `${JSON.stringify(e)}\n`).join('');
@@ -11,7 +19,7 @@ export function formatList(entries: readonly QueueSummary[], json: boolean): str
   return entries
     .map((e) => {
       const head = `${e.id}  ${e.received}  ${e.size} octets  from <${e.sender}>`;
-      return [head, ...e.recipients.map((rc) => `    to <${rc}>`)].join('\n');
+      return [head, ...e.recipients.map((rc) => `    to <${rc.address}>  ${describeRecipient(rc)}`)].join('\n');
     })
     .join('\n')
     .concat('\n');
@@ -23,7 +31,12 @@ export function formatStat(s: QueueStats): string {
     .concat('\n');
 }
 
-export async function formatEnvelope(env: Envelope, message: Readable, withBody: boolean): Promise<string> {
+export async function formatEnvelope(
+  env: Envelope,
+  state: DeliveryState | undefined,
+  message: Readable,
+  withBody: boolean,
+): Promise<string> {
   const lines = [
     `id: ${env.id}`,
     `received: ${env.received}`,
@@ -34,7 +47,14 @@ export async function formatEnvelope(env: Envelope, message: Readable, withBody:
     `size: ${env.size}`,
     `body: ${env.body}${env.utf8 ? ', SMTPUTF8' : ''}`,
     `sender: <${env.sender}>`,
-    ...env.recipients.map((r) => `recipient: <${r.address}>`),
+    ...env.recipients.map((r) => {
+      const rs = state?.recipients.find((x) => x.address === r.address) ?? {
+        address: r.address,
+        status: 'pending' as const,
+        attempts: 0,
+      };
+      return `recipient: <${r.address}>  ${describeRecipient(rs)}`;
+    }),
     ...env.addedHeaders.map((h) => `added header: ${h.name}: ${h.value}`),
     '',
   ];

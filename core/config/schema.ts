@@ -93,6 +93,89 @@ export const PipelineSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const TlsPolicySchema = Type.Union([Type.Literal('opportunistic'), Type.Literal('required'), Type.Literal('none')]);
+
+export const RouteSchema = Type.Object(
+  {
+    domain: Type.String({
+      minLength: 1,
+      description: '"example.net" exact, ".example.net" its sub-domains, "*" every other domain (a smarthost).',
+    }),
+    host: Type.String({ minLength: 1, description: 'Next hop host name or address.' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535, default: 25 }),
+    tls: Type.Union(TlsPolicySchema.anyOf, {
+      default: 'opportunistic',
+      description: 'STARTTLS: opportunistic, required (defer if missing), none.',
+    }),
+    auth: Type.Optional(Type.Object({ user: Type.String(), pass: Type.String() }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+
+export const DeliverySchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Run the scheduler (qmail-send). false: accepted mail stays queued.' }),
+    pipeline: Type.Optional(
+      Type.String({ description: 'Pipeline whose plugins serve the route, deliver, bounce and lookupUser hooks for delivery.' }),
+    ),
+    local_domains: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Domains delivered to local Maildirs (qmail locals/virtualdomains); ".example.net" covers sub-domains.',
+    }),
+    maildir_root: Type.String({
+      default: './var/mail',
+      description: 'Mailboxes live at <root>/<domain>/<user>/Maildir unless the directory says otherwise.',
+    }),
+    create_mailboxes: Type.Boolean({
+      default: false,
+      description: 'Create a Maildir for any local part; false: a user exists if the directory knows it or its Maildir exists.',
+    }),
+    aliases: Type.Optional(
+      Type.String({ description: 'YAML file of aliases (qmail ~alias, Postfix aliases): name or name@domain -> address(es).' }),
+    ),
+    recipient_delimiter: Type.String({
+      default: '-+',
+      description: 'Extension delimiters: user-ext@ falls back to user@ (qmail "-", Postfix "+").',
+    }),
+    postmaster: Type.Optional(
+      Type.String({ description: 'Where postmaster@ and abuse@ of every local domain go; default postmaster@<hostname>.' }),
+    ),
+    double_bounce: Type.Optional(
+      Type.String({ description: 'Where an undeliverable bounce goes, once (qmail doublebounceto); unset: dropped.' }),
+    ),
+    bounce_max_bytes: Size({ default: 50000, description: 'How much of the original a bounce carries (qmail bouncemaxbytes).' }),
+    queue_lifetime: Duration({ default: '7d', description: 'After this, pending recipients are bounced (qmail queuelifetime).' }),
+    retry_base_local: Duration({
+      default: '100s',
+      description: 'Local attempt n happens at birth + n² × this (qmail: chanskip 10 s, (n × 10 s)²).',
+    }),
+    retry_base_remote: Duration({
+      default: '400s',
+      description: 'The same for remote deliveries (qmail: chanskip 20 s: 0, 6m40s, 26m40s, 1h, ...).',
+    }),
+    concurrency_local: Type.Integer({ minimum: 1, default: 10, description: 'Parallel local deliveries (concurrencylocal).' }),
+    concurrency_remote: Type.Integer({ minimum: 1, default: 20, description: 'Parallel remote deliveries (concurrencyremote).' }),
+    concurrency_per_domain: Type.Integer({
+      minimum: 1,
+      default: 5,
+      description: 'Parallel remote deliveries to one destination.',
+    }),
+    routes: Type.Array(RouteSchema, {
+      default: [],
+      description: 'Static routes (qmail smtproutes) and relay domains with their next hop.',
+    }),
+    mx_port: Type.Integer({ minimum: 1, maximum: 65535, default: 25, description: 'Port for deliveries by MX.' }),
+    mx_tls: Type.Union(TlsPolicySchema.anyOf, { default: 'opportunistic' }),
+    dns_servers: Type.Optional(
+      Type.Array(Type.String(), { description: 'Resolvers for MX lookups ("127.0.0.1:5353"); default: the system\'s.' }),
+    ),
+    helo: Type.Optional(Type.String({ description: 'Name in our EHLO; default: hostname.' })),
+    connect_timeout: Duration({ default: '30s' }),
+    command_timeout: Duration({ default: '5m', description: 'Inactivity limit on a remote connection (RFC 5321 4.5.3.2).' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const CoreConfigSchema = Type.Object(
   {
     hostname: Type.Optional(
@@ -124,6 +207,7 @@ export const CoreConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    delivery: DeliverySchema,
     hook_timeout: Duration({
       default: '30s',
       description: 'Default time limit for one plugin handler; past it the transaction gets 451 4.3.0.',
@@ -146,5 +230,6 @@ export const CoreConfigSchema = Type.Object(
 export type ListenerConfig = Static<typeof ListenerSchema>;
 export type PluginEntryConfig = Static<typeof PluginEntrySchema>;
 export type CoreConfig = Static<typeof CoreConfigSchema>;
+export type DeliveryConfig = Static<typeof DeliverySchema>;
 export type PipelineConfig = Static<typeof PipelineSchema>;
 export type { TSchema };

@@ -10,13 +10,18 @@ import { AsyncSeriesBailHook, AsyncSeriesHook } from 'tapable';
 import type { HookResult } from './results.js';
 import type {
   AuthVerdict,
+  BounceNotice,
   Capabilities,
   CommandArgs,
   Credentials,
+  DeliveryRequest,
+  DeliveryResult,
   HeloArgs,
   LifecycleContext,
   MailArgs,
   RcptArgs,
+  Route,
+  RouteQuery,
   Session,
   SpooledMessage,
   Transaction,
@@ -91,6 +96,13 @@ export function createHooks() {
     /** The connection closed. */
     disconnect: new AsyncSeriesHook<[Session]>(['session']),
 
+    /** Delivery: where one recipient's mail goes. undefined: the core decides (local domains, routes, MX). */
+    route: new AsyncSeriesBailHook<[RouteQuery], Route | undefined>(['query']),
+    /** Delivery: take over one attempt to one destination (LMTP, an API, ...). undefined: the core delivers. */
+    deliver: new AsyncSeriesBailHook<[DeliveryRequest], DeliveryResult | undefined>(['request']),
+    /** A bounce is about to be queued. reject: it is not sent (logged). */
+    bounce: new AsyncSeriesBailHook<[BounceNotice], HookResult | undefined>(['bounce']),
+
     /** Directory: does this user exist? null = known not to exist; undefined = ask the next plugin. */
     lookupUser: new AsyncSeriesBailHook<[UserQuery], UserRecord | null | undefined>(['query']),
     /** Directory: are these credentials valid? undefined = ask the next plugin. */
@@ -112,7 +124,13 @@ type ResultOf<K extends HookName> = K extends DecisionHookName
     ? UserRecord | null | undefined
     : K extends 'authenticate'
       ? AuthVerdict | undefined
-      : void;
+      : K extends 'route'
+        ? Route | undefined
+        : K extends 'deliver'
+          ? DeliveryResult | undefined
+          : K extends 'bounce'
+            ? HookResult | undefined | void
+            : void;
 
 /** The handler signature plugins implement for hook K. */
 export type HookHandler<K extends HookName> = (

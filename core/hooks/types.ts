@@ -5,12 +5,14 @@
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Route } from '../delivery/routing.js';
+import type { Envelope } from '../queue/queue.js';
 import type { Address } from '../smtp/address.js';
 import type { EsmtpParameters } from '../smtp/command.js';
 import type { Reply } from '../smtp/reply.js';
 import type { Notes } from './notes.js';
 
-export type { Address, EsmtpParameters, Logger, Reply };
+export type { Address, Envelope, EsmtpParameters, Logger, Reply, Route };
 
 /** One recorded plugin decision: the material of the per-message log line. */
 export interface Decision {
@@ -170,4 +172,46 @@ export interface AuthVerdict {
 
 export interface LifecycleContext {
   readonly log: Logger;
+}
+
+/** What the route hook is asked: where should this recipient's copy go? */
+export interface RouteQuery {
+  readonly queueId: string;
+  readonly recipient: string;
+  /** The recipient's domain, lower-cased ("" for a bare local part). */
+  readonly domain: string;
+  readonly envelope: Envelope;
+}
+
+/** One delivery attempt to one destination, offered to the deliver hook. */
+export interface DeliveryRequest {
+  readonly queueId: string;
+  readonly route: Route;
+  readonly sender: string;
+  readonly recipients: readonly string[];
+  readonly envelope: Envelope;
+  /** A fresh stream of the message as it should be sent (added headers included, CRLF). */
+  message(): Readable;
+}
+
+/** What became of one recipient in one attempt. */
+export interface DeliveryOutcome {
+  readonly recipient: string;
+  /** delivered; deferred (4xx, connection trouble: try again later); failed (5xx: bounce). */
+  readonly result: 'delivered' | 'deferred' | 'failed';
+  readonly reply: string;
+  readonly host?: string;
+}
+
+export interface DeliveryResult {
+  readonly outcomes: readonly DeliveryOutcome[];
+}
+
+/** A bounce about to be queued. */
+export interface BounceNotice {
+  readonly queueId: string;
+  /** Who gets the bounce (the original sender, or the double-bounce address). */
+  readonly to: string;
+  readonly recipients: readonly { readonly address: string; readonly reply: string }[];
+  readonly double: boolean;
 }

@@ -49,6 +49,8 @@ export class PluginFailure extends Error {
 }
 
 const DECISION = new Set<string>(DECISION_HOOKS);
+/** Hooks that answer a question outside any session: a throw reaches the caller as PluginFailure. */
+const SERVICE = new Set<string>(['lookupUser', 'authenticate', 'route', 'deliver', 'bounce']);
 const RESULT_ACTIONS = new Set(['continue', 'accept', 'reject', 'disconnect']);
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -167,12 +169,11 @@ export function createPluginContext(o: ContextOptions): PluginContext {
     on(hook, handler) {
       const fn = handler as unknown as (...a: unknown[]) => unknown;
       if (!(hook in hooks)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
-      const guarded =
-        hook === 'lookupUser' || hook === 'authenticate'
-          ? guardLookup(hook, fn)
-          : DECISION.has(hook)
-            ? guardDecision(hook, fn)
-            : guardNotify(hook, fn);
+      const guarded = SERVICE.has(hook)
+        ? guardLookup(hook, fn)
+        : DECISION.has(hook)
+          ? guardDecision(hook, fn)
+          : guardNotify(hook, fn);
       (hooks[hook] as unknown as { tapPromise(o: { name: string }, f: (...a: unknown[]) => Promise<unknown>): void }).tapPromise(
         { name },
         guarded,

@@ -5,7 +5,9 @@
  *   messages/<id>.msg   committed entry: message bytes (Received header + what the
  *                       client sent, CRLF), the envelope as JSON, a fixed footer
  *                       (entry-format.ts)
- *   corrupt/            entries that failed their footer check at start, set aside
+ *   state/<id>.json     per-recipient delivery state, replaced durably (tmp, fdatasync,
+ *                       rename, fsync state/) before the step that depends on it
+ *   corrupt/            entries that failed their footer check, set aside
  *   gateway.pid         the gateway that owns the queue
  *
  * Commit: append the envelope and footer, fsync the file, rename it into
@@ -18,6 +20,7 @@ import {
   close,
   closeSync,
   createReadStream,
+  existsSync,
   fdatasync,
   fstatSync,
   mkdirSync,
@@ -33,13 +36,14 @@ import {
   writeFileSync,
   writev,
 } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { envelopeTrailer, FOOTER_LENGTH, type FooterInfo, parseFooter } from './entry-format.js';
 import { GroupSync } from './group-sync.js';
 import {
+  type DeliveryState,
   type Envelope,
   type MessageQueue,
   QUEUE_ID_PATTERN,
@@ -219,6 +223,7 @@ class FileSpool implements Spool {
       await renameP(this.tmpPath, this.queue.entryPath(this.id));
       this.committed = true;
       await Promise.all([this.queue.syncMessages(), closeP(fd)]);
+      this.queue.announce(this.id);
     } catch (err) {
       await this.removeAll();
       throw err;
@@ -261,6 +266,9 @@ export interface FileQueueOptions {
 export class FileQueue implements MessageQueue {
   private dirFd: number | undefined;
   private groupSync: GroupSync | undefined;
+  private stateDirFd: number | undefined;
+  private stateSync: GroupSync | undefined;
+  private readonly commitListeners: ((id: string) => void)[] = [];
 
   constructor(
     readonly root: string,
@@ -300,8 +308,21 @@ export class FileQueue implements MessageQueue {
     }
   }
 
+  statePath(id: string): string {
+    return join(this.root, 'state', `${id}.json`);
+  }
+
+  onCommit(listener: (id: string) => void): void {
+    this.commitListeners.push(listener);
+  }
+
+  /** Tells listeners about a committed entry (after its 250-worthy commit). */
+  announce(id: string): void {
+    for (const listener of this.commitListeners) listener(id);
+  }
+
   async open(): Promise<RecoveryReport> {
-    for (const dir of ['tmp', 'messages']) mkdirSync(join(this.root, dir), { recursive: true, mode: 0o700 });
+    for (const dir of ['tmp', 'messages', 'state']) mkdirSync(join(this.root, dir), { recursive: true, mode: 0o700 });
     const removed: string[] = [];
     for (const name of readdirSync(join(this.root, 'tmp'))) {
       unlinkSync(join(this.root, 'tmp', name));
@@ -320,8 +341,18 @@ export class FileQueue implements MessageQueue {
       renameSync(path, join(this.root, 'corrupt', name));
       corrupt.push(`messages/${name}`);
     }
+    // State files: half-written replacements and the state of entries already gone.
+    for (const name of readdirSync(join(this.root, 'state'))) {
+      const id = name.replace(/\.json(\.tmp)?$/, '');
+      if (name.endsWith('.tmp') || !existsSync(this.entryPath(id))) {
+        unlinkSync(join(this.root, 'state', name));
+        removed.push(`state/${name}`);
+      }
+    }
     this.dirFd = openSync(join(this.root, 'messages'), 'r');
     this.groupSync = new GroupSync(this.dirFd, this.options.groupCommit);
+    this.stateDirFd = openSync(join(this.root, 'state'), 'r');
+    this.stateSync = new GroupSync(this.stateDirFd, this.options.groupCommit);
     if (corrupt.length) await this.syncMessages();
     return { messages, removed, corrupt };
   }
@@ -335,7 +366,47 @@ export class FileQueue implements MessageQueue {
     return new FileSpool(this, id);
   }
 
-  private async ids(): Promise<string[]> {
+  async readState(id: string): Promise<DeliveryState | undefined> {
+    try {
+      return JSON.parse(await readFile(this.statePath(id), 'utf8')) as DeliveryState;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async writeState(state: DeliveryState): Promise<void> {
+    const path = this.statePath(state.id);
+    const tmp = `${path}.tmp`;
+    const fd = await openP(tmp, 'w', 0o600);
+    try {
+      await writevAll(fd, [Buffer.from(JSON.stringify(state))]);
+      await fdatasyncP(fd);
+    } finally {
+      await closeP(fd);
+    }
+    await renameP(tmp, path);
+    if (!this.stateSync) throw new Error('queue is not open');
+    await this.stateSync.sync();
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!QUEUE_ID_PATTERN.test(id)) throw new Error(`not a queue id: ${id}`);
+    // Entry first: a crash in between leaves an orphan state, which recovery removes.
+    await unlinkQuietly(this.entryPath(id));
+    await unlinkQuietly(this.statePath(id));
+    await this.syncMessages();
+  }
+
+  async quarantine(id: string): Promise<void> {
+    if (!QUEUE_ID_PATTERN.test(id)) throw new Error(`not a queue id: ${id}`);
+    mkdirSync(join(this.root, 'corrupt'), { recursive: true, mode: 0o700 });
+    await renameP(this.entryPath(id), join(this.root, 'corrupt', `${id}.msg`));
+    await unlinkQuietly(this.statePath(id));
+    await this.syncMessages();
+  }
+
+  async ids(): Promise<string[]> {
     let names: string[];
     try {
       names = await readdir(join(this.root, 'messages'));
@@ -369,13 +440,16 @@ export class FileQueue implements MessageQueue {
     for (const id of await this.ids()) {
       const env = await this.envelope(id);
       if (!env) continue;
-      out.push({
-        id,
-        received: env.received,
-        size: env.size,
-        sender: env.sender,
-        recipients: env.recipients.map((r) => r.address),
-      });
+      const state = await this.readState(id).catch(() => undefined);
+      const recipients = env.recipients.map(
+        (r) =>
+          state?.recipients.find((s) => s.address === r.address) ?? {
+            address: r.address,
+            status: 'pending' as const,
+            attempts: 0,
+          },
+      );
+      out.push({ id, received: env.received, size: env.size, sender: env.sender, recipients });
     }
     return out;
   }
@@ -399,8 +473,22 @@ export class FileQueue implements MessageQueue {
 
   async close(): Promise<void> {
     if (this.dirFd !== undefined) closeSync(this.dirFd);
+    if (this.stateDirFd !== undefined) closeSync(this.stateDirFd);
     this.dirFd = undefined;
+    this.stateDirFd = undefined;
     this.unlock();
+  }
+}
+
+/** The pid of a live gateway holding the queue at `root`, if any. */
+export function runningGateway(root: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(root, 'gateway.pid'), 'utf8').trim());
+    if (!pid) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
   }
 }
 

@@ -30,6 +30,10 @@ export interface Envelope {
   readonly authenticatedUser?: string;
   /** Header fields plugins added in the message hook; prepended on delivery. */
   readonly addedHeaders: readonly { readonly name: string; readonly value: string }[];
+  /** For a bounce: the queue id of the message it reports on. */
+  readonly bounceOf?: string;
+  /** A bounce of a bounce, sent to the double-bounce address; never bounced itself. */
+  readonly doubleBounce?: boolean;
 }
 
 /** A message being received: written as it streams in, committed or discarded at the end. */
@@ -56,7 +60,8 @@ export interface QueueSummary {
   readonly received: string;
   readonly size: number;
   readonly sender: string;
-  readonly recipients: readonly string[];
+  /** Each recipient with its delivery state (pending with no attempt yet if none is stored). */
+  readonly recipients: readonly RecipientState[];
 }
 
 export interface QueueStats {
@@ -74,10 +79,45 @@ export interface RecoveryReport {
   readonly corrupt: readonly string[];
 }
 
+/** Where delivery stands for one recipient. */
+export interface RecipientState {
+  readonly address: string;
+  /** pending: to be tried (again); delivered; failed: permanently, with the reply (bounced once). */
+  readonly status: 'pending' | 'delivered' | 'failed';
+  readonly attempts: number;
+  /** ISO time of the next attempt (pending only). */
+  readonly nextAttempt?: string;
+  readonly lastAttempt?: string;
+  /** The last reply or error, e.g. "451 4.3.0 try later (mx.example.net)". */
+  readonly lastReply?: string;
+  /** Host or mailbox it was delivered to. */
+  readonly deliveredTo?: string;
+  /** A bounce for this failure has been queued. */
+  readonly bounced?: boolean;
+}
+
+/** Per-recipient delivery state, stored beside the entry and rewritten durably before the next step. */
+export interface DeliveryState {
+  readonly version: 1;
+  readonly id: string;
+  readonly recipients: readonly RecipientState[];
+}
+
 export interface MessageQueue {
   /** Creates the directories and cleans up after a crash. Call before anything else. */
   open(): Promise<RecoveryReport>;
   createSpool(id: string): Spool;
+  /** Committed ids, oldest first. */
+  ids(): Promise<string[]>;
+  /** Called with the id of every message committed from now on (the scheduler's trigger). */
+  onCommit(listener: (id: string) => void): void;
+  readState(id: string): Promise<DeliveryState | undefined>;
+  /** Replaces the delivery state durably (resolves after it is on disk). */
+  writeState(state: DeliveryState): Promise<void>;
+  /** Removes a finished entry and its state. */
+  remove(id: string): Promise<void>;
+  /** Moves a damaged entry to corrupt/ so the rest of the queue goes on. */
+  quarantine(id: string): Promise<void>;
   list(): Promise<QueueSummary[]>;
   stat(): Promise<QueueStats>;
   envelope(id: string): Promise<Envelope | undefined>;

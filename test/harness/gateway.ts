@@ -23,6 +23,8 @@ export interface GatewayOptions {
   readonly extraListeners?: string;
   /** More pipelines (YAML map entries, indented by two spaces). */
   readonly extraPipelines?: string;
+  /** The delivery section (YAML map entries, indented by two spaces); without it delivery is off. */
+  readonly delivery?: string;
   /** Reuse an existing directory (restart after a crash). */
   readonly dir?: string;
 }
@@ -73,6 +75,7 @@ queue:
 log:
   level: debug
 shutdown_grace: 5s
+delivery:${opts.delivery ?? '\n  enabled: false'}
 listeners:
   - name: test
     address: 127.0.0.1

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { optionsTable } from '../../core/config/options-table.js';
-import { CoreConfigSchema, ListenerSchema, PluginEntrySchema } from '../../core/config/schema.js';
+import { CoreConfigSchema, DeliverySchema, ListenerSchema, PluginEntrySchema, RouteSchema } from '../../core/config/schema.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { REPO } from './gateway.js';
 
@@ -14,7 +14,9 @@ export const README = join(REPO, 'README.md');
 export function expectedTables(): Record<string, string> {
   const props = CoreConfigSchema.properties;
   return {
-    core: optionsTable(CoreConfigSchema, '', ['queue', 'log', 'listeners']),
+    core: optionsTable(CoreConfigSchema, '', ['queue', 'log', 'listeners', 'delivery']),
+    delivery: optionsTable(DeliverySchema, 'delivery.', ['routes']),
+    route: optionsTable(RouteSchema),
     queue: optionsTable(props.queue, 'queue.'),
     log: optionsTable(props.log, 'log.'),
     listener: optionsTable(ListenerSchema),

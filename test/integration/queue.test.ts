@@ -73,7 +73,7 @@ describe('durable queue', () => {
       assert.equal(list.code, 0);
       assert.match(
         list.stdout,
-        new RegExp(`^${id}  \\S+  \\d+ octets  from <from@example\\.test>\\n    to <to@example\\.test>\\n$`),
+        new RegExp(`^${id}  \\S+  \\d+ octets  from <from@example\\.test>\\n    to <to@example\\.test>  pending, 0 attempts\\n$`),
       );
       const json = await runCli(['queue', 'list', '--json', '--config', gw.configFile]);
       assert.equal(JSON.parse(json.stdout).id, id);
@@ -82,7 +82,7 @@ describe('durable queue', () => {
       const show = await runCli(['queue', 'show', id, '--config', gw.configFile]);
       assert.equal(show.code, 0);
       assert.match(show.stdout, new RegExp(`^id: ${id}\\n`));
-      assert.match(show.stdout, /\nsender: <from@example\.test>\nrecipient: <to@example\.test>\n/);
+      assert.match(show.stdout, /\nsender: <from@example\.test>\nrecipient: <to@example\.test> {2}pending, 0 attempts\n/);
       assert.match(show.stdout, /\nReceived: from client\.test/);
       assert.match(show.stdout, /\nSubject: listed\n/);
       assert.doesNotMatch(show.stdout, /\nbody\n/, 'show prints headers only');

@@ -1,0 +1,219 @@
+/*
+ * Resolution of a recipient in a local domain, qmail style: aliases (like
+ * ~alias/.qmail-* or Postfix's aliases(5)), extension addresses (user-ext falls
+ * back to user), and the postmaster/abuse addresses every domain must accept
+ * (RFC 5321 4.5.1, RFC 2142). Pure: the caller says which domains are local and
+ * which users exist; nothing here touches the file system.
+ */
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+/** Keys: "local" (any local domain) or "local@domain"; values: addresses. */
+export interface AliasTable {
+  readonly [key: string]: readonly string[];
+}
+
+export interface LocalResolutionOptions {
+  readonly aliases: AliasTable;
+  /** Extension delimiters, e.g. "-+"; "" disables extensions. */
+  readonly delimiters: string;
+  /** Where postmaster@ and abuse@ go (unless aliased). */
+  readonly postmaster: string;
+  /** The caller decides (directory / existing Maildir). */
+  readonly userExists: (local: string, domain: string) => boolean;
+  /** Alias expansion depth (default 10); loops must not hang. */
+  readonly maxDepth?: number;
+}
+
+export type LocalTarget =
+  | { readonly kind: 'mailbox'; readonly local: string; readonly domain: string; readonly extension?: string }
+  /** An alias target outside local handling (the caller re-routes it). */
+  | { readonly kind: 'forward'; readonly address: string }
+  /** No such user: the caller bounces 5.1.1. */
+  | { readonly kind: 'unknown'; readonly address: string }
+  /** Alias loop or expansion too deep: the caller bounces 5.4.6. */
+  | { readonly kind: 'loop'; readonly address: string };
+
+const DEFAULT_MAX_DEPTH = 10;
+/** Role addresses a domain must accept even with no such user (RFC 5321 4.5.1, RFC 2142). */
+const ROLE_LOCALS: ReadonlySet<string> = new Set(['postmaster', 'abuse']);
+
+interface Mailbox {
+  readonly local: string;
+  /** Lower-cased. */
+  readonly domain: string;
+}
+
+/** Splits at the last "@" (a quoted local part may contain one); a bare name lives in `domain`. */
+function splitAddress(address: string, domain: string): Mailbox {
+  const at = address.lastIndexOf('@');
+  if (at === -1) return { local: address, domain: domain.toLowerCase() };
+  return { local: address.slice(0, at), domain: address.slice(at + 1).toLowerCase() };
+}
+
+const show = (m: Mailbox): string => `${m.local}@${m.domain}`;
+
+/** Alias keys folded to lower case; keys that differ only by case pool their targets. */
+function foldAliases(table: AliasTable): Map<string, readonly string[]> {
+  const folded = new Map<string, readonly string[]>();
+  for (const [key, targets] of Object.entries(table)) {
+    if (targets.length === 0) continue; // an empty alias would swallow mail silently: treat as absent
+    const k = key.toLowerCase();
+    folded.set(k, [...(folded.get(k) ?? []), ...targets]);
+  }
+  return folded;
+}
+
+/**
+ * The ways to read a local part: as written, then user + extension at each
+ * delimiter from the right (qmail-getpw's longest-user-first), so "a-b-c" tries
+ * "a-b-c", then "a-b" with extension "c", then "a" with extension "b-c".
+ */
+function readings(local: string, delimiters: string): { base: string; extension?: string }[] {
+  const out: { base: string; extension?: string }[] = [{ base: local }];
+  if (delimiters === '') return out;
+  for (let i = local.length - 1; i > 0; i--) {
+    if (delimiters.includes(local[i]!)) out.push({ base: local.slice(0, i), extension: local.slice(i + 1) });
+  }
+  return out;
+}
+
+/**
+ * Resolves `address` to the places its mail goes. For each reading of the local
+ * part (see readings), first match wins: an alias ("local@domain" before
+ * "local"), an existing user, the postmaster default for postmaster/abuse.
+ * Alias targets in local domains are resolved again; others become 'forward'.
+ * Extensions are not carried through aliases. An alias listing its own name
+ * delivers to that mailbox (the sendmail idiom `bob: bob, bob@backup.example`);
+ * any longer cycle, or more than maxDepth expansions, is a 'loop'.
+ */
+export function resolveLocal(
+  address: string,
+  isLocalDomain: (domain: string) => boolean,
+  o: LocalResolutionOptions,
+): LocalTarget[] {
+  const aliases = foldAliases(o.aliases);
+  const maxDepth = o.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const results = new Map<string, LocalTarget>();
+  const add = (key: string, target: LocalTarget): void => {
+    if (!results.has(key)) results.set(key, target);
+  };
+  // Depth-first: an address on the current path again is a loop; one already
+  // finished via another branch has contributed its targets (and is a duplicate).
+  const onPath = new Set<string>();
+  const finished = new Set<string>();
+
+  const lookup = (m: Mailbox): readonly string[] | undefined =>
+    aliases.get(`${m.local}@${m.domain}`.toLowerCase()) ?? aliases.get(m.local.toLowerCase());
+
+  const mailbox = (m: Mailbox, extension?: string): void => {
+    const target: LocalTarget =
+      extension === undefined
+        ? { kind: 'mailbox', local: m.local, domain: m.domain }
+        : { kind: 'mailbox', local: m.local, domain: m.domain, extension };
+    add(`mailbox:${show(m)}:${extension ?? ''}`, target);
+  };
+
+  const visit = (m: Mailbox, depth: number): void => {
+    const key = show(m);
+    if (!isLocalDomain(m.domain)) {
+      add(`forward:${key}`, { kind: 'forward', address: key });
+      return;
+    }
+    if (onPath.has(key) || depth > maxDepth) {
+      add(`loop:${key}`, { kind: 'loop', address: key });
+      return;
+    }
+    if (finished.has(key)) return;
+    onPath.add(key);
+    expand(m, depth);
+    onPath.delete(key);
+    finished.add(key);
+  };
+
+  const expand = (m: Mailbox, depth: number): void => {
+    for (const { base, extension } of readings(m.local, o.delimiters)) {
+      const owner: Mailbox = { local: base, domain: m.domain };
+      const targets = lookup(owner);
+      if (targets) {
+        for (const t of targets) {
+          const next = splitAddress(t, m.domain);
+          const self = next.domain === owner.domain && next.local.toLowerCase() === owner.local.toLowerCase();
+          if (!self) visit(next, depth + 1);
+          else if (o.userExists(next.local, next.domain)) mailbox(next);
+          else add(`unknown:${show(next)}`, { kind: 'unknown', address: show(next) });
+        }
+        return;
+      }
+      if (o.userExists(base, m.domain)) {
+        mailbox(owner, extension);
+        return;
+      }
+      if (ROLE_LOCALS.has(base.toLowerCase())) {
+        visit(splitAddress(o.postmaster, m.domain), depth + 1);
+        return;
+      }
+    }
+    add(`unknown:${show(m)}`, { kind: 'unknown', address: show(m) });
+  };
+
+  if (!address.includes('@')) return [{ kind: 'unknown', address }];
+  visit(splitAddress(address, ''), 0);
+  return [...results.values()];
+}
+
+/**
+ * `${root}/${domain}/${local}/Maildir`, domain lower-cased. Throws for a local
+ * part (or domain) that could leave root or name a hidden or special entry:
+ * empty, containing "/" or NUL, or starting with "." (which covers "." and "..").
+ */
+export function mailboxPath(root: string, local: string, domain: string): string {
+  const d = domain.toLowerCase();
+  for (const [what, part] of [
+    ['local part', local],
+    ['domain', d],
+  ] as const) {
+    if (part === '' || part.includes('/') || part.includes('\0') || part.startsWith('.')) {
+      throw new Error(`unsafe ${what} for a mailbox path: ${JSON.stringify(part)}`);
+    }
+  }
+  return join(root, d, local, 'Maildir');
+}
+
+/**
+ * Parses an aliases file: a YAML mapping from "local" or "local@domain" to one
+ * address or a list of them. Strict, because a mistyped alias loses mail: each
+ * target must be one address (no spaces or commas: use a list), programs and
+ * files ("|cmd", "/path") are not supported, and keys may not repeat, even in
+ * another case.
+ */
+export function parseAliasesYaml(text: string): AliasTable {
+  const doc: unknown = parse(text);
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('aliases: expected a mapping of name: address(es)');
+  const entries: [string, readonly string[]][] = [];
+  const seen = new Map<string, string>();
+  for (const [key, value] of Object.entries(doc)) {
+    const bad = (why: string): Error => new Error(`aliases: ${JSON.stringify(key)}: ${why}`);
+    const at = key.lastIndexOf('@');
+    if (key === '' || at === 0 || at === key.length - 1) throw bad('not a name or name@domain');
+    const earlier = seen.get(key.toLowerCase());
+    if (earlier !== undefined) throw bad(`same name as ${JSON.stringify(earlier)} (names ignore case)`);
+    seen.set(key.toLowerCase(), key);
+
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    if (values.length === 0) throw bad('no targets');
+    const targets: string[] = [];
+    for (const t of values) {
+      if (typeof t !== 'string') throw bad(`target ${String(JSON.stringify(t))} is not a string`);
+      if (t === '' || /[\s,]/.test(t)) throw bad(`target ${JSON.stringify(t)} is not one address (use a list)`);
+      if (t.startsWith('|') || t.startsWith('/'))
+        throw bad(`target ${JSON.stringify(t)}: program and file targets are not supported`);
+      if (t.startsWith('@') || t.endsWith('@')) throw bad(`target ${JSON.stringify(t)} is not an address`);
+      targets.push(t);
+    }
+    entries.push([key, targets]);
+  }
+  // fromEntries defines own properties, so even a key "__proto__" stays a plain entry.
+  return Object.fromEntries(entries);
+}

@@ -1,0 +1,207 @@
+/*
+ * Delivery of one message into a Maildir (https://cr.yp.to/proto/maildir.html).
+ * Guarantees: the file is written under a unique name in tmp/, fsynced, renamed
+ * into new/, and new/ is fsynced before the promise resolves; a reader never sees
+ * a partial file in new/, and a failure leaves nothing behind in tmp/ or new/.
+ * Does not: touch cur/, set flags, enforce quotas, or decide who the recipient is.
+ */
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface MaildirDelivery {
+  /** The Maildir directory (contains tmp/ new/ cur/; created with mode 0700 if missing, parents too). */
+  readonly maildir: string;
+  /** Header lines to put before the message (e.g. "Return-Path: <a@b>\r\nDelivered-To: c@d\r\n"), CRLF. */
+  readonly prepend: string;
+  /** A fresh stream of the stored message (CRLF line ends). */
+  readonly message: () => NodeJS.ReadableStream | Readable;
+  /** For the unique name. */
+  readonly hostname: string;
+  /** Maildir files are conventionally LF; default 'lf' (CRLF->LF while streaming, also in `prepend`). */
+  readonly lineEnding?: 'crlf' | 'lf';
+}
+
+/*
+ * Which failures are permanent. qmail-local defers (4.x) on every Maildir error,
+ * and we follow it for anything an operator or the passage of time can fix while
+ * the message waits in the queue: full disk or quota, I/O errors, descriptor
+ * exhaustion, and also EACCES/EPERM (ownership is routinely repaired, and a bounce
+ * cannot be taken back). Permanent are only the errors that say the mailbox path
+ * itself is malformed: a component is a file (ENOTDIR, or EEXIST from mkdir), a
+ * symlink loop, a name too long. Those never heal on retry, so bouncing now tells
+ * the sender days earlier than the queue lifetime would.
+ */
+const PERMANENT_CODES: ReadonlySet<string> = new Set(['ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
+
+export class MaildirError extends Error {
+  readonly temporary: boolean;
+
+  constructor(message: string, temporary: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'MaildirError';
+    this.temporary = temporary;
+  }
+}
+
+/** "<sec>.M<usec>P<pid>Q<seq>.<host>", the host with "/" and ":" escaped as the Maildir spec asks. */
+export function uniqueName(now: Date, hostname: string, sequence: number, pid: number = process.pid): string {
+  const ms = now.getTime();
+  const seconds = Math.floor(ms / 1000);
+  const micros = (ms - seconds * 1000) * 1000; // Date has millisecond resolution only
+  const host = hostname.replaceAll('/', '\\057').replaceAll(':', '\\072');
+  return `${seconds}.M${micros}P${pid}Q${sequence}.${host}`;
+}
+
+/** Deliveries made by this process: the Q part of the name, unique even within one millisecond. */
+let deliveries = 0;
+/** A name already taken in tmp/ (a stale file, a clashing host) is retried under a fresh sequence number. */
+const NAME_ATTEMPTS = 3;
+
+const CR = 0x0d;
+const CRLF = Buffer.from('\r\n');
+
+/** CRLF -> LF over a chunked stream; a CR at the end of a chunk waits for the next one. */
+class CrlfToLf {
+  private heldCr = false;
+
+  push(chunk: Buffer): Buffer {
+    let buf = this.heldCr ? Buffer.concat([Buffer.of(CR), chunk]) : chunk;
+    this.heldCr = buf.length > 0 && buf[buf.length - 1] === CR;
+    if (this.heldCr) buf = buf.subarray(0, buf.length - 1);
+    return stripCrBeforeLf(buf);
+  }
+
+  /** A CR at the very end is not part of a line ending; keep it. */
+  end(): Buffer {
+    return this.heldCr ? Buffer.of(CR) : Buffer.alloc(0);
+  }
+}
+
+function stripCrBeforeLf(buf: Buffer): Buffer {
+  let at = buf.indexOf(CRLF);
+  if (at === -1) return buf;
+  const parts: Buffer[] = [];
+  let from = 0;
+  while (at !== -1) {
+    parts.push(buf.subarray(from, at));
+    from = at + 1; // keep the LF
+    at = buf.indexOf(CRLF, from);
+  }
+  parts.push(buf.subarray(from));
+  return Buffer.concat(parts);
+}
+
+/** prepend + message, converted as one stream so a CR/LF pair split between them is still seen. */
+async function* maildirContent(d: MaildirDelivery, written: { bytes: number }): AsyncGenerator<Buffer> {
+  const convert = (d.lineEnding ?? 'lf') === 'lf' ? new CrlfToLf() : undefined;
+  const out = (chunk: Buffer): Buffer => {
+    const converted = convert ? convert.push(chunk) : chunk;
+    written.bytes += converted.length;
+    return converted;
+  };
+  const head = out(Buffer.from(d.prepend));
+  if (head.length > 0) yield head;
+  for await (const chunk of d.message()) {
+    // A stream with an encoding set yields strings; UTF-8 is what such a stream decoded.
+    const converted = out(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    if (converted.length > 0) yield converted;
+  }
+  const tail = convert?.end();
+  if (tail && tail.length > 0) {
+    written.bytes += tail.length;
+    yield tail;
+  }
+}
+
+function errnoCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
+}
+
+function failure(err: unknown, doing: string): MaildirError {
+  if (err instanceof MaildirError) return err;
+  const code = errnoCode(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  return new MaildirError(`${doing}: ${detail}`, code === undefined || !PERMANENT_CODES.has(code), { cause: err });
+}
+
+async function ensureMaildir(maildir: string): Promise<void> {
+  for (const dir of [maildir, join(maildir, 'tmp'), join(maildir, 'new'), join(maildir, 'cur')]) {
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      // recursive mkdir reports EEXIST only when the path exists and is not a directory.
+      if (errnoCode(err) === 'EEXIST') throw new MaildirError(`${dir} exists and is not a directory`, false, { cause: err });
+      throw failure(err, `cannot create ${dir}`);
+    }
+  }
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function removeQuietly(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+}
+
+/** Opens a fresh file in tmp/; only a file this returns is ever removed on failure. */
+async function createInTmp(d: MaildirDelivery): Promise<{ name: string; tmpPath: string; handle: FileHandle }> {
+  for (let attempt = 1; ; attempt++) {
+    const name = uniqueName(new Date(), d.hostname, deliveries++);
+    const tmpPath = join(d.maildir, 'tmp', name);
+    try {
+      return { name, tmpPath, handle: await open(tmpPath, 'wx', 0o600) };
+    } catch (err) {
+      if (errnoCode(err) === 'EEXIST' && attempt < NAME_ATTEMPTS) continue;
+      throw failure(err, `cannot create ${tmpPath}`);
+    }
+  }
+}
+
+export async function deliverToMaildir(d: MaildirDelivery): Promise<{ readonly file: string; readonly size: number }> {
+  await ensureMaildir(d.maildir);
+  const { name, tmpPath, handle } = await createInTmp(d);
+
+  const written = { bytes: 0 };
+  try {
+    // autoClose off: the descriptor must outlive the stream so it can be fsynced.
+    const file = handle.createWriteStream({ autoClose: false });
+    try {
+      await pipeline(maildirContent(d, written), file);
+      await handle.sync();
+    } finally {
+      file.destroy(); // releases the stream's hold on the handle, else close() waits forever
+    }
+    await handle.close();
+  } catch (err) {
+    // close() waits for writes still in flight, so the unlink cannot race them.
+    await handle.close().catch(() => undefined); // a second close only rejects, harmlessly
+    await removeQuietly(tmpPath);
+    throw failure(err, `cannot write ${tmpPath}`);
+  }
+
+  const newPath = join(d.maildir, 'new', name);
+  try {
+    await rename(tmpPath, newPath);
+  } catch (err) {
+    await removeQuietly(tmpPath);
+    throw failure(err, `cannot move ${tmpPath} into new/`);
+  }
+  try {
+    await fsyncDirectory(join(d.maildir, 'new'));
+  } catch (err) {
+    // Not durable, so not delivered: take it back and let the queue retry, rather
+    // than report a delivery a crash could still lose.
+    await removeQuietly(newPath);
+    throw failure(err, `cannot sync ${join(d.maildir, 'new')}`);
+  }
+  return { file: newPath, size: written.bytes };
+}

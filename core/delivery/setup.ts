@@ -1,0 +1,76 @@
+/*
+ * Builds the scheduler from configuration: routing table, retry policies,
+ * aliases (re-read on SIGHUP), the DNS resolver and the delivery pipeline
+ * whose plugins serve the route, deliver, bounce and lookupUser hooks.
+ */
+
+import { Resolver } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import type { MessageQueue } from '../queue/queue.js';
+import { type AliasTable, parseAliasesYaml } from './local-address.js';
+import { Scheduler } from './scheduler.js';
+
+/** Matches "example.net" exactly and ".example.net" for sub-domains (qmail style). */
+export function domainMatcher(entries: readonly string[]): (domain: string) => boolean {
+  const exact = new Set(entries.filter((e) => !e.startsWith('.')).map((e) => e.toLowerCase()));
+  const suffixes = entries.filter((e) => e.startsWith('.')).map((e) => e.toLowerCase());
+  return (domain) => {
+    const d = domain.toLowerCase();
+    return exact.has(d) || suffixes.some((s) => d.endsWith(s));
+  };
+}
+
+export function createScheduler(
+  loaded: LoadedConfig,
+  pipelines: ReadonlyMap<string, Pipeline>,
+  queue: MessageQueue,
+  log: Logger,
+): Scheduler {
+  const { config } = loaded;
+  const d = config.delivery;
+  const pipeline = d.pipeline ? pipelines.get(d.pipeline) : undefined;
+  if (d.pipeline && !pipeline) throw new Error(`delivery.pipeline: no pipeline named "${d.pipeline}"`);
+  const hooksFrom = pipeline ?? new Pipeline('delivery');
+
+  const aliasFile = d.aliases ? resolve(loaded.dir, d.aliases) : undefined;
+  const loadAliases = (): AliasTable => (aliasFile ? parseAliasesYaml(readFileSync(aliasFile, 'utf8')) : {});
+  let aliases = loadAliases();
+  process.on('SIGHUP', () => {
+    try {
+      aliases = loadAliases();
+    } catch (err) {
+      log.error({ err, file: aliasFile }, 'aliases reload failed; keeping the previous table');
+    }
+  });
+
+  const resolver = new Resolver({ timeout: 5000, tries: 2 });
+  if (d.dns_servers?.length) resolver.setServers(d.dns_servers);
+
+  const lifetimeMs = d.queue_lifetime;
+  return new Scheduler(
+    {
+      hostname: config.hostname,
+      helo: d.helo ?? config.hostname,
+      routing: { isLocal: domainMatcher(d.local_domains), routes: d.routes, mxPort: d.mx_port, mxTls: d.mx_tls },
+      maildirRoot: resolve(loaded.dir, d.maildir_root),
+      createMailboxes: d.create_mailboxes,
+      aliases: () => aliases,
+      delimiters: d.recipient_delimiter,
+      postmaster: d.postmaster ?? `postmaster@${config.hostname}`,
+      doubleBounce: d.double_bounce,
+      bounceMaxBytes: d.bounce_max_bytes,
+      retryLocal: { baseMs: d.retry_base_local, lifetimeMs },
+      retryRemote: { baseMs: d.retry_base_remote, lifetimeMs },
+      concurrencyLocal: d.concurrency_local,
+      concurrencyRemote: d.concurrency_remote,
+      concurrencyPerDomain: d.concurrency_per_domain,
+      connectTimeoutMs: d.connect_timeout,
+      commandTimeoutMs: d.command_timeout,
+    },
+    { queue, hooks: hooksFrom.hooks, users: hooksFrom.users, resolver, log: log.child({ component: 'delivery' }) },
+  );
+}

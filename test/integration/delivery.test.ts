@@ -1,0 +1,281 @@
+/*
+ * The delivery engine end to end, with real peers: local Maildirs (checked
+ * file by file), aliases and extensions, bounces parsed back with a MIME
+ * parser, remote SMTP to aiosmtpd peers (451 then 250 without a duplicate,
+ * 550 with a bounce, a dropped connection, STARTTLS), the route hook, queue
+ * management while the gateway runs, and a SIGKILL in the middle of deliveries.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { simpleParser } from 'mailparser';
+import { smtplibSend } from '../harness/clients.js';
+import { type Gateway, REPO, runCli, startGateway } from '../harness/gateway.js';
+import { type Peer, startPeer, storedMessages } from '../harness/peer.js';
+import { queuedIds } from '../harness/queue.js';
+import { openTransaction } from '../harness/smtp.js';
+
+const FIXTURES = join(REPO, 'test', 'fixtures', 'plugins');
+
+function maildirFiles(root: string, domain: string, user: string): string[] {
+  const dir = join(root, domain, user, 'Maildir', 'new');
+  try {
+    return readdirSync(dir).map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+function makeMaildir(root: string, domain: string, user: string): void {
+  for (const sub of ['tmp', 'new', 'cur']) mkdirSync(join(root, domain, user, 'Maildir', sub), { recursive: true });
+}
+
+async function send(gw: Gateway, from: string, to: string[], body = 'Subject: test\r\n\r\nhello\r\n'): Promise<string> {
+  const smtp = await openTransaction(gw.port, from, to[0]);
+  for (const rcpt of to.slice(1)) assert.equal((await smtp.command(`RCPT TO:<${rcpt}>`)).code, 250);
+  assert.equal((await smtp.command('DATA')).code, 354);
+  smtp.write(`${body}.\r\n`);
+  const reply = await smtp.reply();
+  smtp.close();
+  const m = /queued as (\w+)/.exec(reply.text);
+  assert.ok(m, reply.text);
+  return m[1]!;
+}
+
+async function waitDone(gw: Gateway, id: string, timeoutMs = 20_000) {
+  return gw.waitForLog((l) => l.event === 'done' && l.queueId === id, timeoutMs);
+}
+
+describe('local delivery', () => {
+  let gw: Gateway;
+  let dir: string;
+  let mail: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qgate-local-'));
+    mail = join(dir, 'mail');
+    makeMaildir(mail, 'example.test', 'alice');
+    writeFileSync(join(dir, 'aliases.yaml'), 'team: [alice, carol@example.net]\ninfo@example.test: alice\n');
+    gw = await startGateway({
+      dir,
+      delivery: `
+  local_domains: [example.test]
+  maildir_root: ./mail
+  aliases: aliases.yaml
+  postmaster: alice@example.test
+  routes:
+    - { domain: example.net, host: 127.0.0.1, port: 9, tls: none }
+  retry_base_remote: 1h`,
+    });
+  });
+  after(async () => {
+    await gw.stop();
+    gw.cleanup();
+  });
+
+  it('delivers into the Maildir with Return-Path and Delivered-To, file by file', async () => {
+    const before = maildirFiles(mail, 'example.test', 'alice').length;
+    const id = await send(gw, 'sender@example.org', ['alice@example.test'], 'Subject: local\r\n\r\nline one\r\n..dotted\r\n');
+    await waitDone(gw, id);
+    const files = maildirFiles(mail, 'example.test', 'alice');
+    assert.equal(files.length, before + 1);
+    const text = readFileSync(files.find((f) => readFileSync(f, 'utf8').includes('Subject: local'))!, 'utf8');
+    assert.match(text, /^Return-Path: <sender@example\.org>\nDelivered-To: alice@example\.test\nReceived: from client\.test/);
+    assert.ok(text.endsWith('\n\nline one\n.dotted\n'), 'LF line ends, dot-unstuffed');
+    assert.deepEqual(readdirSync(join(mail, 'example.test', 'alice', 'Maildir', 'tmp')), []);
+    assert.ok(!queuedIds(gw.queueDir).includes(id), 'the entry is removed once delivered');
+  });
+
+  it('user-ext@ falls back to user@, aliases and abuse@ reach the right mailbox', async () => {
+    const before = maildirFiles(mail, 'example.test', 'alice').length;
+    for (const rcpt of ['alice-news@example.test', 'alice+tag@example.test', 'info@example.test', 'abuse@example.test']) {
+      await waitDone(gw, await send(gw, 'sender@example.org', [rcpt], `Subject: to ${rcpt}\r\n\r\nx\r\n`));
+    }
+    const files = maildirFiles(mail, 'example.test', 'alice');
+    assert.equal(files.length, before + 4);
+    const delivered = files.map((f) => /Delivered-To: (.*)/.exec(readFileSync(f, 'utf8'))![1]);
+    assert.ok(delivered.includes('alice@example.test'));
+  });
+
+  it('an unknown user is bounced to the sender with an RFC 3464 report', async () => {
+    const before = maildirFiles(mail, 'example.test', 'alice').length;
+    const id = await send(
+      gw,
+      'alice@example.test',
+      ['nobody@example.test'],
+      'Subject: lost\r\nMessage-ID: <lost@example.test>\r\n\r\nbody\r\n',
+    );
+    const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+    await waitDone(gw, bounce.bounceId as string);
+    const files = maildirFiles(mail, 'example.test', 'alice');
+    assert.equal(files.length, before + 1);
+    const raw = readFileSync(files.find((f) => readFileSync(f, 'utf8').includes(`X-Qgate-Queue-ID: ${id}`))!);
+    const parsed = await simpleParser(raw);
+    assert.match(
+      String(parsed.headers.get('content-type') && (parsed.headers.get('content-type') as { value: string }).value),
+      /multipart\/report/,
+    );
+    assert.match(raw.toString(), /^Return-Path: <>$/m, 'a bounce has the null sender');
+    const report = raw.toString();
+    assert.match(report, /Final-Recipient: rfc822; ?nobody@example\.test/);
+    assert.match(report, /Action: failed/);
+    assert.match(report, /Status: 5\.1\.1/);
+    assert.match(report, /Message-ID: <lost@example\.test>/, 'the original headers come back');
+  });
+
+  it('a remote alias target that cannot be reached stays queued, visible in queue list', async () => {
+    const id = await send(gw, 'sender@example.org', ['team@example.test']);
+    const line = await gw.waitForLog(
+      (l) => l.event === 'delivery' && l.result === 'deferred' && String(l.recipient) === 'carol@example.net',
+    );
+    assert.match(String(line.reply), /^4/);
+    const list = await runCli(['queue', 'list', '--config', gw.configFile]);
+    assert.match(list.stdout, /to <carol@example\.net> {2}pending, 1 attempt, next \S+, last: 4\d\d/);
+    void id;
+  });
+});
+
+describe('remote delivery to real SMTP peers', () => {
+  const peers: Record<string, Peer> = {};
+  let gw: Gateway;
+  let mail: string;
+  before(async () => {
+    for (const mode of ['tempfail-then-accept', 'reject-rcpt', 'drop-mid-data', 'starttls', 'accept'] as const)
+      peers[mode] = await startPeer(mode);
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-remote-'));
+    mail = join(dir, 'mail');
+    makeMaildir(mail, 'example.test', 'alice');
+    const route = (domain: string, peer: Peer, tls = 'none') =>
+      `\n    - { domain: ${domain}, host: 127.0.0.1, port: ${peer.port}, tls: ${tls} }`;
+    gw = await startGateway({
+      dir,
+      plugins: `
+      - use: rcpthosts
+        with:
+          domains: [example.test, retry.test, reject.test, drop.test, tls.test, hooked.test]`,
+      extraPipelines: `
+  delivery:
+    plugins:
+      - use: ${join(FIXTURES, 'route-table.js')}
+        with:
+          routes: { hooked.test: { host: 127.0.0.1, port: ${peers.accept!.port} } }`,
+      delivery: `
+  local_domains: [example.test]
+  maildir_root: ./mail
+  pipeline: delivery
+  retry_base_remote: 1s
+  routes:${route('retry.test', peers['tempfail-then-accept']!)}${route('reject.test', peers['reject-rcpt']!)}${route('drop.test', peers['drop-mid-data']!)}${route('tls.test', peers.starttls!, 'opportunistic')}`,
+    });
+  });
+  after(async () => {
+    await gw.stop();
+    gw.cleanup();
+    await Promise.all(Object.values(peers).map((p) => p.stop()));
+  });
+
+  it('451 then 250: retried on schedule and delivered exactly once', async () => {
+    const id = await send(gw, 'alice@example.test', ['bob@retry.test'], 'Subject: retry\r\n\r\nagain\r\n');
+    const first = await gw.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'deferred');
+    assert.match(String(first.reply), /451/);
+    await waitDone(gw, id);
+    const stored = await storedMessages(peers['tempfail-then-accept']!.store);
+    assert.equal(stored.filter((m) => m.data.toString().includes('Subject: retry')).length, 1);
+  });
+
+  it('550 for one recipient: the other is delivered, the failed one bounces with the remote reply', async () => {
+    const id = await send(
+      gw,
+      'alice@example.test',
+      ['good@reject.test', 'bad-user@reject.test'],
+      'Subject: partial\r\n\r\nx\r\n',
+    );
+    const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+    assert.deepEqual(bounce.recipients, ['bad-user@reject.test']);
+    await waitDone(gw, bounce.bounceId as string);
+    await waitDone(gw, id);
+    const stored = await storedMessages(peers['reject-rcpt']!.store);
+    const partial = stored.filter((m) => m.data.toString().includes('Subject: partial'));
+    assert.equal(partial.length, 1);
+    assert.deepEqual(partial[0]!.rcptTos, ['good@reject.test']);
+    const dsnFile = maildirFiles(mail, 'example.test', 'alice').find((f) =>
+      readFileSync(f, 'utf8').includes(`X-Qgate-Queue-ID: ${id}`),
+    );
+    assert.ok(dsnFile, 'the bounce reached the sender');
+    const parsed = await simpleParser(readFileSync(dsnFile));
+    assert.ok(parsed.attachments.length >= 1 || parsed.text, 'parsed by a MIME parser');
+    const raw = readFileSync(dsnFile, 'utf8');
+    assert.match(raw, /Final-Recipient: rfc822; ?bad-user@reject\.test/);
+    assert.match(raw, /Diagnostic-Code: smtp; ?550 5\.1\.1/);
+    assert.doesNotMatch(raw, /Final-Recipient: rfc822; ?good@reject\.test/);
+  });
+
+  it('a connection dropped mid-DATA defers; queue bounce on the running gateway bounces it', async () => {
+    const id = await send(gw, 'alice@example.test', ['x@drop.test'], 'Subject: dropped\r\n\r\nx\r\n');
+    const deferred = await gw.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'deferred');
+    assert.match(String(deferred.reply), /^4/);
+    const r = await runCli(['queue', 'bounce', id, '--config', gw.configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+    await waitDone(gw, bounce.bounceId as string);
+    await waitDone(gw, id);
+  });
+
+  it('uses STARTTLS when the peer offers it', async () => {
+    const id = await send(gw, 'alice@example.test', ['t@tls.test'], 'Subject: secret\r\n\r\nx\r\n');
+    await waitDone(gw, id);
+    const stored = (await storedMessages(peers.starttls!.store)).filter((m) => m.data.toString().includes('Subject: secret'));
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0]!.tls, true);
+  });
+
+  it('a route plugin decides through the route hook', async () => {
+    const id = await send(gw, 'alice@example.test', ['h@hooked.test'], 'Subject: hooked\r\n\r\nx\r\n');
+    await waitDone(gw, id);
+    const stored = (await storedMessages(peers.accept!.store)).filter((m) => m.data.toString().includes('Subject: hooked'));
+    assert.equal(stored.length, 1);
+  });
+});
+
+describe('crash during deliveries', () => {
+  it('every recipient is delivered at least once after a SIGKILL', async () => {
+    const peer = await startPeer('accept');
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-crashd-'));
+    const config = {
+      dir,
+      listener: { max_connections_per_ip: 100 },
+      plugins: `
+      - use: rcpthosts
+        with:
+          domains: [far.test]`,
+      delivery: `
+  routes:
+    - { domain: far.test, host: 127.0.0.1, port: ${peer.port}, tls: none }`,
+    };
+    const gw = await startGateway(config);
+    try {
+      const load = smtplibSend(gw.port, { count: 120, threads: 8, size: 2000, to: ['r@far.test'] });
+      await gw.waitForLog((l) => l.event === 'delivery' && l.result === 'delivered');
+      await load.answered(60);
+      await gw.kill();
+      await load.done;
+      const acked = load.results.filter((r) => r.code === 250);
+      const again = await startGateway(config);
+      try {
+        const deadline = Date.now() + 30_000;
+        while (queuedIds(again.queueDir).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        assert.deepEqual(queuedIds(again.queueDir), [], 'the queue drains after the restart');
+        const stored = await storedMessages(peer.store);
+        const seen = new Set(stored.map((m) => /Message-ID: <(\d+)@client\.test>/i.exec(m.data.toString())?.[1]));
+        for (const r of acked)
+          assert.ok(seen.has(String(r.n)), `message ${r.n} (queue id ${r.id}) was acknowledged but never delivered`);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await gw.kill();
+      gw.cleanup();
+      await peer.stop();
+    }
+  });
+});

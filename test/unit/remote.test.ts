@@ -1,0 +1,357 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { deliverRemote, type RecipientOutcome, type RemoteDelivery, type RemoteHost } from '../../core/delivery/remote.js';
+import { type Peer, type PeerMode, startPeer, storedMessages } from '../harness/peer.js';
+
+const CRLF = '\r\n';
+/** Lines starting with dots, a lone dot and a lone "..": all must survive dot-stuffing. */
+const MESSAGE = Buffer.from(
+  [
+    'From: sender@origin.test',
+    'To: rcpt@dest.test',
+    'Subject: remote delivery',
+    '',
+    '.leading dot',
+    '..two dots',
+    '.',
+    '..',
+    'last line',
+    '',
+  ].join(CRLF),
+);
+
+function delivery(port: number, extra: Partial<RemoteDelivery> = {}): RemoteDelivery {
+  return {
+    hosts: [{ host: '127.0.0.1', port, name: `mx-${port}.dest.test` }],
+    helo: 'qgate.origin.test',
+    tls: 'opportunistic',
+    sender: 'sender@origin.test',
+    recipients: ['rcpt@dest.test'],
+    message: () => Readable.from([MESSAGE]),
+    size: MESSAGE.length,
+    timeouts: { connectMs: 2_000, greetingMs: 2_000, socketMs: 5_000 },
+    ...extra,
+  };
+}
+
+function results(outcomes: readonly RecipientOutcome[]): string[] {
+  return outcomes.map((o) => `${o.recipient} ${o.result}`);
+}
+
+/** The peer's log from `offset` on, once it matches `until` (its stderr arrives on its own time). */
+async function peerLog(p: Peer, offset: number, until: RegExp): Promise<string> {
+  const deadline = Date.now() + 3_000;
+  for (;;) {
+    const text = p.log().slice(offset);
+    if (until.test(text)) return text;
+    if (Date.now() > deadline) assert.fail(`peer log never matched ${until}:\n${text}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A port on 127.0.0.1 with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Accepts connections and never says a word, like a host behind a broken firewall. */
+async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('deliverRemote against aiosmtpd peers', () => {
+  const modes: PeerMode[] = [
+    'accept',
+    'tempfail-then-accept',
+    'reject-rcpt',
+    'reject-data',
+    'drop-mid-data',
+    'greet-421',
+    'starttls',
+    'auth',
+  ];
+  const peers = new Map<PeerMode, Peer>();
+  const peer = (mode: PeerMode): Peer => peers.get(mode)!;
+  const stored = (mode: PeerMode) => storedMessages(peer(mode).store);
+
+  before(async () => {
+    const started = await Promise.allSettled(modes.map(async (mode) => peers.set(mode, await startPeer(mode))));
+    const failure = started.find((s) => s.status === 'rejected');
+    if (failure) throw failure.reason;
+  });
+
+  after(async () => {
+    await Promise.all([...peers.values()].map((p) => p.stop()));
+  });
+
+  test('delivers the message byte for byte, dot-stuffing undone by the peer', async () => {
+    const before = (await stored('accept')).length;
+    const r = await deliverRemote(delivery(peer('accept').port, { recipients: ['one@dest.test', 'two@dest.test'] }));
+    assert.deepEqual(results(r.outcomes), ['one@dest.test delivered', 'two@dest.test delivered']);
+    const host = `mx-${peer('accept').port}.dest.test`;
+    assert.equal(r.host, host);
+    assert.equal(r.tls, undefined);
+    for (const o of r.outcomes) {
+      assert.equal(o.host, host);
+      assert.match(o.reply, /^250 2\.0\.0 Ok: queued as \d+/);
+    }
+    const messages = await stored('accept');
+    assert.equal(messages.length, before + 1);
+    const m = messages.at(-1)!;
+    assert.deepEqual(m.data, MESSAGE);
+    assert.equal(m.mailFrom, 'sender@origin.test');
+    assert.deepEqual(m.rcptTos, ['one@dest.test', 'two@dest.test']);
+    assert.deepEqual(m.mailOptions, [`SIZE=${MESSAGE.length}`]);
+    assert.equal(m.helo, 'qgate.origin.test');
+  });
+
+  test('streams a large message in many chunks', async () => {
+    const line = `${'x'.repeat(70)}${CRLF}.${'y'.repeat(20)}${CRLF}`;
+    const chunk = Buffer.from(line.repeat(700));
+    const r = await deliverRemote(
+      delivery(peer('accept').port, { message: () => Readable.from(Array.from({ length: 40 }, () => chunk)), size: undefined }),
+    );
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+    const m = (await stored('accept')).at(-1)!;
+    assert.deepEqual(m.data, Buffer.concat(Array.from({ length: 40 }, () => chunk)));
+    assert.deepEqual(m.mailOptions, []);
+  });
+
+  test('the null sender goes out as MAIL FROM:<>', async () => {
+    const r = await deliverRemote(delivery(peer('accept').port, { sender: '' }));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+    // aiosmtpd hands its handler the null reverse-path as "<>".
+    assert.equal((await stored('accept')).at(-1)!.mailFrom, '<>');
+  });
+
+  test('451 at the end of DATA defers; the next attempt delivers', async () => {
+    const first = await deliverRemote(delivery(peer('tempfail-then-accept').port));
+    assert.deepEqual(first.outcomes, [
+      {
+        recipient: 'rcpt@dest.test',
+        result: 'deferred',
+        reply: '451 4.3.0 Temporary failure, try again later',
+        host: `mx-${peer('tempfail-then-accept').port}.dest.test`,
+      },
+    ]);
+    assert.equal((await stored('tempfail-then-accept')).length, 0);
+    const second = await deliverRemote(delivery(peer('tempfail-then-accept').port));
+    assert.deepEqual(results(second.outcomes), ['rcpt@dest.test delivered']);
+    assert.deepEqual((await stored('tempfail-then-accept'))[0]!.data, MESSAGE);
+  });
+
+  test('550 to one RCPT fails that recipient; the others are delivered in the same transaction', async () => {
+    const r = await deliverRemote(
+      delivery(peer('reject-rcpt').port, { recipients: ['good1@dest.test', 'bad1@dest.test', 'good2@dest.test'] }),
+    );
+    assert.deepEqual(results(r.outcomes), ['good1@dest.test delivered', 'bad1@dest.test failed', 'good2@dest.test delivered']);
+    assert.equal(r.outcomes[1]!.reply, '550 5.1.1 <bad1@dest.test>: mailbox unavailable');
+    const messages = await stored('reject-rcpt');
+    assert.equal(messages.length, 1);
+    assert.deepEqual(messages[0]!.rcptTos, ['good1@dest.test', 'good2@dest.test']);
+  });
+
+  test('no DATA when every RCPT is rejected', async () => {
+    const before = (await stored('reject-rcpt')).length;
+    const logged = peer('reject-rcpt').log().length;
+    const r = await deliverRemote(delivery(peer('reject-rcpt').port, { recipients: ['bad1@dest.test', 'bad2@dest.test'] }));
+    assert.deepEqual(results(r.outcomes), ['bad1@dest.test failed', 'bad2@dest.test failed']);
+    assert.equal((await stored('reject-rcpt')).length, before);
+    const session = await peerLog(peer('reject-rcpt'), logged, /connection lost/);
+    assert.doesNotMatch(session, />> b'DATA'/);
+  });
+
+  test('554 at the end of DATA fails every recipient', async () => {
+    const r = await deliverRemote(delivery(peer('reject-data').port, { recipients: ['a@dest.test', 'b@dest.test'] }));
+    assert.deepEqual(results(r.outcomes), ['a@dest.test failed', 'b@dest.test failed']);
+    for (const o of r.outcomes) assert.equal(o.reply, '554 5.6.0 Message content rejected');
+  });
+
+  test('a connection dropped in the middle of DATA defers every recipient', async () => {
+    const logged = peer('drop-mid-data').log().length;
+    const chunk = Buffer.from(`${'z'.repeat(998)}${CRLF}`.repeat(64));
+    const r = await deliverRemote(
+      delivery(peer('drop-mid-data').port, {
+        recipients: ['a@dest.test', 'b@dest.test'],
+        message: () => Readable.from(Array.from({ length: 64 }, () => chunk)),
+        size: undefined,
+      }),
+    );
+    assert.deepEqual(results(r.outcomes), ['a@dest.test deferred', 'b@dest.test deferred']);
+    for (const o of r.outcomes) {
+      assert.equal(o.host, `mx-${peer('drop-mid-data').port}.dest.test`);
+      assert.match(o.reply, /failed during the transaction.*\(#4\.4\.2\)$/);
+    }
+    await peerLog(peer('drop-mid-data'), logged, /dropping the connection in the middle of DATA/);
+  });
+
+  test('a 421 greeting sends the transaction to the next host', async () => {
+    const hosts: RemoteHost[] = [
+      { host: '127.0.0.1', port: peer('greet-421').port, name: 'mx1.dest.test' },
+      { host: '127.0.0.1', port: peer('accept').port, name: 'mx2.dest.test' },
+    ];
+    const r = await deliverRemote(delivery(0, { hosts }));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+    assert.equal(r.host, 'mx2.dest.test');
+    assert.equal(r.outcomes[0]!.host, 'mx2.dest.test');
+  });
+
+  test('a refused connection sends the transaction to the next host', async () => {
+    const hosts: RemoteHost[] = [
+      { host: '127.0.0.1', port: await closedPort(), name: 'mx1.dest.test' },
+      { host: '127.0.0.1', port: peer('accept').port, name: 'mx2.dest.test' },
+    ];
+    const r = await deliverRemote(delivery(0, { hosts }));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+    assert.equal(r.host, 'mx2.dest.test');
+  });
+
+  test('a host that never greets is given up after greetingMs', async () => {
+    const silent = await silentServer();
+    try {
+      const hosts: RemoteHost[] = [
+        { host: '127.0.0.1', port: silent.port, name: 'mx1.dest.test' },
+        { host: '127.0.0.1', port: peer('accept').port, name: 'mx2.dest.test' },
+      ];
+      const started = Date.now();
+      const r = await deliverRemote(delivery(0, { hosts, timeouts: { connectMs: 1_000, greetingMs: 300, socketMs: 5_000 } }));
+      assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+      assert.equal(r.host, 'mx2.dest.test');
+      assert.ok(Date.now() - started < 2_000);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test('when no host greets 2xx every recipient is deferred without a host', async () => {
+    const hosts: RemoteHost[] = [
+      { host: '127.0.0.1', port: await closedPort(), name: 'mx1.dest.test' },
+      { host: '127.0.0.1', port: peer('greet-421').port, name: 'mx2.dest.test' },
+    ];
+    const r = await deliverRemote(delivery(0, { hosts, recipients: ['a@dest.test', 'b@dest.test'] }));
+    assert.deepEqual(results(r.outcomes), ['a@dest.test deferred', 'b@dest.test deferred']);
+    assert.equal(r.host, undefined);
+    for (const o of r.outcomes) {
+      assert.equal(o.host, undefined);
+      assert.match(o.reply, /mx1\.dest\.test: connect ECONNREFUSED/);
+      assert.match(o.reply, /mx2\.dest\.test: 421 4\.3\.2/);
+      assert.match(o.reply, /\(#4\.4\.1\)$/);
+    }
+  });
+
+  test('STARTTLS is used when offered and reported', async () => {
+    const r = await deliverRemote(delivery(peer('starttls').port));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+    assert.ok(r.tls);
+    assert.match(r.tls.protocol, /^TLSv1\.[23]$/);
+    assert.ok(r.tls.cipher.length > 0);
+    const m = (await stored('starttls')).at(-1)!;
+    assert.equal(m.tls, true);
+    assert.deepEqual(m.data, MESSAGE);
+  });
+
+  test("tls: 'none' never starts TLS", async () => {
+    const r = await deliverRemote(delivery(peer('starttls').port, { tls: 'none' }));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+    assert.equal(r.tls, undefined);
+    assert.equal((await stored('starttls')).at(-1)!.tls, false);
+  });
+
+  test('opportunistic TLS retries in the clear when the handshake fails', async () => {
+    // Verification of the self-signed certificate fails the handshake.
+    const r = await deliverRemote(delivery(peer('starttls').port, { rejectUnauthorized: true }));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+    assert.equal(r.tls, undefined);
+    assert.equal((await stored('starttls')).at(-1)!.tls, false);
+  });
+
+  test("tls: 'required' defers when the server does not offer STARTTLS", async () => {
+    const before = (await stored('accept')).length;
+    const r = await deliverRemote(delivery(peer('accept').port, { tls: 'required' }));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test deferred']);
+    assert.match(r.outcomes[0]!.reply, /did not start TLS.*\(#4\.7\.4\)$/);
+    assert.equal(r.outcomes[0]!.host, `mx-${peer('accept').port}.dest.test`);
+    assert.equal((await stored('accept')).length, before);
+  });
+
+  test("tls: 'required' verifies the certificate unless told otherwise", async () => {
+    const strict = await deliverRemote(delivery(peer('starttls').port, { tls: 'required' }));
+    assert.deepEqual(results(strict.outcomes), ['rcpt@dest.test deferred']);
+    assert.match(strict.outcomes[0]!.reply, /TLS negotiation .* failed: .*certificate.*\(#4\.7\.5\)$/);
+    const lenient = await deliverRemote(delivery(peer('starttls').port, { tls: 'required', rejectUnauthorized: false }));
+    assert.deepEqual(results(lenient.outcomes), ['rcpt@dest.test delivered']);
+    assert.ok(lenient.tls);
+  });
+
+  test('AUTH with the right password delivers', async () => {
+    const r = await deliverRemote(delivery(peer('auth').port, { auth: { user: 'u', pass: 'p' } }));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
+    const m = (await stored('auth')).at(-1)!;
+    assert.equal(m.auth, 'u');
+    assert.deepEqual(m.data, MESSAGE);
+  });
+
+  test('535 to AUTH defers: the credentials are wrong, not the message', async () => {
+    const r = await deliverRemote(delivery(peer('auth').port, { auth: { user: 'u', pass: 'wrong' } }));
+    assert.deepEqual(results(r.outcomes), ['rcpt@dest.test deferred']);
+    assert.match(r.outcomes[0]!.reply, /535 5\.7\.8 Authentication credentials invalid/);
+  });
+
+  test('530 to MAIL FROM without AUTH fails every recipient', async () => {
+    const r = await deliverRemote(delivery(peer('auth').port, { recipients: ['a@dest.test', 'b@dest.test'] }));
+    assert.deepEqual(results(r.outcomes), ['a@dest.test failed', 'b@dest.test failed']);
+    for (const o of r.outcomes) assert.equal(o.reply, '530 5.7.0 Authentication required');
+  });
+
+  test('addresses SMTP cannot carry fail before any connection', async () => {
+    const r = await deliverRemote(
+      delivery(peer('accept').port, { recipients: ['bad<>@dest.test', 'ok@dest.test', 'cr\r\n@dest.test'] }),
+    );
+    assert.deepEqual(results(r.outcomes), ['bad<>@dest.test failed', 'ok@dest.test delivered', 'cr\r\n@dest.test failed']);
+    assert.match(r.outcomes[0]!.reply, /\(#5\.1\.3\)$/);
+    assert.deepEqual((await stored('accept')).at(-1)!.rcptTos, ['ok@dest.test']);
+  });
+
+  test('no recipients means no connection', async () => {
+    let opened = 0;
+    const r = await deliverRemote(
+      delivery(peer('accept').port, {
+        recipients: [],
+        message: () => {
+          opened++;
+          return Readable.from([MESSAGE]);
+        },
+      }),
+    );
+    assert.deepEqual(r.outcomes, []);
+    assert.equal(opened, 0);
+  });
+
+  test('leaves no socket or timer behind', async () => {
+    const handles = () =>
+      process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'TLSWrap' || kind === 'Timeout');
+    const baseline = handles();
+    await deliverRemote(delivery(peer('starttls').port, { recipients: ['a@dest.test'] }));
+    await deliverRemote(delivery(peer('drop-mid-data').port));
+    await deliverRemote(delivery(peer('greet-421').port));
+    assert.deepEqual(handles(), baseline);
+  });
+});
