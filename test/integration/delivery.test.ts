@@ -44,6 +44,10 @@ async function send(gw: Gateway, from: string, to: string[], body = 'Subject: te
   return m[1]!;
 }
 
+function countAttempts(gw: Gateway, id: string): number {
+  return gw.logs.filter((l) => l.event === 'delivery' && l.queueId === id).length;
+}
+
 async function waitDone(gw: Gateway, id: string, timeoutMs = 20_000) {
   return gw.waitForLog((l) => l.event === 'done' && l.queueId === id, timeoutMs);
 }
@@ -59,6 +63,10 @@ describe('local delivery', () => {
     writeFileSync(join(dir, 'aliases.yaml'), 'team: [alice, carol@example.net]\ninfo@example.test: alice\n');
     gw = await startGateway({
       dir,
+      plugins: `
+      - use: rcpthosts
+        with:
+          domains: [example.test, example.net]`,
       delivery: `
   local_domains: [example.test]
   maildir_root: ./mail
@@ -133,6 +141,25 @@ describe('local delivery', () => {
     const list = await runCli(['queue', 'list', '--config', gw.configFile]);
     assert.match(list.stdout, /to <carol@example\.net> {2}pending, 1 attempt, next \S+, last: 4\d\d/);
     void id;
+  });
+
+  it('queue flush retries now and queue remove deletes, on the running gateway', async () => {
+    const id = await send(gw, 'sender@example.org', ['dave@example.net']);
+    await gw.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'deferred');
+    const flush = await runCli(['queue', 'flush', id, '--config', gw.configFile]);
+    assert.match(flush.stdout, /flush of \w+ requested from the gateway \(pid \d+\)/);
+    const deadline = Date.now() + 10_000;
+    while (countAttempts(gw, id) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(countAttempts(gw, id), 2, 'flush made a second attempt at once');
+    await new Promise((r) => setTimeout(r, 200));
+    const show = await runCli(['queue', 'show', id, '--config', gw.configFile]);
+    assert.match(show.stdout, /recipient: <dave@example\.net> {2}pending, 2 attempts/);
+    const remove = await runCli(['queue', 'remove', id, '--config', gw.configFile]);
+    assert.equal(remove.code, 0, remove.stderr);
+    await gw.waitForLog((l) => l.event === 'removed' && l.queueId === id);
+    assert.ok(!queuedIds(gw.queueDir).includes(id));
+    const missing = await runCli(['queue', 'remove', id, '--config', gw.configFile]);
+    assert.match(missing.stderr, /no message \w+ in the queue/);
   });
 });
 

@@ -1,0 +1,158 @@
+/*
+ * How one attempt changes a message's delivery state, and how local
+ * diagnoses are written as SMTP replies. Pure parts of the scheduler.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { takeControlRequests, writeControlRequest } from '../../core/delivery/control.js';
+import { applyOutcomes, asSmtpReply, initialState } from '../../core/delivery/scheduler.js';
+import type { Envelope } from '../../core/queue/queue.js';
+
+const HOUR = 3_600_000;
+const born = Date.UTC(2026, 10, 23, 12, 0, 0);
+const envelope: Envelope = {
+  version: 1,
+  id: '0MWT707BG0038AI',
+  received: new Date(born).toISOString(),
+  sender: 'a@example.test',
+  senderParameters: {},
+  recipients: [
+    { address: 'x@one.test', parameters: {} },
+    { address: 'y@two.test', parameters: {} },
+    { address: 'z@three.test', parameters: {} },
+  ],
+  size: 100,
+  utf8: false,
+  body: '7BIT',
+  client: { address: '127.0.0.1', port: 1, helo: 'c' },
+  listener: 'test',
+  addedHeaders: [],
+};
+const policies = {
+  retryLocal: { baseMs: 100_000, lifetimeMs: 7 * 24 * HOUR },
+  retryRemote: { baseMs: 400_000, lifetimeMs: 7 * 24 * HOUR },
+};
+
+describe('applyOutcomes', () => {
+  it('starts with every recipient pending and due at arrival', () => {
+    const s = initialState(envelope);
+    assert.deepEqual(
+      s.recipients.map((r) => [r.address, r.status, r.attempts, r.nextAttempt]),
+      envelope.recipients.map((r) => [r.address, 'pending', 0, envelope.received]),
+    );
+  });
+
+  it('delivered and failed are final, deferred is scheduled by the retry formula', () => {
+    const now = born + 1000;
+    const s = applyOutcomes(
+      initialState(envelope),
+      [
+        { recipient: 'x@one.test', result: 'delivered', reply: '250 ok', host: 'mx.one.test', kind: 'remote' },
+        { recipient: 'y@two.test', result: 'failed', reply: '550 5.1.1 unknown', host: 'mx.two.test', kind: 'remote' },
+        { recipient: 'z@three.test', result: 'deferred', reply: '451 4.3.0 later', kind: 'remote' },
+      ],
+      born,
+      now,
+      policies,
+    );
+    const [x, y, z] = s.recipients;
+    assert.deepEqual([x!.status, x!.attempts, x!.deliveredTo], ['delivered', 1, 'mx.one.test']);
+    assert.deepEqual([y!.status, y!.lastReply], ['failed', '550 5.1.1 unknown']);
+    assert.equal(z!.status, 'pending');
+    assert.equal(z!.nextAttempt, new Date(born + 400_000).toISOString(), 'remote retry 1 at birth + 400 s');
+  });
+
+  it('local deferrals use the local schedule', () => {
+    const s = applyOutcomes(
+      initialState(envelope),
+      [{ recipient: 'x@one.test', result: 'deferred', reply: '451 4.2.0 disk', kind: 'local' }],
+      born,
+      born,
+      policies,
+    );
+    assert.equal(s.recipients[0]!.nextAttempt, new Date(born + 100_000).toISOString());
+  });
+
+  it('recipients without an outcome, or already final, are left alone', () => {
+    const first = applyOutcomes(
+      initialState(envelope),
+      [{ recipient: 'x@one.test', result: 'delivered', reply: '250', kind: 'remote' }],
+      born,
+      born,
+      policies,
+    );
+    const second = applyOutcomes(
+      first,
+      [{ recipient: 'x@one.test', result: 'failed', reply: '550', kind: 'remote' }],
+      born,
+      born + 10,
+      policies,
+    );
+    assert.deepEqual(second.recipients, first.recipients);
+  });
+
+  it('a deferral after the queue lifetime fails with the last reply kept', () => {
+    const late = born + 7 * 24 * HOUR;
+    const s = applyOutcomes(
+      initialState(envelope),
+      [{ recipient: 'x@one.test', result: 'deferred', reply: '451 4.4.1 no answer', kind: 'remote' }],
+      born,
+      late,
+      policies,
+    );
+    assert.equal(s.recipients[0]!.status, 'failed');
+    assert.equal(s.recipients[0]!.lastReply, '451 4.4.1 no answer (gave up: queue lifetime reached)');
+  });
+});
+
+describe('asSmtpReply', () => {
+  const cases: { reply: string; result: 'delivered' | 'deferred' | 'failed'; expect: string; why: string }[] = [
+    {
+      reply: '550 5.1.1 <x@y>: unknown',
+      result: 'failed',
+      expect: '550 5.1.1 <x@y>: unknown',
+      why: 'SMTP replies stay as they are',
+    },
+    {
+      reply: 'connect ECONNREFUSED 127.0.0.1:9 (#4.4.1)',
+      result: 'deferred',
+      expect: '451 4.4.1 connect ECONNREFUSED 127.0.0.1:9',
+      why: 'a qmail-style code becomes the enhanced code',
+    },
+    {
+      reply: 'message too big for the server (#5.3.4)',
+      result: 'failed',
+      expect: '550 5.3.4 message too big for the server',
+      why: 'permanent local diagnosis',
+    },
+    {
+      reply: 'socket hang up',
+      result: 'deferred',
+      expect: '451 4.0.0 socket hang up',
+      why: 'no code at all: a generic one of the right class',
+    },
+    { reply: 'odd (#5.1.1)', result: 'deferred', expect: '451 4.0.0 odd', why: 'a code of the wrong class is not used' },
+  ];
+  for (const c of cases) it(c.why, () => assert.equal(asSmtpReply(c.reply, c.result), c.expect));
+});
+
+describe('control requests', () => {
+  it('are written as files and taken exactly once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-control-'));
+    writeControlRequest(dir, { action: 'flush', id: undefined });
+    writeControlRequest(dir, { action: 'bounce', id: '0MWT707BG0038AI' });
+    const taken = takeControlRequests(dir).sort((a, b) => a.action.localeCompare(b.action));
+    assert.deepEqual(taken, [
+      { action: 'bounce', id: '0MWT707BG0038AI' },
+      { action: 'flush', id: undefined },
+    ]);
+    assert.deepEqual(takeControlRequests(dir), []);
+  });
+
+  it('refuse something that is not a queue id', () => {
+    assert.throws(() => writeControlRequest(tmpdir(), { action: 'remove', id: '../../etc/passwd' }), /not a queue id/);
+  });
+});
