@@ -306,3 +306,47 @@ describe('crash during deliveries', () => {
     }
   });
 });
+
+describe('deliver and bounce hooks', () => {
+  let gw: Gateway;
+  let capture: string;
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-hooks-'));
+    capture = join(dir, 'captured');
+    mkdirSync(capture);
+    gw = await startGateway({
+      dir,
+      plugins: `
+      - use: rcpthosts
+        with:
+          domains: [captured.test, refused.test]`,
+      extraPipelines: `
+  delivery:
+    plugins:
+      - use: ${join(FIXTURES, 'deliver-capture.js')}
+        with: { dir: ${JSON.stringify(capture)} }`,
+      delivery: `
+  pipeline: delivery`,
+    });
+  });
+  after(async () => {
+    await gw.stop();
+    gw.cleanup();
+  });
+
+  it('a plugin takes over delivery through the deliver hook, with the added headers', async () => {
+    const id = await send(gw, 'a@example.org', ['x@captured.test'], 'Subject: captured\r\n\r\nbody\r\n');
+    await waitDone(gw, id);
+    const text = readFileSync(join(capture, `${id}.eml`), 'utf8');
+    assert.match(text, /^Received: from client\.test/);
+    assert.match(text, /\r\nSubject: captured\r\n\r\nbody\r\n$/);
+  });
+
+  it('the bounce hook can suppress a bounce; it is logged', async () => {
+    const id = await send(gw, 'quiet@example.org', ['x@refused.test']);
+    const line = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+    assert.equal(line.result, 'suppressed');
+    assert.equal(line.reason, 'quiet sender');
+    await waitDone(gw, id);
+  });
+});
