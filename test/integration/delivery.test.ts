@@ -6,7 +6,8 @@
  * management while the gateway runs, and a SIGKILL in the middle of deliveries.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -348,5 +349,45 @@ describe('deliver and bounce hooks', () => {
     assert.equal(line.result, 'suppressed');
     assert.equal(line.reason, 'quiet sender');
     await waitDone(gw, id);
+  });
+});
+
+describe('a full mailbox disk', () => {
+  const isRoot = process.getuid?.() === 0;
+  it('defers local delivery, loses nothing, and delivers once there is room', {
+    skip: !isRoot && 'needs root to mount a small tmpfs',
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-fullmail-'));
+    const mail = join(dir, 'mail');
+    mkdirSync(mail);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mail]);
+    try {
+      makeMaildir(mail, 'example.test', 'alice');
+      writeFileSync(join(mail, 'filler'), Buffer.alloc(500 * 1024));
+      const gw = await startGateway({ dir, delivery: '\n  local_domains: [example.test]\n  maildir_root: ./mail' });
+      try {
+        const id = await send(
+          gw,
+          'a@example.org',
+          ['alice@example.test'],
+          `Subject: big\r\n\r\n${`${'y'.repeat(78)}\r\n`.repeat(400)}`,
+        );
+        const deferred = await gw.waitForLog((l) => l.event === 'delivery' && l.queueId === id);
+        assert.equal(deferred.result, 'deferred');
+        assert.match(String(deferred.reply), /^451 4\.2\.0 .*ENOSPC|^451 4\.2\.0/);
+        assert.deepEqual(readdirSync(join(mail, 'example.test', 'alice', 'Maildir', 'new')), []);
+        assert.deepEqual(readdirSync(join(mail, 'example.test', 'alice', 'Maildir', 'tmp')), [], 'no partial file left');
+        assert.ok(queuedIds(gw.queueDir).includes(id), 'still queued');
+        rmSync(join(mail, 'filler'));
+        await runCli(['queue', 'flush', id, '--config', gw.configFile]);
+        await waitDone(gw, id);
+        assert.equal(maildirFiles(mail, 'example.test', 'alice').length, 1);
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      execFileSync('umount', [mail]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
