@@ -4,6 +4,10 @@
  * one that greets 2xx gets the whole transaction and its replies decide the
  * fate of every recipient. Reply texts that are not a server's own words end in
  * a qmail-style (#x.y.z) status.
+ *
+ * With a ConnectionCache, a connection whose transaction ended cleanly waits
+ * idle for the next transaction to the same destination instead of QUITting,
+ * as in Postfix's connection cache.
  */
 import { isIP, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -46,6 +50,9 @@ const DEFAULT_GREETING_MS = 300_000;
 const DEFAULT_SOCKET_MS = 600_000;
 /** The outcome is known once QUIT is sent; a silent server must not hold the caller longer than this. */
 const QUIT_WAIT_MS = 5_000;
+const DEFAULT_IDLE_MS = 5_000;
+const DEFAULT_MAX_PER_DESTINATION = 2;
+const DEFAULT_MAX_REUSE = 100;
 
 type SMTPError = SMTPConnection.SMTPError;
 type Logger = Exclude<SMTPConnection.Options['logger'], boolean | undefined>;
@@ -60,6 +67,16 @@ interface Verdict {
   readonly reply: string;
 }
 
+type Greeted = Extract<HostAttempt, { kind: 'greeted' }>;
+
+/** How a session ends once its transaction is over. */
+type Ending =
+  /** Cleanly: the connection may wait in the cache for the next transaction (otherwise QUIT). */
+  | 'keep'
+  | 'quit'
+  /** Without QUIT: the server is in a state QUIT would not end well. */
+  | 'close';
+
 type HostAttempt =
   /** No 2xx greeting: the next host gets its chance. */
   | { readonly kind: 'unreachable'; readonly reason: string }
@@ -71,7 +88,62 @@ type HostAttempt =
       readonly tlsBroke: boolean;
     };
 
-export async function deliverRemote(d: RemoteDelivery): Promise<RemoteResult> {
+export interface ConnectionCacheOptions {
+  /** How long an idle connection waits for its next transaction before it is QUIT (default 5000). */
+  readonly idleMs?: number;
+  /** Idle connections kept per destination; one more is QUIT instead (default 2). */
+  readonly maxPerDestination?: number;
+  /** Transactions a connection carries before it is QUIT (default 100). */
+  readonly maxReuse?: number;
+}
+
+/**
+ * Idle SMTP connections for deliverRemote to reuse. A connection is kept only
+ * after a transaction that ended cleanly, under its destination: host, port,
+ * TLS policy (with the certificate check and the name it was made for), AUTH
+ * user and HELO name. Each one serves a single transaction at a time. Idle
+ * connections keep no timer or socket of the process active.
+ */
+export class ConnectionCache {
+  constructor(options: ConnectionCacheOptions = {}) {
+    const limit = (value: number | undefined, fallback: number, name: string): number => {
+      const n = value ?? fallback;
+      // setTimeout fires at once beyond 2^31 - 1 ms.
+      if (!(n >= 0 && n <= 2 ** 31 - 1)) throw new RangeError(`ConnectionCache ${name} must be between 0 and 2^31 - 1, not ${n}`);
+      return n;
+    };
+    pools.set(
+      this,
+      new Pool(
+        limit(options.idleMs, DEFAULT_IDLE_MS, 'idleMs'),
+        limit(options.maxPerDestination, DEFAULT_MAX_PER_DESTINATION, 'maxPerDestination'),
+        limit(options.maxReuse, DEFAULT_MAX_REUSE, 'maxReuse'),
+      ),
+    );
+  }
+
+  /** Idle connections held right now. */
+  get size(): number {
+    return pool(this).size;
+  }
+
+  /**
+   * QUITs every idle connection and resolves once all of them are closed.
+   * Transactions still running close their connections as without a cache.
+   */
+  close(): Promise<void> {
+    return pool(this).close();
+  }
+}
+
+/** Each cache's connections, out of reach of anything but this module. */
+const pools = new WeakMap<ConnectionCache, Pool>();
+
+function pool(cache: ConnectionCache): Pool {
+  return pools.get(cache)!;
+}
+
+export async function deliverRemote(d: RemoteDelivery, cache?: ConnectionCache): Promise<RemoteResult> {
   const outcomes: RecipientOutcome[] = [];
   // Local refusals carry host '': no remote host was involved.
   // CR, LF, < or > cannot be written in a MAIL or RCPT command, so no server will ever take them.
@@ -89,12 +161,15 @@ export async function deliverRemote(d: RemoteDelivery): Promise<RemoteResult> {
   }
   if (recipients.length === 0) return { outcomes: order(d.recipients, outcomes) };
 
+  const idle = cache && pool(cache);
   const misses: string[] = [];
-  for (const target of d.hosts) {
-    let attempt = await tryHost(d, target, d.tls, recipients);
+  for (const [i, target] of d.hosts.entries()) {
+    // Only the most preferred host's connection is taken: an idle one to a backup must not jump the order.
+    let attempt = i === 0 && idle ? await reuse(d, target, recipients, idle) : undefined;
+    attempt ??= await tryHost(d, target, d.tls, recipients, idle);
     if (attempt.kind === 'greeted' && attempt.tlsBroke && d.tls === 'opportunistic') {
       // Opportunistic TLS must never cost a delivery that plain text would make.
-      attempt = await tryHost(d, target, 'none', recipients);
+      attempt = await tryHost(d, target, 'none', recipients, idle);
     }
     if (attempt.kind === 'unreachable') {
       misses.push(`${label(target)}: ${attempt.reason}`);
@@ -117,8 +192,11 @@ async function tryHost(
   target: RemoteHost,
   tls: RemoteDelivery['tls'],
   recipients: readonly string[],
+  idle: Pool | undefined,
 ): Promise<HostAttempt> {
   const host = label(target);
+  const key = cacheKey(d, target, tls);
+  const servername = serverName(target);
   const session = new Session({
     host: target.host,
     port: target.port,
@@ -130,14 +208,14 @@ async function tryHost(
     // nodemailer never sends STARTTLS to a server that did not offer it.
     opportunisticTLS: true,
     tls: {
-      rejectUnauthorized: d.rejectUnauthorized ?? tls === 'required',
-      ...(target.name && !isIP(target.name) ? { servername: target.name } : {}),
+      rejectUnauthorized: verifies(d, tls),
+      ...(servername ? { servername } : {}),
     },
     connectionTimeout: d.timeouts?.connectMs ?? DEFAULT_CONNECT_MS,
     greetingTimeout: d.timeouts?.greetingMs ?? DEFAULT_GREETING_MS,
     socketTimeout: d.timeouts?.socketMs ?? DEFAULT_SOCKET_MS,
   });
-  const everyone = (verdict: Verdict): Extract<HostAttempt, { kind: 'greeted' }> => ({
+  const everyone = (verdict: Verdict): Greeted => ({
     kind: 'greeted',
     outcomes: recipients.map((recipient) => outcome(recipient, verdict, host)),
     tlsBroke: false,
@@ -156,10 +234,9 @@ async function tryHost(
     return { ...everyone({ result: 'deferred', reply }), tlsBroke };
   }
 
-  let quit = true;
+  let ending: Ending = 'quit';
   try {
-    const tlsInfo = session.tlsInfo();
-    if (tls === 'required' && !tlsInfo) {
+    if (tls === 'required' && !session.tlsInfo()) {
       return everyone({ result: 'deferred', reply: `${host} did not start TLS and TLS is required (#4.7.4)` });
     }
     if (d.auth) {
@@ -172,37 +249,115 @@ async function tryHost(
         return everyone({ result: 'deferred', reply: `${host} refused our authentication: ${describe(err)} (#4.7.0)` });
       }
     }
-    const envelope: TrackedEnvelope = { from: d.sender, to: [...recipients], ...(d.size ? { size: d.size } : {}) };
-    let message: Readable;
-    try {
-      message = d.message();
-    } catch (err) {
-      return everyone({ result: 'deferred', reply: `cannot read the message: ${describe(err)} (#4.3.0)` });
-    }
-    try {
-      const info = await session.step<SMTPConnection.SentMessageInfo>((resolve, reject) =>
-        session.conn.send(envelope, message, (err, sent) => (err ? reject(err) : resolve(sent))),
-      );
-      return {
+    const done = await transact(d, session, recipients, host, idle && (() => idle.wants(key, session)));
+    ending = done.ending;
+    return done.attempt;
+  } finally {
+    await finish(session, ending, idle, key);
+  }
+}
+
+/**
+ * A transaction on an idle connection from the cache, RSET first (RFC 5321
+ * 4.1.1.5). Undefined when there is none or it no longer answers RSET: the
+ * caller then opens a fresh one.
+ */
+async function reuse(
+  d: RemoteDelivery,
+  target: RemoteHost,
+  recipients: readonly string[],
+  idle: Pool,
+): Promise<HostAttempt | undefined> {
+  const key = cacheKey(d, target, d.tls);
+  const session = idle.take(key);
+  if (!session) return undefined;
+  session.retime(d.timeouts?.socketMs ?? DEFAULT_SOCKET_MS);
+  if (!(await reset(session))) {
+    await session.settle(true);
+    return undefined;
+  }
+  let ending: Ending = 'quit';
+  try {
+    const done = await transact(d, session, recipients, label(target), () => idle.wants(key, session));
+    ending = done.ending;
+    return done.attempt;
+  } finally {
+    await finish(session, ending, idle, key);
+  }
+}
+
+/**
+ * MAIL, RCPT and DATA on a greeted (and authenticated) session. `keepable`
+ * says whether the cache would take the connection afterwards; only then is
+ * a transaction whose every RCPT was refused cleared with RSET.
+ */
+async function transact(
+  d: RemoteDelivery,
+  session: Session,
+  recipients: readonly string[],
+  host: string,
+  keepable: (() => boolean) | undefined,
+): Promise<{ attempt: Greeted; ending: Ending }> {
+  const everyone = (verdict: Verdict): Greeted => ({
+    kind: 'greeted',
+    outcomes: recipients.map((recipient) => outcome(recipient, verdict, host)),
+    tlsBroke: false,
+  });
+  const tlsInfo = session.tlsInfo();
+  const envelope: TrackedEnvelope = { from: d.sender, to: [...recipients], ...(d.size ? { size: d.size } : {}) };
+  let message: Readable;
+  try {
+    message = d.message();
+  } catch (err) {
+    return {
+      attempt: everyone({ result: 'deferred', reply: `cannot read the message: ${describe(err)} (#4.3.0)` }),
+      ending: 'quit',
+    };
+  }
+  session.transactions++;
+  try {
+    const info = await session.step<SMTPConnection.SentMessageInfo>((resolve, reject) =>
+      session.conn.send(envelope, message, (err, sent) => (err ? reject(err) : resolve(sent))),
+    );
+    return {
+      attempt: {
         kind: 'greeted',
         outcomes: assign(recipients, info.rejectedErrors ?? [], { result: 'delivered', reply: info.response }, host),
         ...(tlsInfo ? { tls: tlsInfo } : {}),
         tlsBroke: false,
-      };
-    } catch (err) {
-      // A broken stream leaves the server inside DATA: closing without the final dot discards it.
-      if (code(err) === 'ESTREAM') quit = false;
-      return {
-        kind: 'greeted',
-        outcomes: assign(recipients, envelope.rejectedErrors ?? [], transactionVerdict(err, session, host), host),
-        tlsBroke: false,
-      };
-    } finally {
-      if (!message.readableEnded) message.destroy();
-    }
+      },
+      ending: 'keep',
+    };
+  } catch (err) {
+    const attempt: Greeted = {
+      kind: 'greeted',
+      outcomes: assign(recipients, envelope.rejectedErrors ?? [], transactionVerdict(err, session, host), host),
+      tlsBroke: false,
+    };
+    // A broken stream leaves the server inside DATA: closing without the final dot discards it.
+    if (code(err) === 'ESTREAM') return { attempt, ending: 'close' };
+    const noRecipient = code(err) === 'EENVELOPE' && (err as SMTPError).command === 'RCPT TO' && !session.broken;
+    if (noRecipient && keepable?.() && (await reset(session))) return { attempt, ending: 'keep' };
+    return { attempt, ending: 'quit' };
   } finally {
-    await session.settle(quit);
+    if (!message.readableEnded) message.destroy();
   }
+}
+
+/** RSET; false if the server refused it or the connection is gone. */
+async function reset(session: Session): Promise<boolean> {
+  try {
+    await session.step<void>((resolve, reject) => session.conn.reset((err) => (err ? reject(err) : resolve())));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Hands a cleanly ended session to the cache if it takes it; QUITs or closes it otherwise. */
+async function finish(session: Session, ending: Ending, idle: Pool | undefined, key: string): Promise<void> {
+  if (ending === 'keep' && idle?.park(key, session)) return;
+  await session.settle(ending !== 'close');
 }
 
 /** What a failed send means for the recipients that have no RCPT reply of their own. */
@@ -258,6 +413,28 @@ function sendable(address: string, isSender: boolean): boolean {
   return (isSender || address.trim() !== '') && !/[\r\n<>]/.test(address);
 }
 
+/** The name the host's certificate is checked against (SNI), if it has one. */
+function serverName(target: RemoteHost): string | undefined {
+  return target.name && !isIP(target.name) ? target.name : undefined;
+}
+
+function verifies(d: RemoteDelivery, tls: RemoteDelivery['tls']): boolean {
+  return d.rejectUnauthorized ?? tls === 'required';
+}
+
+/** What a connection was opened for: only a transaction that would open the same one may take it. */
+function cacheKey(d: RemoteDelivery, target: RemoteHost, tls: RemoteDelivery['tls']): string {
+  return JSON.stringify([
+    target.host,
+    target.port,
+    tls,
+    verifies(d, tls),
+    serverName(target) ?? null,
+    d.auth?.user ?? null,
+    d.helo,
+  ]);
+}
+
 function label(target: RemoteHost): string {
   return target.name ?? target.host;
 }
@@ -273,6 +450,99 @@ function describe(err: unknown): string {
   return e instanceof Error ? e.message : String(err);
 }
 
+interface Parked {
+  readonly key: string;
+  readonly session: Session;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** The idle connections of one ConnectionCache. */
+class Pool {
+  private readonly idle = new Map<string, Parked[]>();
+  /** QUITs and closes under way, for close() to wait for. */
+  private readonly ending = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(
+    private readonly idleMs: number,
+    private readonly maxPerDestination: number,
+    private readonly maxReuse: number,
+  ) {}
+
+  get size(): number {
+    let n = 0;
+    for (const list of this.idle.values()) n += list.length;
+    return n;
+  }
+
+  /** Whether park() would keep this session now. */
+  wants(key: string, session: Session): boolean {
+    return (
+      !this.closed &&
+      !session.broken &&
+      session.transactions < this.maxReuse &&
+      (this.idle.get(key)?.length ?? 0) < this.maxPerDestination
+    );
+  }
+
+  /** Keeps a session whose transaction ended cleanly; false leaves it to the caller to QUIT. */
+  park(key: string, session: Session): boolean {
+    if (!this.wants(key, session)) return false;
+    const entry: Parked = { key, session, timer: setTimeout(() => this.expire(entry), this.idleMs).unref() };
+    let list = this.idle.get(key);
+    if (!list) {
+      list = [];
+      this.idle.set(key, list);
+    }
+    list.push(entry);
+    session.hold(false);
+    // The server may hang up on an idle client at any time.
+    void session.gone.then(() => {
+      if (this.remove(entry)) this.end(session, false);
+    });
+    return true;
+  }
+
+  /** The most recently parked session for key, from now on the caller's alone. */
+  take(key: string): Session | undefined {
+    const entry = this.idle.get(key)?.at(-1);
+    if (!entry) return undefined;
+    this.remove(entry);
+    entry.session.hold(true);
+    return entry.session;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const list of [...this.idle.values()]) {
+      for (const entry of [...list]) if (this.remove(entry)) this.end(entry.session, true);
+    }
+    while (this.ending.size > 0) await Promise.all(this.ending);
+  }
+
+  private expire(entry: Parked): void {
+    if (this.remove(entry)) this.end(entry.session, true);
+  }
+
+  private remove(entry: Parked): boolean {
+    const list = this.idle.get(entry.key);
+    const i = list?.indexOf(entry) ?? -1;
+    if (!list || i < 0) return false;
+    list.splice(i, 1);
+    if (list.length === 0) this.idle.delete(entry.key);
+    clearTimeout(entry.timer);
+    return true;
+  }
+
+  private end(session: Session, quit: boolean): void {
+    const ended = session
+      .settle(quit)
+      .catch(() => {})
+      .finally(() => this.ending.delete(ended));
+    this.ending.add(ended);
+  }
+}
+
 /**
  * nodemailer's connection with its events turned into promises. nodemailer
  * reports a broken connection only as an 'error' or 'end' event, never to the
@@ -286,9 +556,14 @@ class Session {
   broken = false;
   /** The server said yes to STARTTLS: a failure before TLS is up is the handshake's. */
   handshaking = false;
+  /** Transactions begun on this connection. */
+  transactions = 0;
+  /** Settles once the connection failed or closed. */
+  readonly gone: Promise<void>;
   private readonly lost: Promise<never>;
   private replies = 0;
   private startTlsSent = false;
+  private held = true;
 
   constructor(options: SMTPConnection.Options) {
     // The transaction log is the only place nodemailer shows the server's replies as they come.
@@ -307,7 +582,7 @@ class Session {
       });
     });
     // Nothing may await it (a clean QUIT also ends the connection).
-    this.lost.catch(() => {});
+    this.gone = this.lost.catch(() => {});
   }
 
   step<T>(start: (resolve: (value: T) => void, reject: (err: unknown) => void) => void): Promise<T> {
@@ -320,6 +595,22 @@ class Session {
     return { protocol: socket.getProtocol() ?? 'unknown', cipher: socket.getCipher().name };
   }
 
+  /** Whether the socket keeps the process alive: an idle connection must not. */
+  hold(active: boolean): void {
+    const socket: Socket | false | undefined = this.conn._socket;
+    if (!socket) return;
+    if (active) socket.ref();
+    else socket.unref();
+    this.held = active;
+  }
+
+  /** The socket timeout of the transaction about to start, which may not be the one that opened it. */
+  retime(socketMs: number): void {
+    this.conn.options.socketTimeout = socketMs;
+    const socket: Socket | false | undefined = this.conn._socket;
+    if (socket) socket.setTimeout(socketMs);
+  }
+
   /** QUITs if the session still stands, then waits until the socket is closed. */
   async settle(quit: boolean): Promise<void> {
     const socket: Socket | false | undefined = this.conn._socket;
@@ -330,6 +621,8 @@ class Session {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), QUIT_WAIT_MS);
+      // An idle connection's QUIT is no reason to keep the process alive either.
+      if (!this.held) timer.unref();
     });
     if ((await Promise.race([closed, late])) === 'late') {
       this.conn.close();

@@ -19,7 +19,7 @@ import { type DsnRecipient, renderDsn, statusFromReply } from './dsn.js';
 import { type AliasTable, type LocalTarget, mailboxPath, resolveLocal } from './local-address.js';
 import { deliverToMaildir, MaildirError } from './maildir.js';
 import { lookupMx, type MxResolver } from './mx.js';
-import { deliverRemote } from './remote.js';
+import { ConnectionCache, deliverRemote } from './remote.js';
 import { expired, nextAttempt, type RetryPolicy } from './retry.js';
 import { decideRoute, type Route, type RoutingTable } from './routing.js';
 import { Semaphore } from './semaphore.js';
@@ -68,6 +68,8 @@ export class Scheduler {
   private readonly perDestination = new Map<string, Semaphore>();
   private stopped = false;
   private readonly now: () => number;
+  /** Connections kept open briefly for the next message to the same destination. */
+  private readonly connections = new ConnectionCache();
 
   constructor(
     private readonly settings: SchedulerSettings,
@@ -90,6 +92,7 @@ export class Scheduler {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     await Promise.allSettled([...this.running.values()]);
+    await this.connections.close();
   }
 
   /** Runs an entry now (or again right after the current run). */
@@ -468,21 +471,24 @@ export class Scheduler {
     } else {
       return all('deferred', '451 4.3.0 no route');
     }
-    const result = await deliverRemote({
-      hosts,
-      helo: this.settings.helo,
-      tls,
-      ...(auth ? { auth } : {}),
-      sender: env.sender,
-      recipients,
-      message: () => this.messageStream(id, addedHeaders(env)),
-      size: env.size,
-      timeouts: {
-        connectMs: this.settings.connectTimeoutMs,
-        greetingMs: this.settings.connectTimeoutMs,
-        socketMs: this.settings.commandTimeoutMs,
+    const result = await deliverRemote(
+      {
+        hosts,
+        helo: this.settings.helo,
+        tls,
+        ...(auth ? { auth } : {}),
+        sender: env.sender,
+        recipients,
+        message: () => this.messageStream(id, addedHeaders(env)),
+        size: env.size,
+        timeouts: {
+          connectMs: this.settings.connectTimeoutMs,
+          greetingMs: this.settings.connectTimeoutMs,
+          socketMs: this.settings.commandTimeoutMs,
+        },
       },
-    });
+      this.connections,
+    );
     return result.outcomes.map((o) => ({ ...o, reply: asSmtpReply(o.reply, o.result), kind: 'remote' as const }));
   }
 

@@ -14,13 +14,20 @@ Modes:
   greet-421             greets 421 4.3.2 and closes
   starttls              offers STARTTLS with a self-signed certificate
   auth                  AUTH PLAIN/LOGIN as u/p; MAIL without AUTH gets 530
+  rset-421              like accept, but RSET gets 421 4.3.2 and the connection closes
+
+Connections are numbered from 1 in the order they arrive; each one logs
+"<peer> session N" when it opens. --idle-timeout makes the peer close a
+connection that has said nothing for that many seconds.
 
 A stored message is NNNNNN.eml (the bytes as received, dot-unstuffed) with
-the envelope and session facts in NNNNNN.json next to it.
+the envelope and session facts in NNNNNN.json next to it ("session" is the
+number of the connection it came on).
 """
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -42,6 +49,7 @@ MODES = (
     "greet-421",
     "starttls",
     "auth",
+    "rset-421",
 )
 HOSTNAME = "peer.test"
 log = logging.getLogger("peer")
@@ -54,11 +62,12 @@ class Store:
         self.directory = directory
         self.count = 0
 
-    def save(self, session, envelope):
+    def save(self, server, session, envelope):
         self.count += 1
         name = "%06d" % self.count
         login = session.login_data
         facts = {
+            "session": server.number,
             "mail_from": envelope.mail_from,
             "mail_options": envelope.mail_options,
             "rcpt_tos": envelope.rcpt_tos,
@@ -114,12 +123,25 @@ class Handler:
         if self.mode == "tempfail-then-accept" and self.data_seen == 1:
             log.info("%r DATA deferred", session.peer)
             return "451 4.3.0 Temporary failure, try again later"
-        name = self.store.save(session, envelope)
+        name = self.store.save(server, session, envelope)
         log.info("%r DATA stored as %s (%d bytes)", session.peer, name, len(envelope.original_content))
         return "250 2.0.0 Ok: queued as %s" % name
 
 
-class DroppingSMTP(SMTP):
+class NumberedSMTP(SMTP):
+    """Carries the number of its connection (set by the factory) and logs it."""
+
+    number = 0
+
+    def connection_made(self, transport):
+        # STARTTLS calls this again for the same connection with the TLS transport.
+        fresh = self._original_transport is None
+        super().connection_made(transport)
+        if fresh:
+            log.info("%r session %d", self.session.peer, self.number)
+
+
+class DroppingSMTP(NumberedSMTP):
     """Takes DATA, reads the first line of the message and hangs up."""
 
     async def smtp_DATA(self, arg):
@@ -129,6 +151,15 @@ class DroppingSMTP(SMTP):
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         await self._reader.readuntil(b"\r\n")
         log.info("%r dropping the connection in the middle of DATA", self.session.peer)
+        self.transport.close()
+
+
+class RsetRefusingSMTP(NumberedSMTP):
+    """Answers RSET with 421 and hangs up, like a server shutting down."""
+
+    async def smtp_RSET(self, arg):
+        log.info("%r refusing RSET", self.session.peer)
+        await self.push("421 4.3.2 peer.test Service not available, closing transmission channel")
         self.transport.close()
 
 
@@ -175,14 +206,25 @@ async def serve(args, workdir):
     else:
         handler = Handler(args.mode, Store(args.store))
         options = {"hostname": HOSTNAME, "ident": "aiosmtpd peer (%s)" % args.mode}
-        protocol = SMTP
+        if args.idle_timeout:
+            options["timeout"] = args.idle_timeout
+        protocol = NumberedSMTP
         if args.mode == "drop-mid-data":
             protocol = DroppingSMTP
+        elif args.mode == "rset-421":
+            protocol = RsetRefusingSMTP
         elif args.mode == "starttls":
             options["tls_context"] = self_signed_context(workdir)
         elif args.mode == "auth":
             options.update(authenticator=check_password, auth_required=True, auth_require_tls=False)
-        server = await loop.create_server(lambda: protocol(handler, **options), host="127.0.0.1", port=args.port)
+        numbers = itertools.count(1)
+
+        def connection():
+            smtp = protocol(handler, **options)
+            smtp.number = next(numbers)
+            return smtp
+
+        server = await loop.create_server(connection, host="127.0.0.1", port=args.port)
 
     stopping = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
@@ -213,6 +255,7 @@ def main():
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--mode", choices=MODES, default="accept")
     parser.add_argument("--store", help="directory for accepted messages (default: a temporary one)")
+    parser.add_argument("--idle-timeout", type=float, help="seconds of client silence before the peer hangs up (default 300)")
     parser.add_argument("--stop-on-stdin-eof", action="store_true", help="exit once stdin reaches end of file")
     args = parser.parse_args()
 

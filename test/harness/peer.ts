@@ -24,7 +24,13 @@ export type PeerMode =
   | 'drop-mid-data'
   | 'greet-421'
   | 'starttls'
-  | 'auth';
+  | 'auth'
+  | 'rset-421';
+
+export interface PeerOptions {
+  /** The peer hangs up on a client that has been silent this long (aiosmtpd's default is 300 s). */
+  readonly idleTimeoutMs?: number;
+}
 
 export interface Peer {
   readonly port: number;
@@ -39,6 +45,8 @@ export interface Peer {
 /** One message as the peer stored it. */
 export interface StoredMessage {
   readonly name: string;
+  /** Number of the connection it arrived on, counted from 1 in the order the peer accepted them. */
+  readonly session: number;
   readonly data: Buffer;
   readonly mailFrom: string;
   readonly mailOptions: readonly string[];
@@ -49,6 +57,7 @@ export interface StoredMessage {
 }
 
 interface Sidecar {
+  session: number;
   mail_from: string;
   mail_options: string[];
   rcpt_tos: string[];
@@ -57,10 +66,11 @@ interface Sidecar {
   auth: string | null;
 }
 
-export async function startPeer(mode: PeerMode): Promise<Peer> {
+export async function startPeer(mode: PeerMode, options: PeerOptions = {}): Promise<Peer> {
   const store = await mkdtemp(join(tmpdir(), `qgate-peer-${mode}-`));
   // The peer exits when its stdin closes, so a test process that dies takes it along.
   const args = [PEER_SCRIPT, '--port', '0', '--mode', mode, '--store', store, '--stop-on-stdin-eof'];
+  if (options.idleTimeoutMs !== undefined) args.push('--idle-timeout', String(options.idleTimeoutMs / 1000));
   const child = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
@@ -146,6 +156,7 @@ export async function storedMessages(store: string): Promise<StoredMessage[]> {
       const sidecar = JSON.parse(await readFile(join(store, `${name}.json`), 'utf8')) as Sidecar;
       return {
         name,
+        session: sidecar.session,
         data: await readFile(join(store, `${name}.eml`)),
         mailFrom: sidecar.mail_from,
         mailOptions: sidecar.mail_options,

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { deliverRemote, type RecipientOutcome, type RemoteDelivery, type RemoteHost } from '../../core/delivery/remote.js';
+import {
+  ConnectionCache,
+  deliverRemote,
+  type RecipientOutcome,
+  type RemoteDelivery,
+  type RemoteHost,
+} from '../../core/delivery/remote.js';
 import { type Peer, type PeerMode, startPeer, storedMessages } from '../harness/peer.js';
 
 const CRLF = '\r\n';
@@ -47,6 +53,42 @@ async function peerLog(p: Peer, offset: number, until: RegExp): Promise<string> 
     const text = p.log().slice(offset);
     if (until.test(text)) return text;
     if (Date.now() > deadline) assert.fail(`peer log never matched ${until}:\n${text}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The peer's log lines for its connection number `n`, once one of them matches `until`. */
+async function connectionLog(p: Peer, n: number, until: RegExp): Promise<string> {
+  const deadline = Date.now() + 3_000;
+  for (;;) {
+    const address = new RegExp(`(\\('127\\.0\\.0\\.1', \\d+\\)) session ${n}$`, 'm').exec(p.log())?.[1];
+    const lines = address
+      ? p
+          .log()
+          .split('\n')
+          .filter((line) => line.includes(address))
+          .join('\n')
+      : '';
+    if (until.test(lines)) return lines;
+    if (Date.now() > deadline) assert.fail(`peer log for session ${n} never matched ${until}:\n${p.log()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Numbers of the connections the peer logged from `offset` on. */
+function sessionsLogged(p: Peer, offset: number): number[] {
+  return [
+    ...p
+      .log()
+      .slice(offset)
+      .matchAll(/\) session (\d+)$/gm),
+  ].map((m) => Number(m[1]));
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`never happened: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -353,5 +395,270 @@ describe('deliverRemote against aiosmtpd peers', () => {
     await deliverRemote(delivery(peer('drop-mid-data').port));
     await deliverRemote(delivery(peer('greet-421').port));
     assert.deepEqual(handles(), baseline);
+  });
+});
+
+describe('deliverRemote with a ConnectionCache', () => {
+  const modes: PeerMode[] = ['accept', 'reject-rcpt', 'reject-data', 'rset-421', 'starttls', 'auth'];
+  const peers = new Map<PeerMode | 'hangs-up', Peer>();
+  const peer = (mode: PeerMode | 'hangs-up'): Peer => peers.get(mode)!;
+  let serial = 0;
+  /** A recipient no other delivery uses, to find its message in the peer's store. */
+  const fresh = () => `cache${++serial}@dest.test`;
+  /** The connection the message to `recipient` came on. */
+  const sessionOf = async (mode: PeerMode | 'hangs-up', recipient: string): Promise<number> => {
+    const m = (await storedMessages(peer(mode).store)).find((x) => x.rcptTos.includes(recipient));
+    assert.ok(m, `${recipient} was not stored`);
+    return m.session;
+  };
+  /** Delivers to a fresh recipient, which it returns. */
+  const deliverOne = async (
+    mode: PeerMode | 'hangs-up',
+    cache: ConnectionCache | undefined,
+    extra: Partial<RemoteDelivery> = {},
+  ): Promise<string> => {
+    const recipient = fresh();
+    const r = await deliverRemote(delivery(peer(mode).port, { recipients: [recipient], ...extra }), cache);
+    assert.deepEqual(results(r.outcomes), [`${recipient} delivered`]);
+    return recipient;
+  };
+  /** Delivers to a fresh recipient and tells which connection carried it. */
+  const send = async (
+    mode: PeerMode | 'hangs-up',
+    cache: ConnectionCache | undefined,
+    extra: Partial<RemoteDelivery> = {},
+  ): Promise<number> => sessionOf(mode, await deliverOne(mode, cache, extra));
+
+  before(async () => {
+    const started = await Promise.allSettled([
+      ...modes.map(async (mode) => peers.set(mode, await startPeer(mode))),
+      (async () => peers.set('hangs-up', await startPeer('accept', { idleTimeoutMs: 300 })))(),
+    ]);
+    const failure = started.find((s) => s.status === 'rejected');
+    if (failure) throw failure.reason;
+  });
+
+  after(async () => {
+    await Promise.all([...peers.values()].map((p) => p.stop()));
+  });
+
+  test('without a cache every delivery has a connection of its own, ended with QUIT', async () => {
+    const first = await send('accept', undefined);
+    const second = await send('accept', undefined);
+    assert.notEqual(first, second);
+    for (const n of [first, second]) {
+      const lines = await connectionLog(peer('accept'), n, /connection lost/);
+      assert.match(lines, />> b'QUIT'/);
+      assert.doesNotMatch(lines, />> b'RSET'/);
+    }
+  });
+
+  test('deliveries in a row share one connection, RSET before each reuse', async () => {
+    const cache = new ConnectionCache();
+    try {
+      const first = await send('accept', cache);
+      assert.equal(cache.size, 1);
+      const second = await send('accept', cache);
+      const third = await send('accept', cache);
+      assert.equal(second, first);
+      assert.equal(third, first);
+      assert.equal(cache.size, 1);
+      const lines = await connectionLog(peer('accept'), first, /(DATA stored as.*){3}/s);
+      assert.equal(lines.match(/>> b'RSET'/g)?.length, 2);
+      assert.match(lines, /DATA stored as.*>> b'RSET'.*MAIL FROM.*DATA stored as.*>> b'RSET'.*MAIL FROM/s);
+      assert.doesNotMatch(lines, />> b'QUIT'/);
+      assert.equal((await connectionLog(peer('accept'), first, /EHLO/)).match(/>> b'EHLO/g)?.length, 1);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('close() QUITs the idle connections and resolves once they are closed', async () => {
+    const cache = new ConnectionCache();
+    const plain = await send('accept', cache);
+    const secure = await send('starttls', cache);
+    assert.equal(cache.size, 2);
+    await cache.close();
+    assert.equal(cache.size, 0);
+    for (const [mode, n] of [
+      ['accept', plain],
+      ['starttls', secure],
+    ] as const) {
+      const lines = await connectionLog(peer(mode), n, /connection lost/);
+      assert.match(lines, />> b'QUIT'.*connection lost/s);
+    }
+    // A closed cache keeps nothing: the next delivery QUITs as without one.
+    const after = await send('accept', cache);
+    assert.equal(cache.size, 0);
+    assert.match(await connectionLog(peer('accept'), after, /connection lost/), />> b'QUIT'/);
+  });
+
+  test('a delivery after idleMs opens a new connection; the idle one was QUIT', async () => {
+    const cache = new ConnectionCache({ idleMs: 100 });
+    try {
+      const recipient = await deliverOne('accept', cache);
+      assert.equal(cache.size, 1);
+      const first = await sessionOf('accept', recipient);
+      assert.match(await connectionLog(peer('accept'), first, /connection lost/), />> b'QUIT'/);
+      assert.equal(cache.size, 0);
+      const second = await send('accept', cache);
+      assert.notEqual(second, first);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('a connection the server closed while idle is dropped; the next delivery opens a new one', async () => {
+    const cache = new ConnectionCache({ idleMs: 10_000 });
+    try {
+      const recipient = await deliverOne('hangs-up', cache);
+      assert.equal(cache.size, 1);
+      const first = await sessionOf('hangs-up', recipient);
+      // The peer hangs up on a client silent for 300 ms.
+      await connectionLog(peer('hangs-up'), first, /connection timeout/);
+      await until(() => cache.size === 0, 'the cache noticed the server hang up');
+      const second = await send('hangs-up', cache);
+      assert.notEqual(second, first);
+      assert.doesNotMatch(await connectionLog(peer('hangs-up'), first, /connection lost/), />> b'(RSET|QUIT)'/);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('a connection that refuses RSET is replaced by a fresh one', async () => {
+    const cache = new ConnectionCache();
+    try {
+      const first = await send('rset-421', cache);
+      const second = await send('rset-421', cache);
+      assert.notEqual(second, first);
+      assert.match(await connectionLog(peer('rset-421'), first, /connection lost/), /refusing RSET/);
+      // The fresh connection ended cleanly, so it waits in turn.
+      assert.equal(cache.size, 1);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('concurrent deliveries never share a connection', async () => {
+    const cache = new ConnectionCache();
+    try {
+      const round = () => Promise.all([send('accept', cache), send('accept', cache), send('accept', cache)]);
+      const first = await round();
+      assert.equal(new Set(first).size, 3);
+      // Two wait (maxPerDestination); the third was QUIT.
+      assert.equal(cache.size, 2);
+      const second = await round();
+      assert.equal(new Set(second).size, 3);
+      assert.equal(second.filter((n) => first.includes(n)).length, 2);
+      assert.equal(cache.size, 2);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('every RCPT refused: RSET, and the connection carries the next delivery', async () => {
+    const cache = new ConnectionCache();
+    try {
+      const logged = peer('reject-rcpt').log().length;
+      const refused = await deliverRemote(delivery(peer('reject-rcpt').port, { recipients: ['bad1@dest.test'] }), cache);
+      assert.deepEqual(results(refused.outcomes), ['bad1@dest.test failed']);
+      assert.equal(cache.size, 1);
+      const n = await send('reject-rcpt', cache);
+      assert.deepEqual(sessionsLogged(peer('reject-rcpt'), logged), [n]);
+      const lines = await connectionLog(peer('reject-rcpt'), n, /DATA stored as/);
+      assert.match(lines, /RCPT TO:<bad1@dest\.test> rejected.*>> b'RSET'.*>> b'RSET'.*MAIL FROM/s);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('a refused MAIL or DATA ends the connection with QUIT', async () => {
+    const cache = new ConnectionCache();
+    try {
+      for (const mode of ['reject-data', 'auth'] as const) {
+        const logged = peer(mode).log().length;
+        for (let i = 0; i < 2; i++) {
+          const r = await deliverRemote(delivery(peer(mode).port), cache);
+          assert.deepEqual(results(r.outcomes), ['rcpt@dest.test failed']);
+          assert.equal(cache.size, 0);
+        }
+        const sessions = sessionsLogged(peer(mode), logged);
+        assert.equal(sessions.length, 2);
+        for (const n of sessions) assert.match(await connectionLog(peer(mode), n, /connection lost/), />> b'QUIT'/);
+      }
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('STARTTLS and AUTH carry over to the reused connection', async () => {
+    const cache = new ConnectionCache();
+    try {
+      const first = await send('starttls', cache);
+      const recipient = fresh();
+      const r = await deliverRemote(delivery(peer('starttls').port, { recipients: [recipient] }), cache);
+      assert.equal(await sessionOf('starttls', recipient), first);
+      assert.ok(r.tls);
+      assert.match(r.tls.protocol, /^TLSv1\.[23]$/);
+      const m = (await storedMessages(peer('starttls').store)).find((x) => x.rcptTos.includes(recipient))!;
+      assert.equal(m.tls, true);
+
+      const auth = { user: 'u', pass: 'p' };
+      const authed = await send('auth', cache, { auth });
+      assert.equal(await send('auth', cache, { auth }), authed);
+      const lines = await connectionLog(peer('auth'), authed, /(DATA stored as.*){2}/s);
+      assert.equal(lines.match(/AUTH \w+ accepted/g)?.length, 1);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('a connection serves only deliveries that would open the same one', async () => {
+    const cache = new ConnectionCache();
+    try {
+      const base = await send('accept', cache);
+      const otherHelo = await send('accept', cache, { helo: 'other.origin.test' });
+      const noTls = await send('accept', cache, { tls: 'none' });
+      assert.equal(new Set([base, otherHelo, noTls]).size, 3);
+      assert.equal(await send('accept', cache, { helo: 'other.origin.test' }), otherHelo);
+      assert.equal(await send('accept', cache), base);
+      assert.equal(await send('accept', cache, { tls: 'none' }), noTls);
+      // Only the most preferred host's connection is taken, never one to a backup.
+      const hosts: RemoteHost[] = [
+        { host: '127.0.0.1', port: await closedPort(), name: 'mx1.dest.test' },
+        { host: '127.0.0.1', port: peer('accept').port, name: `mx-${peer('accept').port}.dest.test` },
+      ];
+      const viaBackup = await send('accept', cache, { hosts });
+      assert.notEqual(viaBackup, base);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('maxReuse bounds the transactions on one connection', async () => {
+    const cache = new ConnectionCache({ maxReuse: 2 });
+    try {
+      const sessions = [await send('accept', cache), await send('accept', cache), await send('accept', cache)];
+      assert.equal(sessions[1], sessions[0]);
+      assert.notEqual(sessions[2], sessions[0]);
+      assert.match(await connectionLog(peer('accept'), sessions[0]!, /connection lost/), />> b'QUIT'/);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  test('an idle connection keeps no socket or timer of the process active', async () => {
+    const handles = () =>
+      process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'TLSWrap' || kind === 'Timeout');
+    const cache = new ConnectionCache();
+    try {
+      const baseline = handles();
+      await send('accept', cache);
+      await send('starttls', cache);
+      assert.equal(cache.size, 2);
+      assert.deepEqual(handles(), baseline);
+    } finally {
+      await cache.close();
+    }
   });
 });
