@@ -8,6 +8,8 @@
 #
 # Usage: bash bench/run.sh            (npm run bench)
 #        bash bench/run.sh memory     (npm run bench -- memory: see bench/memory.sh)
+#        bash bench/run.sh relay      (npm run bench -- relay: end-to-end through an
+#                                      smtp-sink next hop, see bench/relay.sh)
 # Env:
 #   LOADS    space-separated COUNT:SIZE:SESSIONS
 #            (default "20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10")
@@ -30,7 +32,8 @@ root=$(cd "$here/.." && pwd)
 
 case "${1:-}" in
   memory) shift; exec bash "$here/memory.sh" "$@" ;;
-  -h | --help | help) sed -n '2,24p' "$0"; exit 0 ;;
+  relay) shift; exec bash "$here/relay.sh" "$@" ;;
+  -h | --help | help) sed -n '2,26p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac

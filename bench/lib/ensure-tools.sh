@@ -2,6 +2,7 @@
 # Make sure the tools the benchmark needs are installed, installing missing ones with
 # apt-get (Debian; needs root):
 #   smtp-source  load generator          (package postfix)
+#   smtp-sink    next hop of bench/relay.sh (package postfix)
 #   postfix      comparison server       (package postfix; only with the argument "postfix")
 #   gcc + libc headers for the latency shim (packages gcc, libc6-dev)
 #   python3      memory sampler and tables (package python3)
@@ -14,6 +15,7 @@ set -euo pipefail
 
 pkgs=()
 command -v smtp-source >/dev/null || pkgs+=(postfix)
+command -v smtp-sink >/dev/null || pkgs+=(postfix)
 if [ "${1:-}" = postfix ] && ! command -v postfix >/dev/null; then pkgs+=(postfix); fi
 command -v gcc >/dev/null || pkgs+=(gcc)
 [ -f /usr/include/stdio.h ] || pkgs+=(libc6-dev)

@@ -8,12 +8,13 @@
 #        FROM, TO      envelope (default sender@bench.test / rcpt@example.test; smtp-source
 #                      -N prefixes a sequence number to TO's local part)
 #        LOAD_TIMEOUT  seconds before the load is killed (default 3600)
-# Output fields: rc, seconds, msgs_per_s, mb_per_s (payload, 10^6 bytes/s),
-# sessions_timed, p50_ms, p99_ms, max_ms; the rates are null when the load failed.
+# Output fields: rc, started (epoch seconds just before smtp-source starts), seconds,
+# msgs_per_s, mb_per_s (payload, 10^6 bytes/s), sessions_timed, p50_ms, p99_ms, max_ms;
+# the rates are null when the load failed.
 # Exit status: smtp-source's (non-zero if any reply was not the expected one, 124 on
 # timeout); smtp-source's own messages go to stderr.
 set -euo pipefail
-[ $# -eq 5 ] || { sed -n 2,14p "$0" >&2; exit 2; }
+[ $# -eq 5 ] || { sed -n 2,15p "$0" >&2; exit 2; }
 host=$1 port=$2 count=$3 size=$4 sessions=$5
 PATH=$PATH:/usr/sbin:/usr/local/sbin
 from=${FROM:-sender@bench.test} to=${TO:-rcpt@example.test}
@@ -43,7 +44,7 @@ sort -n "$latfile" | awk -v t0="$t0" -v t1="$t1" -v n="$count" -v size="$size" -
   { v[NR] = $1 }
   END {
     secs = t1 - t0
-    printf "{\"rc\":%d,\"seconds\":%.3f,", rc, secs
+    printf "{\"rc\":%d,\"started\":%.6f,\"seconds\":%.3f,", rc, t0, secs
     if (rc == 0) printf "\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,", n / secs, n * size / secs / 1e6
     else printf "\"msgs_per_s\":null,\"mb_per_s\":null,"
     printf "\"sessions_timed\":%d,", NR

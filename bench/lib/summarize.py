@@ -56,6 +56,8 @@ def main():
                 if rec.get("type") == "meta":
                     meta = meta or rec
                     continue
+                if rec.get("type") != "run":  # e.g. relay.sh's records: lib/summarize-relay.py
+                    continue
                 key = (rec["count"], rec["size"], rec["sessions"])
                 loads.setdefault(key, OrderedDict()).setdefault(rec["system"], []).append(rec)
 

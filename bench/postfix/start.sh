@@ -6,8 +6,10 @@
 # Usage: start.sh DIR [PORT=2503]       (as root; needs the Debian package "postfix")
 #   DIR gets conf/ (main.cf and master.cf from this directory's templates), queue/,
 #   data/ and maillog. Any queue left in DIR is deleted first.
+# Env: POSTFIX_EXTRA_CF  a file of main.cf settings ("name = value" lines, # comments)
+#                        applied on top of main.cf with "postconf -e" (bench/relay.sh)
 set -euo pipefail
-[ $# -ge 1 ] || { sed -n 2,8p "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n 2,10p "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib/common.sh
 . "$here/../lib/common.sh"
@@ -25,6 +27,11 @@ rm -rf "$dir/queue"
 mkdir -p "$dir/conf" "$dir/queue" "$dir/data"
 sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#$port#g" "$here/main.cf" >"$dir/conf/main.cf"
 sed -e "s#@PORT@#$port#g" "$here/master.cf" >"$dir/conf/master.cf"
+if [ -n "${POSTFIX_EXTRA_CF:-}" ]; then
+  [ -f "$POSTFIX_EXTRA_CF" ] || die "POSTFIX_EXTRA_CF: no file $POSTFIX_EXTRA_CF"
+  mapfile -t extra < <(sed -e 's/^[[:space:]]*//' -e '/^#/d' -e '/^$/d' -e 's/[[:space:]]*=[[:space:]]*/=/' "$POSTFIX_EXTRA_CF")
+  [ ${#extra[@]} -eq 0 ] || postconf -c "$dir/conf" -e "${extra[@]}"
+fi
 chown root:root "$dir/queue"
 chmod 755 "$dir" "$dir/queue"
 chown postfix "$dir/data"

@@ -7,9 +7,11 @@
 # Env: QGATE_CMD  command that starts the server, run from the repository root with
 #                 "--config DIR/config.yaml" appended (default: node bin/qgate.js start)
 #      QGATE_START_TIMEOUT  seconds to wait for the 220 greeting (default 30)
+#      QGATE_CONFIG_TEMPLATE  config template (default: config.yaml.in here; bench/relay.sh
+#                 uses config-relay.yaml.in, with SINK_HOST and SINK_PORT for its route)
 # Build first (npm run build); bench/run.sh does that.
 set -euo pipefail
-[ $# -ge 1 ] || { sed -n 2,11p "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n 2,13p "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/common.sh
@@ -24,7 +26,11 @@ port_in_use "$port" && die "127.0.0.1:$port is already in use"
 
 rm -rf "$dir/queue"
 mkdir -p "$dir/queue"
-sed -e "s#@QUEUE_PATH@#$dir/queue#g" -e "s#@PORT@#$port#g" "$here/config.yaml.in" >"$dir/config.yaml"
+template=${QGATE_CONFIG_TEMPLATE:-$here/config.yaml.in}
+[ -f "$template" ] || die "no config template $template"
+sed -e "s#@QUEUE_PATH@#$dir/queue#g" -e "s#@PORT@#$port#g" \
+  -e "s#@SINK_HOST@#${SINK_HOST:-127.0.0.1}#g" -e "s#@SINK_PORT@#${SINK_PORT:-2507}#g" \
+  "$template" >"$dir/config.yaml"
 
 read -ra cmd <<<"${QGATE_CMD:-node bin/qgate.js start}"
 cd "$root"
