@@ -219,8 +219,10 @@ export class Scheduler {
         due.map((r) => r.address),
       );
       state = applyOutcomes(state, outcomes, born, now, this.settings);
-      // Durable before anything that depends on it: bounces, removal, the next attempt.
-      await queue.writeState(state);
+      // Durable before anything that depends on it: bounces and the next attempt. When every
+      // recipient is delivered the removal below is the record, so that write is skipped.
+      const finished = state.recipients.every((r) => r.status === 'delivered');
+      if (!finished) await queue.writeState(state);
     }
 
     const unbounced = state.recipients.filter((r) => r.status === 'failed' && !r.bounced);
