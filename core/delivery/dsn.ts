@@ -190,27 +190,37 @@ function headerSection(message: Buffer): Buffer {
 interface Returned {
   readonly type: 'message/rfc822' | 'text/rfc822-headers';
   readonly content: Buffer;
-  /** The original passed maxBytes, so its body is left out (and the text says so). */
+  /** The original passed maxBytes, so it is returned cut (and the text says so). */
   readonly oversize: boolean;
-  /** The header section itself passed maxBytes and was cut at a line boundary. */
-  readonly headersCut: boolean;
+  /** The returned content is shorter than the original (cut at a line boundary). */
+  readonly cut: boolean;
+}
+
+/** The longest prefix of `data` that ends at a line end and fits in `max` octets. */
+function cutAtLineEnd(data: Buffer, max: number): Buffer {
+  if (data.length <= max) return data;
+  const lastLineEnd = max < 2 ? -1 : data.lastIndexOf('\r\n', max - 2);
+  return data.subarray(0, lastLineEnd + 2);
 }
 
 /**
- * What part 3 returns. Postfix's rule (bounce_original(): "don't damage the MIME
- * structure"): an original larger than the limit is not cut inside its body but
- * returned as its header section only, as text/rfc822-headers. We add one guard
- * Postfix lacks: a header section longer than the limit is cut at the last line
- * boundary within it.
+ * What part 3 returns: qmail's bouncemaxbytes, the first maxBytes octets of the
+ * original, cut at a line end, as message/rfc822 (the header section is always
+ * whole unless it alone passes the limit; then it is cut and sent as
+ * text/rfc822-headers). Postfix instead returns only the headers of a large
+ * message so as not to damage its MIME structure; a cut body is more useful to
+ * the sender, and MIME parsers read a truncated multipart without trouble.
  */
 function returnedOriginal(input: DsnInput): Returned {
   const oversize = input.original.length > input.maxBytes;
   const message = crlf(input.original);
-  if (!oversize && !input.headersOnly) return { type: 'message/rfc822', content: message, oversize, headersCut: false };
+  if (!oversize && !input.headersOnly) return { type: 'message/rfc822', content: message, oversize, cut: false };
   const headers = headerSection(message);
-  if (headers.length <= input.maxBytes) return { type: 'text/rfc822-headers', content: headers, oversize, headersCut: false };
-  const lastLineEnd = input.maxBytes < 2 ? -1 : headers.lastIndexOf('\r\n', input.maxBytes - 2);
-  return { type: 'text/rfc822-headers', content: headers.subarray(0, lastLineEnd + 2), oversize, headersCut: true };
+  if (headers.length > input.maxBytes) {
+    return { type: 'text/rfc822-headers', content: cutAtLineEnd(headers, input.maxBytes), oversize, cut: true };
+  }
+  if (input.headersOnly) return { type: 'text/rfc822-headers', content: headers, oversize, cut: false };
+  return { type: 'message/rfc822', content: cutAtLineEnd(message, input.maxBytes), oversize, cut: true };
 }
 
 function hasEightBit(bytes: Buffer): boolean {
@@ -265,10 +275,12 @@ function notification(input: DsnInput, original: Returned): string {
     );
   }
   if (original.oversize) {
-    const cut = original.headersCut ? `, cut to its first ${original.content.length} octets` : '';
+    const what = original.type === 'message/rfc822' ? 'it is returned' : 'its header section is returned';
     out.push(
       CRLF,
-      paragraph(`Your message was larger than ${input.maxBytes} octets, so only its header section is returned${cut}.`),
+      paragraph(
+        `Your message was larger than ${input.maxBytes} octets, so ${what} cut to its first ${original.content.length} octets.`,
+      ),
     );
   }
   out.push(CRLF, paragraph('For further assistance, please send mail to postmaster and include this report.'));

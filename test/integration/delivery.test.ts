@@ -391,3 +391,41 @@ describe('a full mailbox disk', () => {
     }
   });
 });
+
+describe('mailboxes from the directory', () => {
+  it('delivers to the Maildir the lookupUser hook names, and bounces users it does not know', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-dirbox-'));
+    const box = join(dir, 'elsewhere', 'carol');
+    const gw = await startGateway({
+      dir,
+      extraPipelines: `
+  delivery:
+    plugins:
+      - use: ${join(FIXTURES, 'mailbox-directory.js')}
+        with:
+          mailboxes: { "carol@example.test": ${JSON.stringify(box)}, "dan@example.test": ${JSON.stringify(join(dir, 'dan'))} }`,
+      delivery: `
+  pipeline: delivery
+  local_domains: [example.test]
+  maildir_root: ./mail
+  create_mailboxes: true`,
+    });
+    try {
+      const id = await send(
+        gw,
+        'dan@example.test',
+        ['carol@example.test', 'eve@example.test'],
+        'Subject: directory\r\n\r\nx\r\n',
+      );
+      const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+      assert.deepEqual(bounce.recipients, ['eve@example.test'], 'the directory says eve does not exist, create_mailboxes or not');
+      await waitDone(gw, id);
+      await waitDone(gw, bounce.bounceId as string);
+      assert.equal(readdirSync(join(box, 'new')).length, 1, "carol's Maildir is the directory's");
+      assert.equal(readdirSync(join(dir, 'dan', 'new')).length, 1, 'the bounce reached the sender');
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+});
