@@ -42,7 +42,7 @@ export async function describeConfig(loaded: LoadedConfig): Promise<string> {
     for (const hook of HOOK_ORDER) {
       const taps = order[hook];
       let text = taps?.length ? taps.join(' -> ') : '-';
-      if (hook === 'rcpt' && !taps?.length) text = '- (every recipient is refused: no plugin accepts)';
+      if (hook === 'rcpt' && !taps?.length) text = '- (refused unless the session may relay: no plugin accepts)';
       if (hook === 'queue') text = `${taps?.length ? `${taps.join(' -> ')} -> ` : ''}core queue`;
       lines.push(`  ${`${hook}:`.padEnd(width)} ${text}`);
     }

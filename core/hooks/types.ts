@@ -4,6 +4,7 @@
  * arguments. These are the public shapes; the protocol engine implements them.
  */
 import type { Readable } from 'node:stream';
+import type { TLSSocketOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Route } from '../delivery/routing.js';
 import type { Envelope } from '../queue/queue.js';
@@ -12,7 +13,7 @@ import type { EsmtpParameters } from '../smtp/command.js';
 import type { Reply } from '../smtp/reply.js';
 import type { Notes } from './notes.js';
 
-export type { Address, Envelope, EsmtpParameters, Logger, Reply, Route };
+export type { Address, Envelope, EsmtpParameters, Logger, Reply, Route, TLSSocketOptions };
 
 /** One recorded plugin decision: the material of the per-message log line. */
 export interface Decision {
@@ -36,8 +37,12 @@ export interface HeloInfo {
 }
 
 export interface TlsInfo {
+  /** "TLSv1.3" */
   readonly protocol: string;
+  /** IANA cipher suite name. */
   readonly cipher: string;
+  /** Server name the client asked for (SNI), if any. */
+  readonly servername?: string;
 }
 
 export interface Recipient {
@@ -100,6 +105,15 @@ export interface Session {
    * resolves with the client's next line (without CRLF).
    */
   exchange(reply: Reply): Promise<string>;
+  /**
+   * Switches the connection to TLS (the options carry the secure context, SNI
+   * callback, ...). From a command handler: after that command's reply (220 to
+   * STARTTLS). From a connect handler: before the greeting (implicit TLS,
+   * RFC 8314). The engine then discards plaintext the client pipelined after
+   * the command and forgets HELO, the transaction and any authentication
+   * (RFC 3207 4.2). A failed handshake closes the connection.
+   */
+  startTls(options: TLSSocketOptions): void;
 }
 
 export interface SpooledMessage {

@@ -30,7 +30,7 @@ export class SmtpListener {
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<{ address: string; port: number }> {
     const { listener } = this.settings;
-    const server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.onConnection(socket));
+    const server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(socket));
     this.server = server;
     server.maxConnections = listener.max_connections * 2; // hard stop well above the polite limit
     return new Promise((resolve, reject) => {

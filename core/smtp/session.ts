@@ -10,6 +10,7 @@
  * which sizes) is left to plugins.
  */
 import type { Socket } from 'node:net';
+import { TLSSocket, type TLSSocketOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/schema.js';
 import { Notes } from '../hooks/notes.js';
@@ -41,6 +42,8 @@ const KNOWN_UNIMPLEMENTED = new Set(['EXPN', 'TURN', 'ETRN', 'BDAT', 'STARTTLS',
 const MAX_HEADER_READ = 256 * 1024;
 /** Pause reading when this much command input waits (a client flooding pipelined commands). */
 const MAX_PENDING_INPUT = 64 * 1024;
+/** RFC 4954 4: AUTH command lines and SASL responses may be 12,288 octets. */
+const MAX_AUTH_LINE = 12_288;
 
 let sessionCounter = 0;
 
@@ -90,9 +93,10 @@ export class SmtpSession implements Session {
   private endReason = 'client closed';
   private pausedForInput = false;
   private closedCallbacks: (() => void)[] = [];
+  private pendingTls: TLSSocketOptions | undefined;
 
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly settings: SessionSettings,
   ) {
     sessionCounter = (sessionCounter + 1) % 0x7fffffff;
@@ -102,7 +106,7 @@ export class SmtpSession implements Session {
     this.remote = { address: normalizeAddress(socket.remoteAddress), port: socket.remotePort ?? 0 };
     this.local = { address: normalizeAddress(socket.localAddress), port: socket.localPort ?? 0 };
     this.log = settings.log.child({ session: this.id });
-    this.reader = new CommandReader(settings.listener.max_command_line);
+    this.reader = new CommandReader(Math.max(settings.listener.max_command_line, MAX_AUTH_LINE));
   }
 
   /** Decisions from guarded hook handlers land in the open transaction, else on the session. */
@@ -119,17 +123,20 @@ export class SmtpSession implements Session {
     else this.closedCallbacks.push(cb);
   }
 
+  /**
+   * Runs the connect hooks, then greets. The socket arrives paused (the
+   * listener accepts with pauseOnConnect), so nothing is read before a plugin
+   * could ask for implicit TLS: the first bytes may be a TLS ClientHello.
+   */
   async start(): Promise<void> {
-    const s = this.socket;
-    s.setNoDelay(true);
-    s.on('data', (chunk: Buffer) => this.onData(chunk));
-    s.on('error', (err) => this.log.debug({ err }, 'socket error'));
-    s.on('close', () => this.onSocketClosed());
-    s.on('drain', () => this.resumeIfPossible());
+    this.socket.setNoDelay(true);
+    this.attachSocket(this.socket);
     this.armIdleTimer();
 
     const result = await this.runDecision(() => this.settings.pipeline.hooks.connect.promise(this));
     if (this.closed) return;
+    if (this.pendingTls && !(await this.upgradeToTls())) return;
+    this.socket.resume();
     if (isRefusal(result)) {
       // RFC 5321 3.1: a refused connection gets 554 (or 421 when temporary) and is closed.
       const temporary = result.reply.code < 500;
@@ -153,6 +160,11 @@ export class SmtpSession implements Session {
     }
   }
 
+  startTls(options: TLSSocketOptions): void {
+    if (this.tls || this.pendingTls) throw new Error('TLS is already active on this session');
+    this.pendingTls = options;
+  }
+
   exchange(reply: Reply): Promise<string> {
     if (this.mode === 'closed') return Promise.reject(new Error('connection closed'));
     this.send(reply);
@@ -161,6 +173,74 @@ export class SmtpSession implements Session {
       this.lineWaiter = { resolve, reject };
       this.serveLineWaiter();
     });
+  }
+
+  private attachSocket(s: Socket): void {
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('error', (err) => this.log.debug({ err }, 'socket error'));
+    s.on('close', () => this.onSocketClosed());
+    s.on('drain', () => this.resumeIfPossible());
+  }
+
+  /**
+   * Switches the connection to TLS after the reply that announced it (220 to
+   * STARTTLS) or before the greeting (implicit TLS, RFC 8314). Plaintext that
+   * arrived after the STARTTLS command is thrown away unread (RFC 3207 4.2,
+   * CVE-2011-0411), and everything learnt from the client before is
+   * forgotten: HELO, the transaction, the authentication. Resolves false if
+   * the handshake failed; the connection is closed then.
+   */
+  private async upgradeToTls(): Promise<boolean> {
+    const options = this.pendingTls!;
+    this.pendingTls = undefined;
+    this.flush();
+    this.reader.discard();
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('drain');
+    const secure = new TLSSocket(raw, { ...options, isServer: true });
+    this.socket = secure;
+    this.attachSocket(secure);
+    secure.setNoDelay(true);
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.settings.listener.timeout);
+      secure.once('secure', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      secure.once('error', (err) => {
+        clearTimeout(timer);
+        this.log.info({ event: 'tls', client: this.remote.address, error: err.message }, 'TLS handshake failed');
+        resolve(false);
+      });
+      secure.once('close', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    if (!ok || this.mode === 'closed') {
+      this.endReason = 'TLS handshake failed';
+      this.mode = 'closed';
+      secure.destroy();
+      raw.destroy();
+      return false;
+    }
+    const cipher = secure.getCipher();
+    this.tls = {
+      protocol: secure.getProtocol() ?? 'unknown',
+      cipher: cipher.standardName ?? cipher.name,
+      ...(secure.servername ? { servername: secure.servername } : {}),
+    };
+    this.log.info({ event: 'tls', client: this.remote.address, ...this.tls }, 'TLS established');
+    await this.endTransaction('starttls');
+    this.helo = undefined;
+    if (this.authenticatedUser !== undefined) {
+      // Relay permission that came with the authentication goes with it.
+      this.authenticatedUser = undefined;
+      this.relayAllowed = false;
+    }
+    return true;
   }
 
   // ---- input -------------------------------------------------------------
@@ -215,6 +295,10 @@ export class SmtpSession implements Session {
         const input = this.reader.next();
         if (!input) break;
         if (input.kind === 'too-long') {
+          this.error(r(500, '5.5.2', 'Error: line too long'));
+          continue;
+        }
+        if (Buffer.byteLength(input.text) + 2 > this.settings.listener.max_command_line && !isAuthLine(input.text)) {
           this.error(r(500, '5.5.2', 'Error: line too long'));
           continue;
         }
@@ -328,6 +412,8 @@ export class SmtpSession implements Session {
         client: this.remote.address,
         port: this.remote.port,
         helo: this.helo?.domain,
+        ...(this.tls ? { tls: `${this.tls.protocol} ${this.tls.cipher}` } : {}),
+        ...(this.authenticatedUser !== undefined ? { user: this.authenticatedUser } : {}),
         messages: this.messages,
         transactions: this.transactions,
         errors: this.errors,
@@ -378,6 +464,7 @@ export class SmtpSession implements Session {
       if (this.closed) return;
       if (result && result.action !== 'continue') {
         this.applyResult(result, r(250, '2.0.0', 'Ok'));
+        if (this.pendingTls && !this.closed) await this.upgradeToTls();
         return;
       }
     }
@@ -547,6 +634,13 @@ export class SmtpSession implements Session {
     if (isRefusal(result)) {
       txn.refused.push({ address: address.address, code: result.reply.code });
       this.applyResult(result);
+      return;
+    }
+    if (this.relayAllowed) {
+      // A plugin trusted this client to relay (relay list, AUTH): any destination.
+      txn.decisions.push({ plugin: 'core', hook: 'rcpt', action: 'accept', reason: 'client may relay', ms: 0 });
+      txn.recipients.push({ address, parameters: parsed.parameters });
+      this.send(r(250, '2.1.5', 'Ok'));
       return;
     }
     // No plugin took the recipient: never an open relay by default.
@@ -785,6 +879,11 @@ export class SmtpSession implements Session {
       result,
     );
   }
+}
+
+/** AUTH lines get RFC 4954's longer limit; every other command RFC 5321's. */
+function isAuthLine(text: string): boolean {
+  return text.length > 5 && text[4] === ' ' && text.slice(0, 4).toUpperCase() === 'AUTH';
 }
 
 function parameterText(keyword: string, value: string | true): string {

@@ -25,6 +25,8 @@ export interface GatewayOptions {
   readonly extraPipelines?: string;
   /** The delivery section (YAML map entries, indented by two spaces); without it delivery is off. */
   readonly delivery?: string;
+  /** The whole config.yaml, instead of the one built from the options above. */
+  readonly configText?: string;
   /** Reuse an existing directory (restart after a crash). */
   readonly dir?: string;
 }
@@ -43,6 +45,8 @@ export interface Gateway {
   readonly configFile: string;
   readonly process: ChildProcess;
   readonly logs: LogLine[];
+  /** Port of the listener named `name` (extra listeners listen on port 0 too). */
+  portOf(name: string): Promise<number>;
   /** Resolves with the first log line matching `pred` (waits for it). */
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** SIGTERM and wait for exit; returns the exit code. */
@@ -92,7 +96,8 @@ ${opts.extra ?? ''}
 
 export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'qgate-test-'));
-  const configFile = writeConfig(dir, opts);
+  const configFile = opts.configText === undefined ? writeConfig(dir, opts) : join(dir, 'config.yaml');
+  if (opts.configText !== undefined) writeFileSync(configFile, opts.configText);
   const child = spawn(process.execPath, [QGATE, 'start', '--config', configFile], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -157,6 +162,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     process: child,
     logs,
     waitForLog,
+    portOf: async (name) => (await waitForLog((l) => l.event === 'listening' && l.listener === name)).port as number,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       child.kill('SIGTERM');

@@ -2,7 +2,9 @@
  * A raw SMTP peer for protocol tests: sends exact bytes (smuggling sequences,
  * garbage, pipelined batches) and reads replies as the server framed them.
  */
+import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 
 export interface ParsedReply {
   readonly code: number;
@@ -16,7 +18,11 @@ export class RawSmtp {
   private waiters: (() => void)[] = [];
   closed = false;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(public socket: Socket) {
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
     socket.setEncoding('latin1');
     socket.on('data', (t: string) => {
       this.buffer += t;
@@ -27,6 +33,31 @@ export class RawSmtp {
       this.wake();
     });
     socket.on('error', () => undefined);
+  }
+
+  /** Connects with TLS from the first byte (implicit TLS, port 465). */
+  static async openTls(port: number, options: ConnectionOptions = {}): Promise<RawSmtp> {
+    const s = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...options });
+    await once(s, 'secureConnect');
+    return new RawSmtp(s);
+  }
+
+  /** Starts TLS on this connection (after the server's 220 to STARTTLS); what was unread is dropped. */
+  async startTls(options: ConnectionOptions = {}): Promise<TLSSocket> {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    this.buffer = '';
+    const secure = tlsConnect({ socket: raw, rejectUnauthorized: false, ...options });
+    await once(secure, 'secureConnect');
+    this.socket = secure;
+    this.attach(secure);
+    return secure;
+  }
+
+  /** True if a reply (or part of one) arrived that nobody read yet. */
+  get pending(): boolean {
+    return this.buffer.length > 0;
   }
 
   private wake(): void {
