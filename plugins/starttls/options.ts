@@ -1,0 +1,56 @@
+/*
+ * starttls options: where the certificates are, which TLS versions and
+ * ciphers to allow, and which listeners speak TLS from the first byte.
+ */
+import { type Static, Type } from '../../core/plugin-api/index.js';
+
+const Certificate = Type.Object(
+  {
+    cert: Type.String({ minLength: 1, description: 'PEM certificate file, leaf first, then the chain.' }),
+    key: Type.String({ minLength: 1, description: 'PEM private key file.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const StarttlsOptions = Type.Object(
+  {
+    cert: Type.Optional(
+      Type.String({ minLength: 1, description: 'PEM certificate file (leaf first, then the chain). Re-read on SIGHUP.' }),
+    ),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key file. Re-read on SIGHUP.' })),
+    generate: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Without cert and key: a file to keep a self-signed certificate in, generated (and logged) once when missing. For trying qgate out; clients cannot verify it.',
+      }),
+    ),
+    sni: Type.Record(Type.String({ pattern: '^(\\*\\.)?[A-Za-z0-9.-]+$' }), Certificate, {
+      default: {},
+      description:
+        'Certificates per host name the client asks for (SNI): { "mail.example.net": { cert, key } }; "*.example.net" covers one label. Others get the default certificate.',
+    }),
+    min_version: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], {
+      default: 'TLSv1.2',
+      description: 'Oldest protocol version accepted.',
+    }),
+    ciphers: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's). Default: Node's list.",
+      }),
+    ),
+    implicit_listeners: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description:
+        'Listeners (by name) that speak TLS from the first byte (port 465, RFC 8314). The others offer STARTTLS (RFC 3207).',
+    }),
+    required: Type.Boolean({
+      default: false,
+      description: 'Refuse MAIL before STARTTLS with 530 5.7.0 (Postfix smtpd_tls_security_level = encrypt).',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type StarttlsOptions = Static<typeof StarttlsOptions>;

@@ -1,0 +1,245 @@
+/*
+ * starttls in a running gateway: STARTTLS (RFC 3207) and implicit TLS
+ * (RFC 8314) with real clients (openssl s_client, swaks, Python's ssl), the
+ * plaintext-injection defence, SNI, the self-signed default, and certificate
+ * reload on SIGHUP while TLS sessions run.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TLSSocket } from 'node:tls';
+import { swaks } from '../harness/clients.js';
+import { type Gateway, REPO, run, startGateway } from '../harness/gateway.js';
+import { queuedIds, readQueued } from '../harness/queue.js';
+import { RawSmtp } from '../harness/smtp.js';
+import { makeCertificate, type TestCertificate } from '../harness/tls.js';
+
+const TLS_CLIENT = join(REPO, 'test', 'clients', 'smtplib_tls.py');
+
+function peerName(socket: TLSSocket): string {
+  return String(socket.getPeerCertificate().subject?.CN ?? '');
+}
+
+async function startTlsSession(port: number): Promise<{ smtp: RawSmtp; secure: TLSSocket }> {
+  const { smtp } = await RawSmtp.session(port);
+  await smtp.command('EHLO client.test');
+  assert.equal((await smtp.command('STARTTLS')).code, 220);
+  const secure = await smtp.startTls({ servername: 'localhost' });
+  return { smtp, secure };
+}
+
+describe('starttls plugin', () => {
+  let dir: string;
+  let gw: Gateway;
+  let main: TestCertificate;
+  let sni: TestCertificate;
+  let implicitPort: number;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qgate-tls-'));
+    main = await makeCertificate(dir, 'localhost');
+    sni = await makeCertificate(dir, 'mail.sni.test');
+    gw = await startGateway({
+      dir,
+      plugins: `
+      - use: starttls
+        with:
+          cert: ${main.cert}
+          key: ${main.key}
+          implicit_listeners: [smtps]
+          sni:
+            mail.sni.test: { cert: ${sni.cert}, key: ${sni.key} }
+      - use: rcpthosts
+        with:
+          domains: [example.test]`,
+      extraListeners: `
+  - name: smtps
+    address: 127.0.0.1
+    port: 0
+    pipeline: inbound`,
+    });
+    implicitPort = await gw.portOf('smtps');
+  });
+
+  after(async () => {
+    await gw.stop();
+    gw.cleanup();
+  });
+
+  it('offers STARTTLS, refuses an argument, and switches to TLS after 220', async () => {
+    const { smtp } = await RawSmtp.session(gw.port);
+    const ehlo = await smtp.command('EHLO client.test');
+    assert.ok(
+      ehlo.lines.some((l) => l.slice(4) === 'STARTTLS'),
+      ehlo.text,
+    );
+    assert.equal((await smtp.command('STARTTLS now')).code, 501);
+    assert.equal((await smtp.command('STARTTLS')).text, '220 2.0.0 Ready to start TLS');
+    const secure = await smtp.startTls({ servername: 'localhost' });
+    assert.match(secure.getProtocol() ?? '', /^TLSv1\.[23]$/);
+    // RFC 3207 4.2: the server forgot the EHLO; the client must say it again.
+    assert.equal((await smtp.command('MAIL FROM:<a@example.test>')).code, 503);
+    const again = await smtp.command('EHLO client.test');
+    assert.ok(!again.lines.some((l) => l.includes('STARTTLS')), 'STARTTLS is not offered inside TLS');
+    assert.equal((await smtp.command('STARTTLS')).text, '503 5.5.1 Error: TLS already active');
+    assert.equal((await smtp.command('MAIL FROM:<a@example.test>')).code, 250);
+    assert.equal((await smtp.command('RCPT TO:<b@example.test>')).code, 250);
+    assert.equal((await smtp.command('DATA')).code, 354);
+    const done = await smtp.command('Subject: tls\r\n\r\nover TLS\r\n.');
+    assert.equal(done.code, 250);
+    const id = /queued as (\S+)/.exec(done.text)![1]!;
+    const queued = readQueued(gw.queueDir, id);
+    assert.match(queued.received, /with ESMTPS \(using TLSv1\.[23] with cipher TLS_[A-Z0-9_]+\) id /);
+    assert.deepEqual((queued.envelope.tls as { protocol: string }).protocol, secure.getProtocol());
+    smtp.close();
+    const log = await gw.waitForLog((l) => l.event === 'tls' && l.msg === 'TLS established');
+    assert.match(String(log.cipher), /^TLS_/);
+  });
+
+  it('discards plaintext pipelined after STARTTLS (CVE-2011-0411)', async () => {
+    const { smtp } = await RawSmtp.session(gw.port);
+    await smtp.command('EHLO client.test');
+    // The injected commands ride in the same packet as STARTTLS.
+    smtp.write('STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\nRCPT TO:<victim@example.test>\r\n');
+    assert.equal((await smtp.reply()).code, 220);
+    await smtp.startTls({ servername: 'localhost' });
+    const ehlo = await smtp.command('EHLO client.test');
+    assert.equal(ehlo.lines[0], '250-mx.qgate.test', 'the first reply inside TLS answers our EHLO');
+    // Had the injected MAIL been kept, this would be a nested MAIL (503).
+    assert.equal((await smtp.command('MAIL FROM:<a@example.test>')).code, 250);
+    assert.equal((await smtp.command('NOOP')).code, 250);
+    assert.equal(smtp.pending, false);
+    smtp.close();
+  });
+
+  it('works with openssl s_client -starttls smtp', async () => {
+    const r = await run(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${gw.port}`, '-starttls', 'smtp', '-servername', 'localhost', '-quiet', '-ign_eof'],
+      'EHLO client.test\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nQUIT\r\n',
+    );
+    assert.match(r.stdout, /250 2\.1\.0 Ok/);
+    assert.match(r.stdout, /250 2\.1\.5 Ok/);
+    assert.match(r.stdout, /221 2\.0\.0 Bye/);
+    assert.match(r.stderr, /CN ?= ?localhost/);
+  });
+
+  it('speaks TLS from the first byte on an implicit listener (swaks --tls-on-connect)', async () => {
+    const r = await swaks(implicitPort, ['--tls-on-connect', '--from', 'a@example.test', '--to', 'b@example.test']);
+    assert.equal(r.code, 0, r.transcript);
+    assert.match(r.transcript, /^<~ {2}220 /m, 'the greeting came over TLS');
+    assert.match(r.transcript, /<~ {2}250 2\.0\.0 Ok: queued as/);
+    const smtp = await RawSmtp.openTls(implicitPort, { servername: 'localhost' });
+    assert.equal((await smtp.reply()).code, 220);
+    const ehlo = await smtp.command('EHLO client.test');
+    assert.ok(!ehlo.text.includes('STARTTLS'));
+    assert.equal((await smtp.command('STARTTLS')).code, 503);
+    smtp.close();
+  });
+
+  it('verifies with Python ssl, STARTTLS and implicit', async () => {
+    for (const [mode, port] of [
+      ['starttls', gw.port],
+      ['implicit', implicitPort],
+    ] as const) {
+      const r = await run('python3', [TLS_CLIENT, '--port', String(port), '--mode', mode, '--cafile', main.cert]);
+      const out = JSON.parse(r.stdout) as { tls?: string; code?: number; error?: string };
+      assert.equal(out.code, 250, `${mode}: ${r.stdout}${r.stderr}`);
+      assert.match(out.tls ?? '', /^TLSv1\.[23]$/);
+    }
+  });
+
+  it('picks the certificate by SNI, the default for other names', async () => {
+    const one = await RawSmtp.openTls(implicitPort, { servername: 'mail.sni.test' });
+    assert.equal(peerName(one.socket as TLSSocket), 'mail.sni.test');
+    assert.equal((await one.reply()).code, 220);
+    one.close();
+    const other = await RawSmtp.openTls(implicitPort, { servername: 'other.test' });
+    assert.equal(peerName(other.socket as TLSSocket), 'localhost');
+    other.close();
+    await gw.waitForLog((l) => l.event === 'tls' && l.servername === 'mail.sni.test');
+  });
+
+  it('survives a failed handshake (plaintext after 220)', async () => {
+    const { smtp } = await RawSmtp.session(gw.port);
+    await smtp.command('EHLO client.test');
+    assert.equal((await smtp.command('STARTTLS')).code, 220);
+    smtp.write('this is not a TLS ClientHello\r\n');
+    await smtp.waitClosed();
+    await gw.waitForLog((l) => l.event === 'tls' && l.msg === 'TLS handshake failed');
+    const { greeting, smtp: next } = await RawSmtp.session(gw.port);
+    assert.equal(greeting.code, 220);
+    next.close();
+  });
+
+  it('reloads certificates on SIGHUP without failing a session', async () => {
+    // Sessions run in TLS while the certificate is replaced and SIGHUP arrives twice.
+    const running = Array.from({ length: 12 }, async (_, i) => {
+      const { smtp } = await startTlsSession(gw.port);
+      await smtp.command('EHLO client.test');
+      for (let n = 0; n < 3; n++) {
+        assert.equal((await smtp.command(`MAIL FROM:<s${i}@example.test>`)).code, 250);
+        assert.equal((await smtp.command('RCPT TO:<b@example.test>')).code, 250);
+        assert.equal((await smtp.command('DATA')).code, 354);
+        assert.equal((await smtp.command(`Subject: ${i}.${n}\r\n\r\nbody\r\n.`)).code, 250);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      assert.equal((await smtp.command('QUIT')).code, 221);
+    });
+    const renewed = await makeCertificate(dir, 'localhost', 'renewed');
+    writeFileSync(main.cert, readFileSync(renewed.cert));
+    writeFileSync(main.key, readFileSync(renewed.key));
+    gw.process.kill('SIGHUP');
+    await gw.waitForLog((l) => l.plugin === 'starttls' && l.msg === 'TLS certificates reloaded');
+    gw.process.kill('SIGHUP');
+    await Promise.all(running);
+    const { smtp, secure } = await startTlsSession(gw.port);
+    const expected = await run('openssl', ['x509', '-in', main.cert, '-noout', '-fingerprint', '-sha256']);
+    assert.equal(
+      secure.getPeerCertificate().fingerprint256,
+      expected.stdout.trim().split('=')[1],
+      'new sessions get the new certificate',
+    );
+    smtp.close();
+    assert.ok(queuedIds(gw.queueDir).length >= 36);
+  });
+});
+
+describe('starttls defaults', () => {
+  it('generates a self-signed certificate once, and can require TLS before MAIL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-tls-self-'));
+    const plugins = `
+      - use: starttls
+        with:
+          generate: var/tls/selfsigned.pem
+          required: true
+      - use: rcpthosts
+        with:
+          domains: [example.test]`;
+    let gw = await startGateway({ dir, plugins });
+    try {
+      const file = join(dir, 'var', 'tls', 'selfsigned.pem');
+      await gw.waitForLog((l) => /generated a self-signed TLS certificate/.test(l.msg) && l.file === file);
+      assert.ok(existsSync(file));
+      assert.equal(statSync(file).mode & 0o777, 0o600, 'the key is readable by the gateway only');
+      const { smtp } = await RawSmtp.session(gw.port);
+      await smtp.command('EHLO client.test');
+      assert.equal((await smtp.command('MAIL FROM:<a@example.test>')).text, '530 5.7.0 Must issue a STARTTLS command first');
+      assert.equal((await smtp.command('STARTTLS')).code, 220);
+      await smtp.startTls();
+      await smtp.command('EHLO client.test');
+      assert.equal((await smtp.command('MAIL FROM:<a@example.test>')).code, 250);
+      smtp.close();
+      await gw.stop();
+      const before = readFileSync(file);
+      gw = await startGateway({ dir, plugins });
+      assert.ok(!gw.logs.some((l) => /generated a self-signed/.test(l.msg)));
+      assert.deepEqual(readFileSync(file), before, 'generated once, then reused');
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+});
