@@ -1,0 +1,127 @@
+/*
+ * auth: SMTP AUTH (RFC 4954) with PLAIN, LOGIN and CRAM-MD5. Credentials are
+ * checked through the directory hooks (ctx.users), so any directory plugin
+ * (file-users, LDAP, SQL) serves. An authenticated session may relay.
+ * Failed attempts are throttled per client address and logged without the
+ * password. By default AUTH is only offered inside TLS.
+ */
+import {
+  accept,
+  type Credentials,
+  definePlugin,
+  disconnect,
+  next,
+  reject,
+  reply,
+  type Session,
+} from '../../core/plugin-api/index.js';
+import { AuthOptions } from './options.js';
+import { type Ask, cramChallenge, cramMd5, login, plain, type SaslOutcome } from './sasl.js';
+import { FailureThrottle } from './throttle.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export default definePlugin({
+  name: 'auth',
+  description: 'SMTP AUTH PLAIN, LOGIN and CRAM-MD5 against the directory plugins.',
+  options: AuthOptions,
+  setup(ctx, options) {
+    const offered = new Set<string>(options.mechanisms);
+    const throttle = new FailureThrottle(options.failure_window);
+    const mayAuth = (session: Session) => session.tls !== undefined || !options.require_tls;
+    // RFC 4954 5: MAIL FROM's AUTH= parameter must be accepted where AUTH is offered.
+    ctx.acceptParameter('MAIL', 'AUTH');
+
+    ctx.on('capabilities', (session, capabilities) => {
+      if (mayAuth(session)) capabilities.add(`AUTH ${options.mechanisms.join(' ')}`);
+    });
+
+    const exchange = async (session: Session, mechanism: string, initial: string | undefined): Promise<SaslOutcome> => {
+      const ask: Ask = (challenge) => session.exchange(reply(334, undefined, challenge));
+      if (mechanism === 'PLAIN') return plain(initial, ask);
+      if (mechanism === 'LOGIN') return login(initial, ask);
+      return cramMd5(initial, ask, cramChallenge(session.hostname));
+    };
+
+    const check = async (credentials: Credentials) => {
+      try {
+        return { verdict: await ctx.users.authenticate(credentials) };
+      } catch (err) {
+        return { failure: err as Error };
+      }
+    };
+
+    ctx.on('command', async (session, { verb, argument }) => {
+      if (verb !== 'AUTH') return next();
+      const client = session.remote.address;
+      if (session.authenticatedUser !== undefined) {
+        return reject(503, '5.5.1', 'Error: already authenticated', 'AUTH twice');
+      }
+      if (session.transaction) return reject(503, '5.5.1', 'Error: MAIL transaction in progress', 'AUTH inside a transaction');
+      if (!mayAuth(session)) {
+        return reject(538, '5.7.11', 'Encryption required for requested authentication mechanism', 'AUTH before STARTTLS');
+      }
+      const [rawMechanism = '', initial, extra] = argument.split(' ');
+      const mechanism = rawMechanism.toUpperCase();
+      if (!mechanism || extra !== undefined) return reject(501, '5.5.4', 'Syntax: AUTH mechanism [initial-response]');
+      if (!offered.has(mechanism)) {
+        return reject(504, '5.5.4', 'Unrecognized authentication type', `mechanism ${mechanism} not offered`);
+      }
+      if (throttle.count(client) >= options.max_failures) {
+        return disconnect('Error: too many authentication failures', 421, '4.7.0', `client ${client} is throttled`);
+      }
+
+      let outcome: SaslOutcome;
+      try {
+        outcome = await exchange(session, mechanism, initial);
+      } catch {
+        // The client went away, or sent an over-long line, in the middle of the exchange.
+        return reject(500, '5.5.6', 'Error: authentication exchange failed', 'AUTH exchange broken off');
+      }
+      if (outcome.kind === 'cancelled') return reject(501, '5.0.0', 'Authentication cancelled', 'client cancelled AUTH');
+      if (outcome.kind === 'malformed') {
+        return reject(501, '5.5.2', 'Error: cannot decode response', `AUTH ${mechanism}: ${outcome.why}`);
+      }
+
+      const { username } = outcome.credentials;
+      const { verdict, failure } = await check(outcome.credentials);
+      if (failure) {
+        return reject(454, '4.7.0', 'Temporary authentication failure', `directory failed: ${failure.message}`);
+      }
+      if (verdict?.ok) {
+        throttle.succeed(client);
+        session.authenticatedUser = verdict.user ?? username;
+        if (options.relay) session.relayAllowed = true;
+        ctx.log.info({ client, user: session.authenticatedUser, mechanism }, 'authenticated');
+        return accept(
+          `authenticated ${session.authenticatedUser} (${mechanism})`,
+          reply(235, '2.7.0', 'Authentication successful'),
+        );
+      }
+      const failures = throttle.fail(client);
+      ctx.log.warn({ client, user: username, mechanism, failures }, 'authentication failed');
+      if (failures >= options.max_failures) {
+        return disconnect(
+          'Error: too many authentication failures',
+          421,
+          '4.7.0',
+          `authentication failed for ${username} (${mechanism}); ${failures} failures from ${client}`,
+        );
+      }
+      await sleep(Math.min(options.failure_delay * failures, 10_000));
+      return reject(
+        535,
+        '5.7.8',
+        'Error: authentication failed',
+        `authentication failed for ${username} (${mechanism}, ${verdict ? 'bad credentials' : 'unknown user'})`,
+      );
+    });
+
+    if (options.required) {
+      ctx.on('mail', (session) => {
+        if (session.authenticatedUser !== undefined) return next();
+        return reject(530, '5.7.0', 'Authentication required', 'MAIL before AUTH (required)');
+      });
+    }
+  },
+});

@@ -1,0 +1,53 @@
+/*
+ * file-users: a user directory in a file, for the lookupUser and
+ * authenticate hooks (so AUTH, and delivery's "does this user exist", work
+ * without LDAP or SQL). Re-read on SIGHUP; a broken file keeps the old table.
+ */
+import { definePlugin } from '../../core/plugin-api/index.js';
+import { FileUsersOptions } from './options.js';
+import { verifyCramMd5, verifyPassword } from './passwords.js';
+import { readUsersFile, type UserTable } from './users-file.js';
+
+export default definePlugin({
+  name: 'file-users',
+  description: 'Users, domains and password hashes from a YAML or flat file.',
+  options: FileUsersOptions,
+  setup(ctx, options) {
+    const file = ctx.resolvePath(options.file);
+    const load = (): UserTable => {
+      const table = readUsersFile(file);
+      const domains = new Set(table.domains);
+      for (const d of options.domains) domains.add(d.toLowerCase());
+      return { users: table.users, domains };
+    };
+    let table = load();
+    ctx.log.debug({ file, users: table.users.size }, 'users loaded');
+
+    ctx.on('reload', () => {
+      try {
+        table = load();
+        ctx.log.info({ file, users: table.users.size }, 'users reloaded');
+      } catch (err) {
+        ctx.log.error({ err }, 'users reload failed; keeping the previous table');
+      }
+    });
+
+    ctx.on('lookupUser', ({ address, domain }) => {
+      const user = table.users.get(address.toLowerCase());
+      if (user) return { address: user.address, ...(user.mailbox ? { mailbox: user.mailbox } : {}) };
+      return table.domains.has(domain.toLowerCase()) ? null : undefined;
+    });
+
+    ctx.on('authenticate', async (credentials) => {
+      const user = table.users.get(credentials.username.toLowerCase());
+      if (!user) return undefined;
+      if (credentials.mechanism === 'CRAM-MD5') {
+        const secret = user.cramMd5 ?? (user.password?.startsWith('{PLAIN}') ? user.password.slice(7) : undefined);
+        const ok = secret !== undefined && verifyCramMd5(secret, credentials.challenge ?? '', credentials.response ?? '');
+        return ok ? { ok, user: user.address } : { ok: false };
+      }
+      const ok = user.password !== undefined && (await verifyPassword(user.password, credentials.password ?? ''));
+      return ok ? { ok, user: user.address } : { ok: false };
+    });
+  },
+});
