@@ -2,12 +2,14 @@
  * rcpthosts: accept recipients only in the domains this gateway serves, so no
  * default pipeline is an open relay. A client another plugin trusted to relay
  * (session.relayAllowed) is left to that plugin; everyone else gets
- * 554 5.7.1 Relay access denied for other domains.
+ * 554 5.7.1 Relay access denied for other domains, and 553 5.7.1 for
+ * addresses that hide a route (%, !, source routes, quoted "@").
  */
 import { readFileSync } from 'node:fs';
 import { accept, definePlugin, next, reject } from '../../core/plugin-api/index.js';
 import { DomainTable, parseControlFile } from './domains.js';
 import { RcpthostsOptions } from './options.js';
+import { relayTrick } from './tricks.js';
 
 export default definePlugin({
   name: 'rcpthosts',
@@ -33,6 +35,8 @@ export default definePlugin({
 
     ctx.on('rcpt', (session, _txn, { address }) => {
       if (address.domain === '') return options.postmaster ? accept('postmaster (RFC 5321 4.5.1)') : next();
+      const trick = options.refuse_routing && !session.relayAllowed ? relayTrick(address) : undefined;
+      if (trick) return reject(553, '5.7.1', `<${address.address}>: Relay access denied (${trick})`, `relay trick: ${trick}`);
       if (table.matches(address.domain)) return accept(`${address.domain} is in rcpthosts`);
       if (session.relayAllowed) return next();
       return reject(554, '5.7.1', `<${address.address}>: Relay access denied`, `${address.domain} is not in rcpthosts`);

@@ -17,6 +17,11 @@ export const RcpthostsOptions = Type.Object(
       description:
         'Files with more domains, one per line, # comments (control/rcpthosts, control/morercpthosts). Re-read on SIGHUP.',
     }),
+    refuse_routing: Type.Boolean({
+      default: true,
+      description:
+        'Refuse with 553 5.7.1 recipients that hide a route ("%" hack, "!" bang path, source route, quoted "@") unless the client may relay.',
+    }),
     postmaster: Type.Boolean({
       default: true,
       description: 'Accept the bare <postmaster> recipient (RFC 5321 4.5.1 requires it).',

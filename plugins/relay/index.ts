@@ -1,0 +1,48 @@
+/*
+ * relay: lets listed client addresses and networks relay (qmail's tcprules
+ * RELAYCLIENT, Postfix's mynetworks). At connect it sets session.relayAllowed,
+ * so recipient plugins such as rcpthosts let other domains through. It accepts
+ * and refuses nothing itself. Permission is decided once per connection: a
+ * SIGHUP reload affects new sessions only.
+ */
+import { readFileSync } from 'node:fs';
+import { definePlugin, next } from '../../core/plugin-api/index.js';
+import { type ClientRule, ClientTable, parseClientEntries, parseClientFile } from './clients.js';
+import { RelayOptions } from './options.js';
+
+export default definePlugin({
+  name: 'relay',
+  description: 'Allow listed client addresses and networks to relay (qmail tcprules RELAYCLIENT, Postfix mynetworks).',
+  options: RelayOptions,
+  setup(ctx, options) {
+    const load = (): ClientTable => {
+      // The schema pattern only checks the shape; this names the entry that is not an address.
+      const rules: ClientRule[] = parseClientEntries(options.clients, (i) => `clients[${i}]`);
+      for (const file of options.files) {
+        const path = ctx.resolvePath(file);
+        rules.push(...parseClientFile(readFileSync(path, 'utf8'), path));
+      }
+      return new ClientTable(rules);
+    };
+    let table = load();
+    ctx.log.debug({ clients: table.size }, 'relay clients loaded');
+
+    ctx.on('reload', () => {
+      try {
+        table = load();
+        ctx.log.info({ clients: table.size }, 'relay clients reloaded');
+      } catch (err) {
+        ctx.log.error({ err }, 'relay clients reload failed; keeping the previous list; fix the file and send SIGHUP again');
+      }
+    });
+
+    ctx.on('connect', (session) => {
+      if (table.matches(session.remote.address)) {
+        session.relayAllowed = true;
+        ctx.log.debug({ session: session.id, client: session.remote.address }, 'client may relay');
+      }
+      // Not accept(): a final result would end connect processing for the plugins after this one.
+      return next();
+    });
+  },
+});
