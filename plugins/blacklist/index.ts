@@ -1,0 +1,75 @@
+/*
+ * blacklist: refuse listed senders at MAIL (qmail badmailfrom), listed
+ * recipients at RCPT (badrcptto, badmailto, morebadrcptto) and listed HELO/EHLO
+ * names (badhelo) with 553 5.7.1. A miss decides nothing: the next plugin
+ * (rcpthosts, relay) still has to accept. Files are re-read on SIGHUP; a bad
+ * file at reload keeps all three previous lists.
+ */
+import { readFileSync } from 'node:fs';
+import { definePlugin, next, reject } from '../../core/plugin-api/index.js';
+import { BlockList, entryText, type ListEntry, type ListKind, mailbox, parseListFile } from './list.js';
+import { BlacklistOptions, type ListOptions } from './options.js';
+
+/** The qmail control file each list stands for; decisions and logs use these names. */
+const LISTS = [
+  { key: 'mail_from', name: 'badmailfrom', kind: 'address' },
+  { key: 'rcpt_to', name: 'badrcptto', kind: 'address' },
+  { key: 'helo', name: 'badhelo', kind: 'name' },
+] as const satisfies readonly { key: keyof BlacklistOptions; name: string; kind: ListKind }[];
+
+type Lists = Record<(typeof LISTS)[number]['key'], BlockList>;
+
+export default definePlugin({
+  name: 'blacklist',
+  description: 'Refuse listed senders, recipients and HELO names (qmail badmailfrom, badrcptto, badhelo).',
+  options: BlacklistOptions,
+  setup(ctx, options) {
+    const build = (key: keyof Lists, kind: ListKind, list: ListOptions): BlockList => {
+      const entries: ListEntry[] = list.entries.map((e, i) =>
+        typeof e === 'string'
+          ? { text: e, regex: false, origin: `${key}.entries[${i}]` }
+          : { text: e.regex, regex: true, origin: `${key}.entries[${i}]` },
+      );
+      for (const file of list.files) {
+        const path = ctx.resolvePath(file);
+        entries.push(...parseListFile(readFileSync(path, 'utf8'), path));
+      }
+      return new BlockList(kind, entries);
+    };
+    // All three or none: a reload that fails half-way must not leave a mix of old and new lists.
+    const load = () => Object.fromEntries(LISTS.map(({ key, kind }) => [key, build(key, kind, options[key])])) as Lists;
+    const sizes = (l: Lists) => Object.fromEntries(LISTS.map(({ key, name }) => [name, l[key].size]));
+
+    let lists = load();
+    ctx.log.debug(sizes(lists), 'blacklist loaded');
+
+    ctx.on('reload', () => {
+      try {
+        lists = load();
+        ctx.log.info(sizes(lists), 'blacklist reloaded');
+      } catch (err) {
+        ctx.log.error({ err }, 'blacklist reload failed; keeping the previous lists. Fix the file and send SIGHUP again');
+      }
+    });
+
+    const refuse = (name: string, entry: ListEntry, message: string) =>
+      reject(553, '5.7.1', message, `${name} entry "${entryText(entry)}"`);
+
+    ctx.on('helo', (_session, { domain }) => {
+      const entry = lists.helo.match(domain);
+      return entry ? refuse('badhelo', entry, options.helo.message) : next();
+    });
+
+    ctx.on('mail', (_session, _txn, { address }) => {
+      // The null sender carries bounces (RFC 5321 4.5.5); refusing it would lose them.
+      if (address === null) return next();
+      const entry = lists.mail_from.match(mailbox(address));
+      return entry ? refuse('badmailfrom', entry, options.mail_from.message) : next();
+    });
+
+    ctx.on('rcpt', (_session, _txn, { address }) => {
+      const entry = lists.rcpt_to.match(mailbox(address));
+      return entry ? refuse('badrcptto', entry, options.rcpt_to.message) : next();
+    });
+  },
+});
