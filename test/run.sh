@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite (`npm test`): makes sure the real peers the integration tests
-# talk to are installed (swaks, Python 3 with smtplib, Debian's python3-aiosmtpd,
-# openssl; as root with apt-get, only if missing), then runs every compiled test
+# talk to are installed (swaks with its TLS and CRAM-MD5 modules, Python 3 with
+# smtplib, Debian's python3-aiosmtpd, openssl; as root with apt-get, only if
+# missing), then runs every compiled test
 # with node's test runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,9 @@ need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# swaks does STARTTLS with Net::SSLeay and CRAM-MD5 with Digest::HMAC_MD5.
+perl -MNet::SSLeay -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
+perl -MDigest::HMAC_MD5 -e1 >/dev/null 2>&1 || need+=(libdigest-hmac-perl)
 # The SMTP peers of the delivery tests run on Debian's Python with its aiosmtpd.
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 if [ ${#need[@]} -gt 0 ]; then

@@ -6,7 +6,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { optionsTable } from '../../core/config/options-table.js';
 import { CoreConfigSchema, DeliverySchema, ListenerSchema, PluginEntrySchema, RouteSchema } from '../../core/config/schema.js';
+import { AuthOptions } from '../../plugins/auth/options.js';
+import { BlacklistOptions } from '../../plugins/blacklist/options.js';
+import { FileUsersOptions } from '../../plugins/file-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
+import { RelayOptions } from '../../plugins/relay/options.js';
+import { SizeOptions } from '../../plugins/size/options.js';
+import { StarttlsOptions } from '../../plugins/starttls/options.js';
 import { REPO } from './gateway.js';
 
 export const README = join(REPO, 'README.md');
@@ -22,6 +28,12 @@ export function expectedTables(): Record<string, string> {
     listener: optionsTable(ListenerSchema),
     'plugin-entry': optionsTable(PluginEntrySchema),
     rcpthosts: optionsTable(RcpthostsOptions),
+    starttls: optionsTable(StarttlsOptions),
+    auth: optionsTable(AuthOptions),
+    'file-users': optionsTable(FileUsersOptions),
+    relay: optionsTable(RelayOptions),
+    size: optionsTable(SizeOptions),
+    blacklist: optionsTable(BlacklistOptions),
   };
 }
 

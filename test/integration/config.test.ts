@@ -496,7 +496,7 @@ const rows: Row[] = [
       `),
     },
     problems: [
-      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist"; built-in plugins: rcpthosts; or give a path (./my-plugin.js) or an installed npm package',
+      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist"; built-in plugins: auth, blacklist, file-users, rcpthosts, relay, size, starttls; or give a path (./my-plugin.js) or an installed npm package',
     ],
   },
   {
@@ -566,7 +566,9 @@ const rows: Row[] = [
               relay: yes
       `),
     },
-    problems: ['pipelines/inbound.yaml:5:7 plugins[0].with.relay: unknown key; expected one of: domains, files, postmaster'],
+    problems: [
+      'pipelines/inbound.yaml:5:7 plugins[0].with.relay: unknown key; expected one of: domains, files, refuse_routing, postmaster',
+    ],
   },
   {
     why: 'rcpthosts: options of the wrong type',
@@ -618,7 +620,7 @@ const rows: Row[] = [
       `),
     },
     problems: [
-      'config.yaml:11:11 pipelines.inbound.plugins[0].with.relay: unknown key; expected one of: domains, files, postmaster',
+      'config.yaml:11:11 pipelines.inbound.plugins[0].with.relay: unknown key; expected one of: domains, files, refuse_routing, postmaster',
     ],
   },
   {
@@ -738,7 +740,7 @@ const rows: Row[] = [
     problems: [
       `pipelines/inbound.yaml:3:23 plugins[0].with.domains[0]: must match pattern "${RCPTHOSTS_PATTERN}", got "bad domain!"`,
       'pipelines/inbound.yaml:4:5 plugins[1]: plugin name "rcpthosts" is used twice in this pipeline; give one of them a name:',
-      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf"; built-in plugins: rcpthosts; or give a path (./my-plugin.js) or an installed npm package',
+      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf"; built-in plugins: auth, blacklist, file-users, rcpthosts, relay, size, starttls; or give a path (./my-plugin.js) or an installed npm package',
     ],
   },
 
@@ -845,23 +847,28 @@ const HOOKS = [
 ];
 
 describe('qgate check config on a good configuration', { concurrency: true }, () => {
-  it("describes the repository's own config.yaml: every hook, rcpthosts on rcpt, the core queue last", async () => {
+  it("describes the repository's own config.yaml: every hook, the MX and submission pipelines, the core queue last", async () => {
     const r = await runCli(['check', 'config'], REPO);
     assert.equal(r.stderr, '');
     assert.equal(r.code, 0);
-    const [head, listener, ...more] = blocks(r.stdout);
+    const [head, mx, submission, submissions, ...more] = blocks(r.stdout);
     assert.deepEqual(head, ['config.yaml: OK']);
-    assert.deepEqual(more, [], 'one listener');
-    assert.equal(listener![0], 'listener smtp on 127.0.0.1:2525, pipeline inbound (pipelines/inbound.yaml)');
-    assert.equal(listener![1], '  plugins: rcpthosts');
-    assert.deepEqual(
-      listener!.slice(2).map((l) => /^ {2}(\w+):/.exec(l)?.[1]),
-      HOOKS,
-      'one line per hook, in the order they run',
-    );
-    assert.equal(hookLine(listener!, 'rcpt'), '  rcpt:         rcpthosts');
-    assert.equal(hookLine(listener!, 'queue'), '  queue:        core queue');
-    assert.equal(hookLine(listener!, 'mail'), '  mail:         -');
+    assert.deepEqual(more, [], 'three listeners');
+    assert.equal(mx![0], 'listener smtp on 127.0.0.1:2525, pipeline inbound (pipelines/inbound.yaml)');
+    assert.equal(mx![1], '  plugins: starttls, blacklist, size, rcpthosts');
+    for (const listener of [mx!, submission!, submissions!]) {
+      assert.deepEqual(
+        listener.slice(2).map((l) => /^ {2}(\w+):/.exec(l)?.[1]),
+        HOOKS,
+        'one line per hook, in the order they run',
+      );
+      assert.equal(hookLine(listener, 'queue'), '  queue:        core queue');
+    }
+    assert.equal(hookLine(mx!, 'rcpt'), '  rcpt:         blacklist -> rcpthosts');
+    assert.equal(submission![0], 'listener submission on 127.0.0.1:2587, pipeline submission (pipelines/submission.yaml)');
+    assert.equal(submissions![0], 'listener submissions on 127.0.0.1:2465, pipeline submission (pipelines/submission.yaml)');
+    assert.equal(hookLine(submission!, 'mail'), '  mail:         auth -> size');
+    assert.equal(hookLine(submission!, 'authenticate'), '  authenticate: file-users');
   });
 
   it('shows each listener with its own pipeline: two rcpthosts instances in order, and an empty pipeline', async () => {
@@ -906,7 +913,7 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
     assert.equal(hookLine(mx!, 'queue'), '  queue:        core queue');
     assert.equal(local![0], 'listener local on ::1:0, pipeline empty (config.yaml)');
     assert.equal(local![1], '  plugins: (none)');
-    assert.equal(hookLine(local!, 'rcpt'), '  rcpt:         - (every recipient is refused: no plugin accepts)');
+    assert.equal(hookLine(local!, 'rcpt'), '  rcpt:         - (refused unless the session may relay: no plugin accepts)');
     assert.equal(hookLine(local!, 'queue'), '  queue:        core queue');
   });
 });
