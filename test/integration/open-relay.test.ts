@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { smtplibSend } from '../harness/clients.js';
 import { type Gateway, REPO, startGateway } from '../harness/gateway.js';
 import { RawSmtp } from '../harness/smtp.js';
 
@@ -84,5 +85,26 @@ describe('the shipped configuration', () => {
     await implicit.command('EHLO client.test');
     assert.equal((await implicit.command('MAIL FROM:<someone@elsewhere.test>')).code, 530);
     implicit.close();
+  });
+
+  it('reloads every list and certificate on SIGHUP under load without failing a session', async () => {
+    const port = await gw.portOf('smtp');
+    const load = smtplibSend(port, { count: 200, threads: 8, size: 2000 });
+    await load.answered(20);
+    let reloads = 0;
+    while (load.child.exitCode === null && reloads < 20) {
+      gw.process.kill('SIGHUP');
+      reloads++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const results = await load.done;
+    assert.ok(reloads >= 3, `reloaded ${reloads} times during the load`);
+    assert.deepEqual(
+      results.filter((r) => r.code !== 250),
+      [],
+      'every message got 250',
+    );
+    assert.equal(results.length, 200);
+    assert.ok(!gw.logs.some((l) => /reload failed/.test(l.msg)));
   });
 });

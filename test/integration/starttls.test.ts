@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -112,6 +113,42 @@ describe('starttls plugin', () => {
     assert.equal((await smtp.command('NOOP')).code, 250);
     assert.equal(smtp.pending, false);
     smtp.close();
+  });
+
+  it('openssl s_client through a proxy that injects plaintext after STARTTLS gets no reply to it', async () => {
+    // A man in the middle appends a command to the client's STARTTLS packet (CVE-2011-0411).
+    let injected = false;
+    const proxy: Server = createServer((client) => {
+      const upstream = connect(gw.port, '127.0.0.1');
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+      upstream.pipe(client);
+      client.on('data', (chunk: Buffer) => {
+        if (!injected && /STARTTLS\r\n$/i.test(chunk.toString('latin1'))) {
+          injected = true;
+          upstream.write(Buffer.concat([chunk, Buffer.from('MAIL FROM:<injected@evil.test>\r\n')]));
+        } else upstream.write(chunk);
+      });
+      client.on('end', () => upstream.end());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxyPort = (proxy.address() as { port: number }).port;
+    try {
+      const r = await run(
+        'openssl',
+        ['s_client', '-connect', `127.0.0.1:${proxyPort}`, '-starttls', 'smtp', '-quiet', '-ign_eof'],
+        'EHLO client.test\r\nMAIL FROM:<a@example.test>\r\nQUIT\r\n',
+      );
+      assert.ok(injected, 'the proxy injected its command');
+      const replies = r.stdout.split('\r\n').filter((l) => /^\d{3}[ -]/.test(l));
+      assert.deepEqual(
+        replies.filter((l) => !l.startsWith('250-')),
+        ['250 SMTPUTF8', '250 2.1.0 Ok', '221 2.0.0 Bye'],
+        'replies to our EHLO, MAIL and QUIT only: the injected MAIL was never read',
+      );
+    } finally {
+      proxy.close();
+    }
   });
 
   it('works with openssl s_client -starttls smtp', async () => {
