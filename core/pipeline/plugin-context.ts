@@ -35,6 +35,17 @@ export interface PluginContext {
   readonly users: Directory;
   /** Lets MAIL FROM or RCPT TO carry an ESMTP parameter this plugin handles (e.g. AUTH=). */
   acceptParameter(command: 'MAIL' | 'RCPT', keyword: string): void;
+  /**
+   * Loads `what` (lists, a users file) now, where a throw stops start-up, and again on
+   * every SIGHUP. A reload that throws keeps the previous value and logs why, so a typo in
+   * a file never leaves the gateway without its lists. `summary` adds counts to the log.
+   */
+  reloadable<T>(what: string, load: () => T, summary?: (value: T) => Record<string, unknown>): Reloadable<T>;
+}
+
+export interface Reloadable<T> {
+  /** The value of the last successful load. */
+  readonly current: T;
 }
 
 export class PluginFailure extends Error {
@@ -160,29 +171,44 @@ export function createPluginContext(o: ContextOptions): PluginContext {
     };
   }
 
+  const on: PluginContext['on'] = (hook, handler) => {
+    const fn = handler as unknown as (...a: unknown[]) => unknown;
+    if (!(hook in hooks)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
+    const guarded = SERVICE.has(hook)
+      ? guardLookup(hook, fn)
+      : DECISION.has(hook)
+        ? guardDecision(hook, fn)
+        : guardNotify(hook, fn);
+    (hooks[hook] as unknown as { tapPromise(o: { name: string }, f: (...a: unknown[]) => Promise<unknown>): void }).tapPromise(
+      { name },
+      guarded,
+    );
+  };
+
   return {
     name,
     pipeline: o.pipeline,
     log,
     configDir: o.configDir,
     resolvePath: (p: string) => resolve(o.configDir, p),
-    on(hook, handler) {
-      const fn = handler as unknown as (...a: unknown[]) => unknown;
-      if (!(hook in hooks)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
-      const guarded = SERVICE.has(hook)
-        ? guardLookup(hook, fn)
-        : DECISION.has(hook)
-          ? guardDecision(hook, fn)
-          : guardNotify(hook, fn);
-      (hooks[hook] as unknown as { tapPromise(o: { name: string }, f: (...a: unknown[]) => Promise<unknown>): void }).tapPromise(
-        { name },
-        guarded,
-      );
-    },
+    on,
     note: <T>(key: string) => noteKey<T>(name, key),
     users: o.users,
     acceptParameter(command, keyword) {
       o.parameters[command].add(keyword.toUpperCase());
+    },
+    reloadable(what, load, summary) {
+      const holder = { current: load() };
+      log.debug(summary?.(holder.current) ?? {}, `${what} loaded`);
+      on('reload', () => {
+        try {
+          holder.current = load();
+          log.info(summary?.(holder.current) ?? {}, `${what} reloaded`);
+        } catch (err) {
+          log.error({ err }, `${what} reload failed; keeping the previous ${what}. Fix it and send SIGHUP again`);
+        }
+      });
+      return holder;
     },
   };
 }

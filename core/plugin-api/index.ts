@@ -14,7 +14,7 @@ export type { HookHandler, HookName } from '../hooks/hooks.js';
 export type { NoteKey } from '../hooks/notes.js';
 export { accept, disconnect, type HookResult, next, reject, tempfail } from '../hooks/results.js';
 export type * from '../hooks/types.js';
-export type { Directory, PluginContext } from '../pipeline/plugin-context.js';
+export type { Directory, PluginContext, Reloadable } from '../pipeline/plugin-context.js';
 export { formatReply, type Reply, reply } from '../smtp/reply.js';
 
 export interface PluginDefinition<S extends TSchema = TSchema> {

@@ -40,35 +40,25 @@ export default definePlugin({
     const load = () => Object.fromEntries(LISTS.map(({ key, kind }) => [key, build(key, kind, options[key])])) as Lists;
     const sizes = (l: Lists) => Object.fromEntries(LISTS.map(({ key, name }) => [name, l[key].size]));
 
-    let lists = load();
-    ctx.log.debug(sizes(lists), 'blacklist loaded');
-
-    ctx.on('reload', () => {
-      try {
-        lists = load();
-        ctx.log.info(sizes(lists), 'blacklist reloaded');
-      } catch (err) {
-        ctx.log.error({ err }, 'blacklist reload failed; keeping the previous lists. Fix the file and send SIGHUP again');
-      }
-    });
+    const lists = ctx.reloadable('blacklist', load, sizes);
 
     const refuse = (name: string, entry: ListEntry, message: string) =>
       reject(553, '5.7.1', message, `${name} entry "${entryText(entry)}"`);
 
     ctx.on('helo', (_session, { domain }) => {
-      const entry = lists.helo.match(domain);
+      const entry = lists.current.helo.match(domain);
       return entry ? refuse('badhelo', entry, options.helo.message) : next();
     });
 
     ctx.on('mail', (_session, _txn, { address }) => {
       // The null sender carries bounces (RFC 5321 4.5.5); refusing it would lose them.
       if (address === null) return next();
-      const entry = lists.mail_from.match(mailbox(address));
+      const entry = lists.current.mail_from.match(mailbox(address));
       return entry ? refuse('badmailfrom', entry, options.mail_from.message) : next();
     });
 
     ctx.on('rcpt', (_session, _txn, { address }) => {
-      const entry = lists.rcpt_to.match(mailbox(address));
+      const entry = lists.current.rcpt_to.match(mailbox(address));
       return entry ? refuse('badrcptto', entry, options.rcpt_to.message) : next();
     });
   },

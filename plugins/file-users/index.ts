@@ -20,26 +20,16 @@ export default definePlugin({
       for (const d of options.domains) domains.add(d.toLowerCase());
       return { users: table.users, domains };
     };
-    let table = load();
-    ctx.log.debug({ file, users: table.users.size }, 'users loaded');
-
-    ctx.on('reload', () => {
-      try {
-        table = load();
-        ctx.log.info({ file, users: table.users.size }, 'users reloaded');
-      } catch (err) {
-        ctx.log.error({ err }, 'users reload failed; keeping the previous table');
-      }
-    });
+    const users = ctx.reloadable('users', load, (t) => ({ file, users: t.users.size }));
 
     ctx.on('lookupUser', ({ address, domain }) => {
-      const user = table.users.get(address.toLowerCase());
+      const user = users.current.users.get(address.toLowerCase());
       if (user) return { address: user.address, ...(user.mailbox ? { mailbox: user.mailbox } : {}) };
-      return table.domains.has(domain.toLowerCase()) ? null : undefined;
+      return users.current.domains.has(domain.toLowerCase()) ? null : undefined;
     });
 
     ctx.on('authenticate', async (credentials) => {
-      const user = table.users.get(credentials.username.toLowerCase());
+      const user = users.current.users.get(credentials.username.toLowerCase());
       if (!user) return undefined;
       if (credentials.mechanism === 'CRAM-MD5') {
         const secret = user.cramMd5 ?? (user.password?.startsWith('{PLAIN}') ? user.password.slice(7) : undefined);

@@ -21,23 +21,13 @@ export default definePlugin({
       for (const file of options.files) entries.push(...parseControlFile(readFileSync(ctx.resolvePath(file), 'utf8')));
       return new DomainTable(entries);
     };
-    let table = load();
-    ctx.log.debug({ domains: table.size }, 'rcpthosts loaded');
-
-    ctx.on('reload', () => {
-      try {
-        table = load();
-        ctx.log.info({ domains: table.size }, 'rcpthosts reloaded');
-      } catch (err) {
-        ctx.log.error({ err }, 'rcpthosts reload failed; keeping the previous list');
-      }
-    });
+    const table = ctx.reloadable('rcpthosts', load, (t) => ({ domains: t.size }));
 
     ctx.on('rcpt', (session, _txn, { address }) => {
       if (address.domain === '') return options.postmaster ? accept('postmaster (RFC 5321 4.5.1)') : next();
       const trick = options.refuse_routing && !session.relayAllowed ? relayTrick(address) : undefined;
       if (trick) return reject(553, '5.7.1', `<${address.address}>: Relay access denied (${trick})`, `relay trick: ${trick}`);
-      if (table.matches(address.domain)) return accept(`${address.domain} is in rcpthosts`);
+      if (table.current.matches(address.domain)) return accept(`${address.domain} is in rcpthosts`);
       if (session.relayAllowed) return next();
       return reject(554, '5.7.1', `<${address.address}>: Relay access denied`, `${address.domain} is not in rcpthosts`);
     });

@@ -24,20 +24,10 @@ export default definePlugin({
       }
       return new ClientTable(rules);
     };
-    let table = load();
-    ctx.log.debug({ clients: table.size }, 'relay clients loaded');
-
-    ctx.on('reload', () => {
-      try {
-        table = load();
-        ctx.log.info({ clients: table.size }, 'relay clients reloaded');
-      } catch (err) {
-        ctx.log.error({ err }, 'relay clients reload failed; keeping the previous list; fix the file and send SIGHUP again');
-      }
-    });
+    const table = ctx.reloadable('relay clients', load, (t) => ({ clients: t.size }));
 
     ctx.on('connect', (session) => {
-      if (table.matches(session.remote.address)) {
+      if (table.current.matches(session.remote.address)) {
         session.relayAllowed = true;
         ctx.log.debug({ session: session.id, client: session.remote.address }, 'client may relay');
       }

@@ -146,7 +146,7 @@ describe('blacklist plugin', () => {
     writeFileSync(file, 'fromfile@example.test\nregex:(broken\nnew@example.test\n');
     gw.process.kill('SIGHUP');
     const failed = await gw.waitForLog(
-      (l) => l.plugin === 'blacklist' && /reload failed; keeping the previous lists/.test(l.msg),
+      (l) => l.plugin === 'blacklist' && /blacklist reload failed; keeping the previous blacklist/.test(l.msg),
     );
     assert.equal(failed.level, 'error');
     assert.match(

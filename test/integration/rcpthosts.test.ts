@@ -35,7 +35,9 @@ describe('rcpthosts plugin', () => {
       // A file that vanished on reload: the old list stays in force.
       unlinkSync(join(dir, 'rcpthosts'));
       gw.process.kill('SIGHUP');
-      await gw.waitForLog((l) => l.plugin === 'rcpthosts' && /reload failed; keeping the previous list/.test(l.msg));
+      await gw.waitForLog(
+        (l) => l.plugin === 'rcpthosts' && /rcpthosts reload failed; keeping the previous rcpthosts/.test(l.msg),
+      );
       assert.equal((await smtp.command('RCPT TO:<y@later.test>')).code, 250);
       smtp.close();
     } finally {
