@@ -10,6 +10,10 @@
 #        bash bench/run.sh memory     (npm run bench -- memory: see bench/memory.sh)
 #        bash bench/run.sh relay      (npm run bench -- relay: end-to-end through an
 #                                      smtp-sink next hop, see bench/relay.sh)
+#        bash bench/run.sh policy     (npm run bench -- policy: qgate with the shipped
+#                                      inbound policy (STARTTLS offered, SIZE, 100,000-entry
+#                                      badmailfrom and badrcptto); LOADS default
+#                                      "20000:4096:10 20000:4096:50")
 # Env:
 #   LOADS    space-separated COUNT:SIZE:SESSIONS
 #            (default "20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10")
@@ -33,7 +37,12 @@ root=$(cd "$here/.." && pwd)
 case "${1:-}" in
   memory) shift; exec bash "$here/memory.sh" "$@" ;;
   relay) shift; exec bash "$here/relay.sh" "$@" ;;
-  -h | --help | help) sed -n '2,26p' "$0"; exit 0 ;;
+  policy)
+    export QGATE_CONFIG_TEMPLATE=$here/qgate/config-policy.yaml.in
+    LOADS=${LOADS:-"20000:4096:10 20000:4096:50"}
+    policy=1
+    ;;
+  -h | --help | help) sed -n '2,30p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac
@@ -88,6 +97,10 @@ bash "$here/postfix/stop.sh" "$WORK/postfix" 2>/dev/null || true
 rm -rf "$WORK"
 mkdir -p "$WORK" "$(dirname "$OUT")"
 touch "$WORK/.qgate-bench"
+if [ "${policy:-0}" = 1 ]; then
+  export QGATE_LISTS=$WORK/lists
+  python3 "$here/lib/make-lists.py" "$QGATE_LISTS"
+fi
 
 # qgate keeps every message (no delivery yet) until it is stopped after the run.
 avail_kb=$(df -Pk "$WORK" | awk 'NR == 2 { print $4 }')

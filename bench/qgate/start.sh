@@ -8,7 +8,8 @@
 #                 "--config DIR/config.yaml" appended (default: node bin/qgate.js start)
 #      QGATE_START_TIMEOUT  seconds to wait for the 220 greeting (default 30)
 #      QGATE_CONFIG_TEMPLATE  config template (default: config.yaml.in here; bench/relay.sh
-#                 uses config-relay.yaml.in, with SINK_HOST and SINK_PORT for its route)
+#                 uses config-relay.yaml.in, with SINK_HOST and SINK_PORT for its route;
+#                 the policy benchmark config-policy.yaml.in, with QGATE_LISTS)
 # Build first (npm run build); bench/run.sh does that.
 set -euo pipefail
 [ $# -ge 1 ] || { sed -n 2,13p "$0" >&2; exit 2; }
@@ -30,6 +31,7 @@ template=${QGATE_CONFIG_TEMPLATE:-$here/config.yaml.in}
 [ -f "$template" ] || die "no config template $template"
 sed -e "s#@QUEUE_PATH@#$dir/queue#g" -e "s#@PORT@#$port#g" \
   -e "s#@SINK_HOST@#${SINK_HOST:-127.0.0.1}#g" -e "s#@SINK_PORT@#${SINK_PORT:-2507}#g" \
+  -e "s#@LISTS@#${QGATE_LISTS:-$dir/lists}#g" \
   "$template" >"$dir/config.yaml"
 
 read -ra cmd <<<"${QGATE_CMD:-node bin/qgate.js start}"
