@@ -6,6 +6,13 @@
 import { join } from 'node:path';
 import { run } from './gateway.js';
 
+/** A second listener, "smtps", on the test pipeline: for starttls' implicit_listeners. */
+export const IMPLICIT_TLS_LISTENER = `
+  - name: smtps
+    address: 127.0.0.1
+    port: 0
+    pipeline: inbound`;
+
 export interface TestCertificate {
   readonly cert: string;
   readonly key: string;

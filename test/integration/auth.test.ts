@@ -15,7 +15,7 @@ import { swaks } from '../harness/clients.js';
 import { type Gateway, REPO, run, startGateway } from '../harness/gateway.js';
 import { readQueued } from '../harness/queue.js';
 import { RawSmtp } from '../harness/smtp.js';
-import { makeCertificate, type TestCertificate } from '../harness/tls.js';
+import { IMPLICIT_TLS_LISTENER, makeCertificate, type TestCertificate } from '../harness/tls.js';
 
 const TLS_CLIENT = join(REPO, 'test', 'clients', 'smtplib_tls.py');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -55,11 +55,7 @@ ${extra}`;
           failure_delay: 10ms
       - use: rcpthosts
         with: { domains: [example.test] }`,
-      extraListeners: `
-  - name: smtps
-    address: 127.0.0.1
-    port: 0
-    pipeline: inbound`,
+      extraListeners: IMPLICIT_TLS_LISTENER,
     });
     implicitPort = await gw.portOf('smtps');
   });
