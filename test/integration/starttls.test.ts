@@ -15,7 +15,7 @@ import { swaks } from '../harness/clients.js';
 import { type Gateway, REPO, run, startGateway } from '../harness/gateway.js';
 import { queuedIds, readQueued } from '../harness/queue.js';
 import { RawSmtp } from '../harness/smtp.js';
-import { IMPLICIT_TLS_LISTENER, makeCertificate, type TestCertificate } from '../harness/tls.js';
+import { IMPLICIT_TLS_LISTENER, makeCertificate, makeChain, type TestCertificate, type TestChain } from '../harness/tls.js';
 
 const TLS_CLIENT = join(REPO, 'test', 'clients', 'smtplib_tls.py');
 
@@ -274,5 +274,73 @@ describe('starttls defaults', () => {
       await gw.stop();
       gw.cleanup();
     }
+  });
+});
+
+describe('starttls certificates and versions', () => {
+  let gw: Gateway;
+  let chain: TestChain;
+  let implicitPort: number;
+  let strictPort: number;
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-tls-chain-'));
+    chain = await makeChain(dir, 'localhost');
+    gw = await startGateway({
+      dir,
+      plugins: `
+      - use: starttls
+        with:
+          cert: ${chain.cert}
+          key: ${chain.key}
+          ciphers: ECDHE-ECDSA-AES128-GCM-SHA256
+          implicit_listeners: [smtps]
+      - use: rcpthosts
+        with: { domains: [example.test] }`,
+      extraListeners: `${IMPLICIT_TLS_LISTENER}
+  - name: strict
+    address: 127.0.0.1
+    port: 0
+    pipeline: strict`,
+      extraPipelines: `
+  strict:
+    plugins:
+      - use: starttls
+        with: { cert: ${chain.cert}, key: ${chain.key}, min_version: TLSv1.3, implicit_listeners: [strict] }
+      - use: rcpthosts
+        with: { domains: [example.test] }`,
+    });
+    implicitPort = await gw.portOf('smtps');
+    strictPort = await gw.portOf('strict');
+  });
+
+  after(async () => {
+    await gw.stop();
+    gw.cleanup();
+  });
+
+  it('sends the chain: a client that trusts only the root verifies the leaf', async () => {
+    const r = await run('python3', [TLS_CLIENT, '--port', String(implicitPort), '--mode', 'implicit', '--cafile', chain.root]);
+    assert.equal((JSON.parse(r.stdout) as { code?: number }).code, 250, r.stdout + r.stderr);
+    const shown = await run(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${gw.port}`, '-starttls', 'smtp', '-showcerts'],
+      'QUIT\r\n',
+    );
+    assert.equal(shown.stdout.match(/-----BEGIN CERTIFICATE-----/g)?.length, 2, 'leaf and intermediate');
+  });
+
+  it('uses the configured TLS 1.2 ciphers and refuses what min_version excludes', async () => {
+    const tls12 = await RawSmtp.openTls(implicitPort, { maxVersion: 'TLSv1.2' });
+    const secure = tls12.socket as TLSSocket;
+    assert.equal(secure.getProtocol(), 'TLSv1.2');
+    assert.equal(secure.getCipher().name, 'ECDHE-ECDSA-AES128-GCM-SHA256');
+    assert.equal((await tls12.reply()).code, 220);
+    tls12.close();
+    await assert.rejects(RawSmtp.openTls(strictPort, { maxVersion: 'TLSv1.2' }), /protocol version|alert/i);
+    const tls13 = await RawSmtp.openTls(strictPort);
+    assert.equal((tls13.socket as TLSSocket).getProtocol(), 'TLSv1.3');
+    assert.equal((await tls13.reply()).code, 220);
+    tls13.close();
   });
 });

@@ -1,0 +1,54 @@
+/*
+ * file-users as the delivery pipeline's directory: a listed user's mail goes
+ * to the Maildir the file names, an unlisted address in a domain the file is
+ * the authority for bounces, whatever create_mailboxes says.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { startGateway } from '../harness/gateway.js';
+import { openTransaction } from '../harness/smtp.js';
+
+describe('file-users in delivery', () => {
+  it('delivers to the listed mailbox and bounces unknown users of its domains', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-file-users-'));
+    const box = join(dir, 'boxes', 'alice');
+    writeFileSync(
+      join(dir, 'users.yaml'),
+      `domains: [example.test]\nusers:\n  alice@example.test: { password: "{PLAIN}x", mailbox: ${JSON.stringify(box)} }\n` +
+        `  dan@example.test: { mailbox: ${JSON.stringify(join(dir, 'boxes', 'dan'))} }\n`,
+    );
+    const gw = await startGateway({
+      dir,
+      extraPipelines: `
+  delivery:
+    plugins:
+      - use: file-users
+        with: { file: users.yaml }`,
+      delivery: `
+  pipeline: delivery
+  local_domains: [example.test]
+  maildir_root: ./mail
+  create_mailboxes: true`,
+    });
+    try {
+      const smtp = await openTransaction(gw.port, 'dan@example.test', 'alice@example.test');
+      assert.equal((await smtp.command('RCPT TO:<eve@example.test>')).code, 250);
+      assert.equal((await smtp.command('DATA')).code, 354);
+      const reply = await smtp.command('Subject: directory\r\n\r\nx\r\n.');
+      smtp.close();
+      const id = /queued as (\w+)/.exec(reply.text)![1]!;
+      const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id, 20_000);
+      assert.deepEqual(bounce.recipients, ['eve@example.test']);
+      await gw.waitForLog((l) => l.event === 'done' && l.queueId === bounce.bounceId, 20_000);
+      assert.equal(readdirSync(join(box, 'new')).length, 1, "alice's Maildir is the file's");
+      assert.equal(readdirSync(join(dir, 'boxes', 'dan', 'new')).length, 1, 'the bounce reached the sender');
+      assert.ok(!existsSync(join(dir, 'mail', 'example.test', 'eve')), 'no Maildir was made for eve');
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+});
