@@ -195,12 +195,24 @@ describe('starttls plugin', () => {
     await gw.waitForLog((l) => l.event === 'tls' && l.servername === 'mail.sni.test');
   });
 
-  it('survives a failed handshake (plaintext after 220)', async () => {
-    const { smtp } = await RawSmtp.session(gw.port);
-    await smtp.command('EHLO client.test');
-    assert.equal((await smtp.command('STARTTLS')).code, 220);
-    smtp.write('this is not a TLS ClientHello\r\n');
-    await smtp.waitClosed();
+  it('survives failed handshakes (plaintext after 220), and frees their connection slots', async () => {
+    // More failures than max_connections_per_ip (20): a slot that leaked would refuse the last session.
+    for (let i = 0; i < 25; i++) {
+      const { smtp } = await RawSmtp.session(gw.port);
+      await smtp.command('EHLO client.test');
+      assert.equal((await smtp.command('STARTTLS')).code, 220);
+      smtp.write('this is not a TLS ClientHello\r\n');
+      await smtp.waitClosed();
+    }
+    // A plaintext client on the implicit-TLS port never gets a greeting, and its slot is freed too.
+    for (let i = 0; i < 25; i++) {
+      const plain = await RawSmtp.open(implicitPort);
+      plain.write('EHLO client.test\r\n');
+      await plain.waitClosed();
+    }
+    const secure = await RawSmtp.openTls(implicitPort);
+    assert.equal((await secure.reply()).code, 220);
+    secure.close();
     await gw.waitForLog((l) => l.event === 'tls' && l.msg === 'TLS handshake failed');
     const { greeting, smtp: next } = await RawSmtp.session(gw.port);
     assert.equal(greeting.code, 220);
