@@ -74,11 +74,14 @@ function describe(e: ErrorObject): { message: string; key?: string } {
   const got = `, got ${show(e.data)}`;
   switch (e.keyword) {
     case 'additionalProperties': {
-      const parent = e.parentSchema as { properties?: object; patternProperties?: object } | undefined;
+      const parent = e.parentSchema as { properties?: object; patternProperties?: object; expectedKey?: string } | undefined;
       const props = Object.keys(parent?.properties ?? {});
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const patterns = Object.keys(parent?.patternProperties ?? {});
-      if (!props.length && patterns.length) return { key, message: `is not a valid name: use letters, digits, "_", "." and "-"` };
+      if (!props.length && patterns.length) {
+        const expected = parent?.expectedKey ? `expected ${parent.expectedKey}` : 'use letters, digits, "_", "." and "-"';
+        return { key, message: `is not a valid name: ${expected}` };
+      }
       return { key, message: `unknown key${props.length ? `; expected one of: ${props.join(', ')}` : ''}` };
     }
     case 'required': {
@@ -93,6 +96,11 @@ function describe(e: ErrorObject): { message: string; key?: string } {
       return { message: `expected ${(e.params as { type: string }).type}${got}` };
     case 'unit':
       return { message: `${e.message}${got}` };
+    case 'pattern': {
+      // Schemas say in words what their pattern wants ({ expected: 'a domain ...' }); the regex is for ajv.
+      const expected = (e.parentSchema as { expected?: string } | undefined)?.expected;
+      return { message: `${expected ? `expected ${expected}` : (e.message ?? 'is invalid')}${got}` };
+    }
     case 'format':
       if ((e.params as { format: string }).format === 'regex' && typeof e.data === 'string') {
         return { message: `must be a valid regular expression (${regexProblem(e.data)})${got}` };

@@ -7,11 +7,17 @@ const DOMAIN = '^(\\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[^\\]]+\\])$'
 
 export const RcpthostsOptions = Type.Object(
   {
-    domains: Type.Array(Type.String({ pattern: DOMAIN }), {
-      default: [],
-      description:
-        'Domains to accept mail for (qmail control/rcpthosts). "example.com" is exact, ".example.com" covers its sub-domains.',
-    }),
+    domains: Type.Array(
+      Type.String({
+        pattern: DOMAIN,
+        expected: 'a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1])',
+      }),
+      {
+        default: [],
+        description:
+          'Domains to accept mail for (qmail control/rcpthosts). "example.com" is exact, ".example.com" covers its sub-domains.',
+      },
+    ),
     files: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:

@@ -12,11 +12,17 @@ export const CLIENT_PATTERN = `^(?:${IPV4}|${IPV6})$`;
 
 export const RelayOptions = Type.Object(
   {
-    clients: Type.Array(Type.String({ pattern: CLIENT_PATTERN }), {
-      default: [],
-      description:
-        'Client addresses and CIDR networks allowed to relay (qmail tcprules RELAYCLIENT, Postfix mynetworks): "127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32". IPv4 rules also match IPv4-mapped IPv6 clients (::ffff:10.1.2.3).',
-    }),
+    clients: Type.Array(
+      Type.String({
+        pattern: CLIENT_PATTERN,
+        expected: 'an IPv4 or IPv6 address or CIDR network (192.0.2.1, 10.0.0.0/8, 2001:db8::/32)',
+      }),
+      {
+        default: [],
+        description:
+          'Client addresses and CIDR networks allowed to relay (qmail tcprules RELAYCLIENT, Postfix mynetworks): "127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32". IPv4 rules also match IPv4-mapped IPv6 clients (::ffff:10.1.2.3).',
+      },
+    ),
     files: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:

@@ -27,6 +27,8 @@ export const StarttlsOptions = Type.Object(
     ),
     sni: Type.Record(Type.String({ pattern: '^(\\*\\.)?[A-Za-z0-9.-]+$' }), Certificate, {
       default: {},
+      additionalProperties: false,
+      expectedKey: 'a host name (mail.example.net) or a wildcard (*.example.net)',
       description:
         'Certificates per host name the client asks for (SNI): { "mail.example.net": { cert, key } }; "*.example.net" covers one label. Others get the default certificate.',
     }),

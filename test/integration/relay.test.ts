@@ -151,7 +151,10 @@ describe('relay plugin', () => {
       const inYaml = writeConfig(dir, { plugins: relayPipeline('clients: [127.0.0.1, 10.0.0.0/40]') });
       const yamlError = await runCli(['check', 'config', '--config', inYaml], dir);
       assert.equal(yamlError.code, 78, yamlError.stderr);
-      assert.match(yamlError.stderr, /plugins\[0\]\.with\.clients\[1\]: must match pattern .*, got "10\.0\.0\.0\/40"/);
+      assert.match(
+        yamlError.stderr,
+        /plugins\[0\]\.with\.clients\[1\]: expected an IPv4 or IPv6 address or CIDR network \(192\.0\.2\.1, 10\.0\.0\.0\/8, 2001:db8::\/32\), got "10\.0\.0\.0\/40"/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
