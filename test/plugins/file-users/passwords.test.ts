@@ -13,6 +13,7 @@ import { hash as argon2 } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { schemeOf, verifyCramMd5, verifyPassword } from '../../../plugins/file-users/passwords.js';
 import { readUsersFile } from '../../../plugins/file-users/users-file.js';
+import { REPO, run } from '../../harness/gateway.js';
 
 function ssha(password: string, salt: Buffer): string {
   const digest = createHash('sha1').update(password).update(salt).digest();
@@ -116,4 +117,19 @@ describe('users files', () => {
   for (const c of broken) {
     it(c.why, () => assert.throws(() => readUsersFile(write(c.name, c.text)), c.error));
   }
+});
+
+describe('npm run hash-password', () => {
+  it('hashes the password read from standard input with argon2id', async () => {
+    const r = await run(process.execPath, [join(REPO, 'dist', 'plugins', 'file-users', 'hash-password.js')], 'pass wörd\n');
+    assert.equal(r.code, 0, r.stderr);
+    const stored = r.stdout.trim();
+    assert.equal(schemeOf(stored), 'argon2');
+    assert.equal(await verifyPassword(stored, 'pass wörd'), true);
+  });
+  it('refuses an empty password', async () => {
+    const r = await run(process.execPath, [join(REPO, 'dist', 'plugins', 'file-users', 'hash-password.js')], '\n');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /empty password/);
+  });
 });
