@@ -92,10 +92,10 @@ describe('the shipped configuration', () => {
     const load = smtplibSend(port, { count: 200, threads: 8, size: 2000 });
     await load.answered(20);
     let reloads = 0;
-    while (load.child.exitCode === null && reloads < 20) {
+    while (load.child.exitCode === null && reloads < 40) {
       gw.process.kill('SIGHUP');
       reloads++;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 25));
     }
     const results = await load.done;
     assert.ok(reloads >= 3, `reloaded ${reloads} times during the load`);
