@@ -107,9 +107,10 @@ export interface Session {
   exchange(reply: Reply): Promise<string>;
   /**
    * Switches the connection to TLS (the options carry the secure context, SNI
-   * callback, ...). From a command handler: after that command's reply (220 to
-   * STARTTLS). From a connect handler: before the greeting (implicit TLS,
-   * RFC 8314). The engine then discards plaintext the client pipelined after
+   * callback, ...). From a command handler that accepts: after that command's
+   * reply (220 to STARTTLS). From a connect handler: before the greeting
+   * (implicit TLS, RFC 8314). Asked anywhere else, or with a command result
+   * other than accept, the request is void. The engine then discards plaintext the client pipelined after
    * the command and forgets HELO, the transaction and any authentication
    * (RFC 3207 4.2). A failed handshake closes the connection.
    */

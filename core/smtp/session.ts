@@ -459,12 +459,17 @@ export class SmtpSession implements Session {
   private async command(line: string): Promise<void> {
     const { verb, argument } = splitCommand(line);
     const hooks = this.settings.pipeline.hooks;
+    // Only a command handler (or connect) may ask for TLS; a request from any other hook is void.
+    this.pendingTls = undefined;
     if (hooks.command.taps.length) {
       const result = await hooks.command.promise(this, { verb, argument });
       if (this.closed) return;
+      // TLS starts only after a command a plugin accepted (its 220); any other outcome cancels the request.
+      const startTls = this.pendingTls !== undefined && result?.action === 'accept';
+      if (!startTls) this.pendingTls = undefined;
       if (result && result.action !== 'continue') {
         this.applyResult(result, r(250, '2.0.0', 'Ok'));
-        if (this.pendingTls && !this.closed) await this.upgradeToTls();
+        if (startTls && !this.closed) await this.upgradeToTls();
         return;
       }
     }

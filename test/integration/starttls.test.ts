@@ -362,3 +362,26 @@ describe('starttls certificates and versions', () => {
     tls13.close();
   });
 });
+
+describe('startTls from the wrong place', () => {
+  it('is void unless a command handler accepts: the session stays in plaintext', async () => {
+    const gw = await startGateway({
+      plugins: `
+      - use: ${join(REPO, 'test', 'fixtures', 'plugins', 'tls-misuse.js')}
+      - use: rcpthosts
+        with: { domains: [example.test] }`,
+    });
+    try {
+      const { smtp } = await RawSmtp.session(gw.port);
+      await smtp.command('EHLO client.test');
+      assert.equal((await smtp.command('XTLSNO')).text, '454 4.7.0 TLS not available');
+      assert.equal((await smtp.command('MAIL FROM:<tls@example.test>')).code, 250);
+      assert.equal((await smtp.command('RCPT TO:<b@example.test>')).code, 250, 'still plaintext after the MAIL hook asked');
+      assert.equal((await smtp.command('NOOP')).code, 250);
+      smtp.close();
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+});
