@@ -124,7 +124,7 @@ export const DeliverySchema = Type.Object(
     }),
     maildir_root: Type.String({
       default: './var/mail',
-      description: 'Mailboxes live at <root>/<domain>/<user>/Maildir unless the directory says otherwise.',
+      description: 'Mailboxes live at `<root>/<domain>/<user>/Maildir` unless the directory says otherwise.',
     }),
     create_mailboxes: Type.Boolean({
       default: false,
@@ -138,7 +138,7 @@ export const DeliverySchema = Type.Object(
       description: 'Extension delimiters: user-ext@ falls back to user@ (qmail "-", Postfix "+").',
     }),
     postmaster: Type.Optional(
-      Type.String({ description: 'Where postmaster@ and abuse@ of every local domain go; default postmaster@<hostname>.' }),
+      Type.String({ description: 'Where postmaster@ and abuse@ of every local domain go; default `postmaster@<hostname>`.' }),
     ),
     double_bounce: Type.Optional(
       Type.String({ description: 'Where an undeliverable bounce goes, once (qmail doublebounceto); unset: dropped.' }),

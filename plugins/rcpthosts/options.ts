@@ -30,7 +30,7 @@ export const RcpthostsOptions = Type.Object(
     }),
     postmaster: Type.Boolean({
       default: true,
-      description: 'Accept the bare <postmaster> recipient (RFC 5321 4.5.1 requires it).',
+      description: 'Accept the bare `RCPT TO:<postmaster>` (RFC 5321 4.5.1 requires it).',
     }),
   },
   { additionalProperties: false },
