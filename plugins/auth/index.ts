@@ -74,9 +74,10 @@ export default definePlugin({
       let outcome: SaslOutcome;
       try {
         outcome = await exchange(session, mechanism, initial);
-      } catch {
-        // The client went away, or sent an over-long line, in the middle of the exchange.
-        return reject(500, '5.5.6', 'Error: authentication exchange failed', 'AUTH exchange broken off');
+      } catch (err) {
+        // An over-long response (RFC 4954 4: 500 5.5.6), or the client went away mid-exchange.
+        const why = (err as Error).message;
+        return reject(500, '5.5.6', 'Authentication Exchange line is too long', `AUTH exchange broken off: ${why}`);
       }
       if (outcome.kind === 'cancelled') return reject(501, '5.0.0', 'Authentication cancelled', 'client cancelled AUTH');
       if (outcome.kind === 'malformed') {

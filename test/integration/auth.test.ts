@@ -189,6 +189,9 @@ ${extra}`;
     const long = b64(`\0alice@example.test\0${'x'.repeat(1000)}`);
     assert.equal((await smtp.command(`AUTH PLAIN ${long}`)).code, 535);
     assert.equal((await smtp.command(`NOOP ${'y'.repeat(600)}`)).text, '500 5.5.2 Error: line too long');
+    assert.equal((await smtp.command('AUTH LOGIN')).code, 334);
+    assert.equal((await smtp.command('x'.repeat(13_000))).text, '500 5.5.6 Authentication Exchange line is too long');
+    assert.equal((await smtp.command('NOOP')).code, 250, 'the session goes on');
     smtp.close();
   });
 
