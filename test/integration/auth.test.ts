@@ -285,4 +285,29 @@ ${extra}`;
     await gw.waitForLog((l) => l.plugin === 'file-users' && /users reload failed/.test(l.msg));
     assert.equal((await login()).code, 0, 'a broken file keeps the previous users');
   });
+
+  it('answers 454 when the directory is down, and the client may try again', async () => {
+    const down = await startGateway({
+      plugins: `
+      - use: ${join(REPO, 'test', 'fixtures', 'plugins', 'down-directory.js')}
+      - use: auth
+        with: { require_tls: false, max_failures: 1 }`,
+    });
+    try {
+      const { smtp } = await RawSmtp.session(down.port);
+      await smtp.command('EHLO client.test');
+      for (let i = 0; i < 2; i++) {
+        assert.equal(
+          (await smtp.command(`AUTH PLAIN ${b64('\0alice@example.test\0alice-pw')}`)).text,
+          '454 4.7.0 Temporary authentication failure',
+          'not counted as a failed login',
+        );
+      }
+      smtp.close();
+      await down.waitForLog((l) => l.level === 'error' && /down-directory failed in authenticate/.test(l.msg));
+    } finally {
+      await down.stop();
+      down.cleanup();
+    }
+  });
 });
