@@ -3,6 +3,7 @@
  * authenticate hooks (so AUTH, and delivery's "does this user exist", work
  * without LDAP or SQL). Re-read on SIGHUP; a broken file keeps the old table.
  */
+import { statSync } from 'node:fs';
 import { definePlugin } from '../../core/plugin-api/index.js';
 import { FileUsersOptions } from './options.js';
 import { verifyCramMd5, verifyPassword } from './passwords.js';
@@ -16,6 +17,14 @@ export default definePlugin({
     const file = ctx.resolvePath(options.file);
     const load = (): UserTable => {
       const table = readUsersFile(file);
+      const cleartext = [...table.users.values()].filter((u) => u.cramMd5 !== undefined || u.password?.startsWith('{PLAIN}'));
+      if (cleartext.length && (statSync(file).mode & 0o077) !== 0) {
+        // Anyone who can read a CRAM-MD5 secret or a {PLAIN} password can log in with it.
+        ctx.log.warn(
+          { file, users: cleartext.map((u) => u.address) },
+          'the users file holds cleartext-equivalent secrets and other users can read it; chmod 600 it',
+        );
+      }
       const domains = new Set(table.domains);
       for (const d of options.domains) domains.add(d.toLowerCase());
       return { users: table.users, domains };

@@ -4,7 +4,7 @@
  * the authority for bounces, whatever create_mailboxes says.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -46,6 +46,30 @@ describe('file-users in delivery', () => {
       assert.equal(readdirSync(join(box, 'new')).length, 1, "alice's Maildir is the file's");
       assert.equal(readdirSync(join(dir, 'boxes', 'dan', 'new')).length, 1, 'the bounce reached the sender');
       assert.ok(!existsSync(join(dir, 'mail', 'example.test', 'eve')), 'no Maildir was made for eve');
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+
+  it('warns when a file with cleartext-equivalent secrets is readable by others', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-file-users-'));
+    const file = join(dir, 'users.yaml');
+    writeFileSync(file, 'users:\n  a@example.test: { password: "{PLAIN}x" }\n', { mode: 0o644 });
+    chmodSync(file, 0o644);
+    const plugins = `
+      - use: file-users
+        with: { file: users.yaml }
+      - use: rcpthosts
+        with: { domains: [example.test] }`;
+    let gw = await startGateway({ dir, plugins });
+    try {
+      const warning = await gw.waitForLog((l) => /cleartext-equivalent secrets and other users can read it/.test(l.msg));
+      assert.deepEqual(warning.users, ['a@example.test']);
+      await gw.stop();
+      chmodSync(file, 0o600);
+      gw = await startGateway({ dir, plugins });
+      assert.ok(!gw.logs.some((l) => /cleartext-equivalent/.test(l.msg)), 'no warning once the file is private');
     } finally {
       await gw.stop();
       gw.cleanup();
