@@ -48,37 +48,15 @@ OUT=${OUT:-$here/results/$(date -u +%Y%m%dT%H%M%SZ)-relay.jsonl}
 SINK_HOST=127.0.0.1
 
 # --- check the knobs --------------------------------------------------------------
-[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer, not '$REPS'"
+check_loads_and_systems
 [[ $DRAIN_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "DRAIN_TIMEOUT must be a positive integer"
 for p in "$QGATE_PORT" "$POSTFIX_PORT" "$SINK_PORT"; do
   [[ $p =~ ^[1-9][0-9]*$ ]] && ((p < 65536)) || die "bad port '$p'"
 done
 [ "$SINK_PORT" != "$QGATE_PORT" ] && [ "$SINK_PORT" != "$POSTFIX_PORT" ] || die "SINK_PORT must differ from the servers' ports"
-read -ra loads <<<"$LOADS"
-read -ra systems <<<"$SYSTEMS"
-[ ${#loads[@]} -gt 0 ] || die "LOADS is empty"
-[ ${#systems[@]} -gt 0 ] || die "SYSTEMS is empty"
-biggest=0
-for l in "${loads[@]}"; do
-  [[ $l =~ ^([1-9][0-9]*):([1-9][0-9]*):([1-9][0-9]*)$ ]] || die "bad load '$l' (want COUNT:SIZE:SESSIONS)"
-  bytes=$((BASH_REMATCH[1] * BASH_REMATCH[2]))
-  ((bytes > biggest)) && biggest=$bytes
-done
-need_postfix=""
-for s in "${systems[@]}"; do
-  case $s in
-    qgate) ;;
-    postfix) need_postfix=postfix ;;
-    *) die "unknown system '$s' in SYSTEMS (qgate, postfix)" ;;
-  esac
-done
-WORK=${WORK%/}
-case $WORK in /?*) ;; *) die "WORK must be an absolute path below /" ;; esac
 
 # --- one benchmark at a time (the same lock as run.sh); clear an interrupted run ----
-mkdir -p "$(dirname "$WORK")"
-exec 9>"$WORK.lock"
-flock -n 9 || die "another benchmark holds $WORK.lock"
+take_bench_lock
 
 bash "$here/lib/ensure-tools.sh" $need_postfix
 command -v smtp-sink >/dev/null || die "smtp-sink not found (Debian package postfix)"

@@ -59,32 +59,10 @@ export LOAD_TIMEOUT=${LOAD_TIMEOUT:-3600}
 OUT=${OUT:-$here/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 
 # --- check the knobs --------------------------------------------------------------
-[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer, not '$REPS'"
-read -ra loads <<<"$LOADS"
-read -ra systems <<<"$SYSTEMS"
-[ ${#loads[@]} -gt 0 ] || die "LOADS is empty"
-[ ${#systems[@]} -gt 0 ] || die "SYSTEMS is empty"
-biggest=0
-for l in "${loads[@]}"; do
-  [[ $l =~ ^([1-9][0-9]*):([1-9][0-9]*):([1-9][0-9]*)$ ]] || die "bad load '$l' (want COUNT:SIZE:SESSIONS)"
-  bytes=$((BASH_REMATCH[1] * BASH_REMATCH[2]))
-  ((bytes > biggest)) && biggest=$bytes
-done
-need_postfix=""
-for s in "${systems[@]}"; do
-  case $s in
-    qgate) ;;
-    postfix) need_postfix=postfix ;;
-    *) die "unknown system '$s' in SYSTEMS (qgate, postfix)" ;;
-  esac
-done
-WORK=${WORK%/}
-case $WORK in /?*) ;; *) die "WORK must be an absolute path below /" ;; esac
+check_loads_and_systems
 
 # --- one benchmark at a time; clear what an interrupted run may have left ---------
-mkdir -p "$(dirname "$WORK")"
-exec 9>"$WORK.lock"
-flock -n 9 || die "another benchmark holds $WORK.lock"
+take_bench_lock
 
 bash "$here/lib/ensure-tools.sh" $need_postfix
 

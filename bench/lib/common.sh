@@ -44,3 +44,38 @@ wait_smtp() {
     sleep 0.1
   done
 }
+
+# Checks the knobs both runners share and sets from them: loads, systems (arrays),
+# biggest (bytes of the largest load), need_postfix ("postfix" if it is a system) and
+# WORK (trailing / removed). Dies on a bad value.
+check_loads_and_systems() {
+  [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS must be a positive integer, not '$REPS'"
+  read -ra loads <<<"$LOADS"
+  read -ra systems <<<"$SYSTEMS"
+  [ ${#loads[@]} -gt 0 ] || die "LOADS is empty"
+  [ ${#systems[@]} -gt 0 ] || die "SYSTEMS is empty"
+  biggest=0
+  local l s bytes
+  for l in "${loads[@]}"; do
+    [[ $l =~ ^([1-9][0-9]*):([1-9][0-9]*):([1-9][0-9]*)$ ]] || die "bad load '$l' (want COUNT:SIZE:SESSIONS)"
+    bytes=$((BASH_REMATCH[1] * BASH_REMATCH[2]))
+    ((bytes > biggest)) && biggest=$bytes
+  done
+  need_postfix=""
+  for s in "${systems[@]}"; do
+    case $s in
+      qgate) ;;
+      postfix) need_postfix=postfix ;;
+      *) die "unknown system '$s' in SYSTEMS (qgate, postfix)" ;;
+    esac
+  done
+  WORK=${WORK%/}
+  case $WORK in /?*) ;; *) die "WORK must be an absolute path below /" ;; esac
+}
+
+# One benchmark at a time: holds WORK.lock on fd 9 until the script exits.
+take_bench_lock() {
+  mkdir -p "$(dirname "$WORK")"
+  exec 9>"$WORK.lock"
+  flock -n 9 || die "another benchmark holds $WORK.lock"
+}
