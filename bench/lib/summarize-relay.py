@@ -10,38 +10,11 @@ per-run p50/p99 of 250 -> delivered and of MAIL FROM -> delivered (ms), the high
 RSS of any repetition, and end-to-end msgs/s relative to Postfix. Then the ratio
 qgate/Postfix and, with more than one load, a summary table.
 """
-import json
-import statistics
 import sys
-from collections import OrderedDict
+
+from summarize import load_label, max_of, median_of, num, read_records
 
 COARSE_MS = 100  # latencies logged with a resolution this coarse or worse get a footnote
-
-
-def size_label(size):
-    if size >= 1 << 20 and size % (1 << 20) == 0:
-        return f"{size >> 20} MiB"
-    if size >= 1 << 10 and size % (1 << 10) == 0:
-        return f"{size >> 10} KiB"
-    return f"{size} B"
-
-
-def load_label(count, size, sessions):
-    return f"{count:,} × {size_label(size)}, {sessions} session{'s' if sessions != 1 else ''}"
-
-
-def num(value, digits=0):
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def median_of(runs, key):
-    values = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
-def max_of(runs, key):
-    values = [r[key] for r in runs if r.get(key) is not None]
-    return max(values) if values else None
 
 
 def lat(value_ms, resolution_ms):
@@ -60,21 +33,7 @@ def main():
     if len(sys.argv) < 2:
         sys.stderr.write(__doc__)
         sys.exit(2)
-    meta, loads = None, OrderedDict()
-    for path in sys.argv[1:]:
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                rec = json.loads(line)
-                if rec.get("type") == "meta":
-                    meta = meta or rec
-                    continue
-                if rec.get("type") != "relay":
-                    continue
-                key = (rec["count"], rec["size"], rec["sessions"])
-                loads.setdefault(key, OrderedDict()).setdefault(rec["system"], []).append(rec)
+    meta, loads = read_records(sys.argv[1:], "relay")
 
     if meta:
         print(

@@ -41,12 +41,11 @@ def max_of(runs, key):
     return max(values) if values else None
 
 
-def main():
-    if len(sys.argv) < 2:
-        sys.stderr.write(__doc__)
-        sys.exit(2)
+def read_records(paths, record_type):
+    """The first meta record of the JSONL files, and their records of `record_type`
+    grouped by load (count, size, sessions), then by system, in the order they came."""
     meta, loads = None, OrderedDict()
-    for path in sys.argv[1:]:
+    for path in paths:
         with open(path) as f:
             for line in f:
                 line = line.strip()
@@ -56,10 +55,18 @@ def main():
                 if rec.get("type") == "meta":
                     meta = meta or rec
                     continue
-                if rec.get("type") != "run":  # e.g. relay.sh's records: lib/summarize-relay.py
+                if rec.get("type") != record_type:  # run.sh writes "run", relay.sh "relay"
                     continue
                 key = (rec["count"], rec["size"], rec["sessions"])
                 loads.setdefault(key, OrderedDict()).setdefault(rec["system"], []).append(rec)
+    return meta, loads
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.stderr.write(__doc__)
+        sys.exit(2)
+    meta, loads = read_records(sys.argv[1:], "run")
 
     if meta:
         print(
