@@ -35,10 +35,6 @@ export class CommandReader {
     return this.buffer ? this.buffer.length : 0;
   }
 
-  hasLine(): boolean {
-    return this.buffer !== null && this.buffer.indexOf(10) >= 0;
-  }
-
   next(): CommandInput | null {
     const buf = this.buffer;
     if (!buf || buf.length === 0) return null;

@@ -133,7 +133,7 @@ export class SmtpSession implements Session {
     this.attachSocket(this.socket);
     this.armIdleTimer();
 
-    const result = await this.runDecision(() => this.settings.pipeline.hooks.connect.promise(this));
+    const result = await this.settings.pipeline.hooks.connect.promise(this);
     if (this.closed) return;
     if (this.pendingTls && !(await this.upgradeToTls())) return;
     this.socket.resume();
@@ -429,10 +429,6 @@ export class SmtpSession implements Session {
   }
 
   // ---- commands ----------------------------------------------------------
-
-  private async runDecision(call: () => Promise<HookResult | undefined>): Promise<HookResult | undefined> {
-    return call();
-  }
 
   private lastPlugin(): string | undefined {
     const list = this.transaction?.decisions ?? this.decisions;
