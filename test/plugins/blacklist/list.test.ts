@@ -82,6 +82,25 @@ describe('BlockList of names (badhelo)', () => {
   }
 });
 
+describe('BlockList with many patterns (matched in groups)', () => {
+  const entries = [...Array.from({ length: 70 }, (_, i) => regex(`n${i}@g\\.test`)), regex('.*@g\\.test'), regex('n1@g\\.test')];
+  const list = new BlockList('address', entries);
+  const cases: { value: string; entry: string | undefined; why: string }[] = [
+    { value: 'n1@g.test', entry: 'regex:n1@g\\.test', why: 'in the first group' },
+    { value: 'n65@g.test', entry: 'regex:n65@g\\.test', why: 'in a later group, the first one missing' },
+    { value: 'other@g.test', entry: 'regex:.*@g\\.test', why: 'a wide pattern after the specific ones' },
+    { value: 'n1@h.test', entry: undefined, why: 'no group matches' },
+  ];
+  for (const c of cases) {
+    it(c.why, () => {
+      const hit = list.match(c.value);
+      assert.equal(hit && entryText(hit), c.entry);
+    });
+  }
+  it('the first pattern written wins, across groups', () => assert.equal(list.match('n1@g.test'), entries[1]));
+  it('counts every pattern', () => assert.equal(list.size, 72));
+});
+
 describe('BlockList errors', () => {
   it('an invalid regex names the entry and where it was written', () => {
     assert.throws(() => new BlockList('address', [{ text: '(unclosed', regex: true, origin: 'rcpt_to.entries[2]' }]), {
