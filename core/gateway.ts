@@ -11,6 +11,7 @@ import { createScheduler } from './delivery/setup.js';
 import { createLogger } from './log/logger.js';
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
 import { FileQueue } from './queue/file-queue.js';
+import type { QueueLock } from './queue/lock.js';
 import { SmtpListener } from './smtp/server.js';
 
 export interface RunningGateway {
@@ -33,6 +34,31 @@ export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise
   return pipelines;
 }
 
+/** How often a gateway that started on a full queue disk tries again to record its pid. */
+const PID_RETRY_MS = 5_000;
+
+function keepRecordingPid(lock: QueueLock, path: string, log: Logger): void {
+  log.warn(
+    { event: 'queue', path, file: lock.path },
+    'queue disk full: started without recording the pid in gateway.lock; free space on the queue disk ' +
+      '(delivering the queue frees some). Until then qgate queue flush|remove|bounce cannot reach this gateway',
+  );
+  const retry = setInterval(() => {
+    let done = !lock.held; // stopped meanwhile
+    try {
+      if (!done && lock.recordPid()) {
+        done = true;
+        log.info({ event: 'queue', path, file: lock.path }, 'pid recorded in gateway.lock');
+      }
+    } catch (err) {
+      done = true;
+      log.error({ err, event: 'queue', path }, 'cannot record the pid in gateway.lock');
+    }
+    if (done) clearInterval(retry);
+  }, PID_RETRY_MS);
+  retry.unref();
+}
+
 export async function startGateway(configFile: string): Promise<RunningGateway> {
   const loaded = loadConfig(configFile);
   const { config } = loaded;
@@ -40,7 +66,10 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const pipelines = await buildPipelines(loaded, log);
 
   const queue = new FileQueue(loaded.queuePath, { groupCommit: config.queue.group_commit });
-  queue.lock();
+  const lock = queue.lock();
+  // A full queue disk must not keep the gateway down: delivering the queue is what frees it.
+  // Only the pid is missing from gateway.lock until then; it is written once there is room.
+  if (!lock.pidRecorded) keepRecordingPid(lock, loaded.queuePath, log);
   const recovery = await queue.open();
   log.info({ event: 'queue', path: loaded.queuePath, messages: recovery.messages, removed: recovery.removed }, 'queue opened');
   if (recovery.corrupt.length) {

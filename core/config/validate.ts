@@ -6,6 +6,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ConfigProblem } from './errors.js';
+import { patternProblem } from './pattern.js';
 import type { KeyPath, SourceFile } from './source.js';
 import { UNIT_EXPECTED, UNIT_PARSERS, type UnitName } from './units.js';
 
@@ -30,19 +31,10 @@ ajv.addKeyword({
   },
 });
 
-/** Why `source` is not a regular expression (the engine's words), or undefined if it is one. */
-function regexProblem(source: string): string | undefined {
-  try {
-    new RegExp(source);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
-  }
-}
-
 // Type.String({ format: 'regex' }): a pattern an admin writes in YAML (blacklist entries), checked
-// here so a typo is reported with its file:line:col instead of failing later in a plugin's setup.
-ajv.addFormat('regex', { type: 'string', validate: (s: string) => regexProblem(s) === undefined });
+// here so a typo, or a construct RE2 lacks, is reported with its file:line:col instead of failing
+// later in a plugin's setup. The same check as compilePattern's, which the plugin then uses.
+ajv.addFormat('regex', { type: 'string', validate: (s: string) => patternProblem(s) === undefined });
 
 const compiled = new WeakMap<object, ValidateFunction>();
 
@@ -103,7 +95,7 @@ function describe(e: ErrorObject): { message: string; key?: string } {
     }
     case 'format':
       if ((e.params as { format: string }).format === 'regex' && typeof e.data === 'string') {
-        return { message: `must be a valid regular expression (${regexProblem(e.data)})${got}` };
+        return { message: `must be a valid RE2 regular expression: ${patternProblem(e.data)}${got}` };
       }
       return { message: `${e.message ?? 'is invalid'}${got}` };
     default:

@@ -9,6 +9,7 @@ import type { PluginContext } from '../pipeline/plugin-context.js';
 
 export type { Static, TSchema } from '@sinclair/typebox';
 export { Type } from '@sinclair/typebox';
+export { compilePattern, type Pattern } from '../config/pattern.js';
 export { Duration, Size } from '../config/schema.js';
 export type { HookHandler, HookName } from '../hooks/hooks.js';
 export type { NoteKey } from '../hooks/notes.js';

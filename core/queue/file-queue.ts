@@ -8,7 +8,8 @@
  *   state/<id>.json     per-recipient delivery state, replaced durably (tmp, fdatasync,
  *                       rename, fsync state/) before the step that depends on it
  *   corrupt/            entries that failed their footer check, set aside
- *   gateway.pid         the gateway that owns the queue
+ *   gateway.lock        flock(2)ed by the gateway that owns the queue, holds its pid
+ *                       (lock.ts)
  *
  * Commit: append the envelope and footer, fsync the file, rename it into
  * messages/ (the commit point), fsync messages/ (shared by concurrent commits,
@@ -27,13 +28,11 @@ import {
   open,
   openSync,
   readdirSync,
-  readFileSync,
   readSync,
   rename,
   renameSync,
   unlink,
   unlinkSync,
-  writeFileSync,
   writev,
 } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -42,6 +41,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { envelopeTrailer, FOOTER_LENGTH, type FooterInfo, parseFooter } from './entry-format.js';
 import { GroupSync } from './group-sync.js';
+import { lockHolder, QueueLock } from './lock.js';
 import {
   type DeliveryState,
   type Envelope,
@@ -269,6 +269,7 @@ export class FileQueue implements MessageQueue {
   private stateDirFd: number | undefined;
   private stateSync: GroupSync | undefined;
   private readonly commitListeners: ((id: string) => void)[] = [];
+  private queueLock: QueueLock | undefined;
 
   constructor(
     readonly root: string,
@@ -279,33 +280,19 @@ export class FileQueue implements MessageQueue {
     return join(this.root, 'messages', `${id}.msg`);
   }
 
-  /** Takes the queue for this process (refuses if another live gateway holds it). */
-  lock(): void {
+  /**
+   * Takes the queue for this process (QueueLocked if another process holds it); held
+   * until close(). The returned lock says whether the pid could be recorded.
+   */
+  lock(): QueueLock {
     mkdirSync(this.root, { recursive: true });
-    const pidFile = join(this.root, 'gateway.pid');
-    try {
-      const pid = Number(readFileSync(pidFile, 'utf8').trim());
-      if (pid && pid !== process.pid) {
-        try {
-          process.kill(pid, 0);
-          throw new Error(`queue ${this.root} is in use by the gateway with pid ${pid}`);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-        }
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    writeFileSync(pidFile, `${process.pid}\n`);
+    this.queueLock ??= QueueLock.acquire(this.root);
+    return this.queueLock;
   }
 
   unlock(): void {
-    try {
-      const pidFile = join(this.root, 'gateway.pid');
-      if (Number(readFileSync(pidFile, 'utf8').trim()) === process.pid) unlinkSync(pidFile);
-    } catch {
-      // already gone
-    }
+    this.queueLock?.release();
+    this.queueLock = undefined;
   }
 
   statePath(id: string): string {
@@ -481,16 +468,9 @@ export class FileQueue implements MessageQueue {
   }
 }
 
-/** The pid of a live gateway holding the queue at `root`, if any. */
+/** The pid of the gateway holding the queue at `root` (by its lock), if one does and its pid is recorded. */
 export function runningGateway(root: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(root, 'gateway.pid'), 'utf8').trim());
-    if (!pid) return undefined;
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return lockHolder(root)?.pid;
 }
 
 /** The footer of the entry at `path`, or undefined if it is missing or damaged. */

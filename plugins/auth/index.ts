@@ -2,8 +2,9 @@
  * auth: SMTP AUTH (RFC 4954) with PLAIN, LOGIN and CRAM-MD5. Credentials are
  * checked through the directory hooks (ctx.users), so any directory plugin
  * (file-users, LDAP, SQL) serves. An authenticated session may relay.
- * Failed attempts are throttled per client address and logged without the
- * password. By default AUTH is only offered inside TLS.
+ * Failed attempts are throttled per client address (checks in flight count,
+ * throttle.ts) and logged without the password. By default AUTH is only
+ * offered inside TLS.
  */
 import {
   accept,
@@ -27,7 +28,7 @@ export default definePlugin({
   options: AuthOptions,
   setup(ctx, options) {
     const offered = new Set<string>(options.mechanisms);
-    const throttle = new FailureThrottle(options.failure_window);
+    const throttle = new FailureThrottle(options.max_failures, options.failure_window);
     const mayAuth = (session: Session) => session.tls !== undefined || !options.require_tls;
     // RFC 4954 5: MAIL FROM's AUTH= parameter must be accepted where AUTH is offered.
     ctx.acceptParameter('MAIL', 'AUTH');
@@ -67,9 +68,12 @@ export default definePlugin({
       if (!offered.has(mechanism)) {
         return reject(504, '5.5.4', 'Unrecognized authentication type', `mechanism ${mechanism} not offered`);
       }
-      if (throttle.count(client) >= options.max_failures) {
-        return disconnect('Error: too many authentication failures', 421, '4.7.0', `client ${client} is throttled`);
-      }
+      const throttled = () => {
+        const { failures, inFlight } = throttle.load(client);
+        const why = `client ${client} is throttled (${failures} failures, ${inFlight} checks in flight)`;
+        return disconnect('Error: too many authentication failures', 421, '4.7.0', why);
+      };
+      if (throttle.blocked(client)) return throttled();
 
       let outcome: SaslOutcome;
       try {
@@ -85,37 +89,46 @@ export default definePlugin({
       }
 
       const { username } = outcome.credentials;
-      const { verdict, failure } = await check(outcome.credentials);
-      if (failure) {
-        return reject(454, '4.7.0', 'Temporary authentication failure', `directory failed: ${failure.message}`);
-      }
-      if (verdict?.ok) {
-        throttle.succeed(client);
-        session.authenticatedUser = verdict.user ?? username;
-        if (options.relay) session.relayAllowed = true;
-        ctx.log.info({ client, user: session.authenticatedUser, mechanism }, 'authenticated');
-        return accept(
-          `authenticated ${session.authenticatedUser} (${mechanism})`,
-          reply(235, '2.7.0', 'Authentication successful'),
+      // The slot is taken before the directory is asked: parallel connections from one
+      // address get no more password checks between them than max_failures.
+      const attempt = throttle.reserve(client);
+      if (!attempt) return throttled();
+      try {
+        const { verdict, failure } = await check(outcome.credentials);
+        if (failure) {
+          return reject(454, '4.7.0', 'Temporary authentication failure', `directory failed: ${failure.message}`);
+        }
+        if (verdict?.ok) {
+          attempt.succeed(username);
+          session.authenticatedUser = verdict.user ?? username;
+          if (options.relay) session.relayAllowed = true;
+          ctx.log.info({ client, user: session.authenticatedUser, mechanism }, 'authenticated');
+          return accept(
+            `authenticated ${session.authenticatedUser} (${mechanism})`,
+            reply(235, '2.7.0', 'Authentication successful'),
+          );
+        }
+        const failures = attempt.fail(username);
+        ctx.log.warn({ client, user: username, mechanism, failures }, 'authentication failed');
+        if (failures >= options.max_failures) {
+          return disconnect(
+            'Error: too many authentication failures',
+            421,
+            '4.7.0',
+            `authentication failed for ${username} (${mechanism}); ${failures} failures from ${client}`,
+          );
+        }
+        await sleep(Math.min(options.failure_delay * failures, 10_000));
+        return reject(
+          535,
+          '5.7.8',
+          'Error: authentication failed',
+          `authentication failed for ${username} (${mechanism}, ${verdict ? 'bad credentials' : 'unknown user'})`,
         );
+      } finally {
+        // A check that did not happen (the directory failed) counts for nothing.
+        attempt.release();
       }
-      const failures = throttle.fail(client);
-      ctx.log.warn({ client, user: username, mechanism, failures }, 'authentication failed');
-      if (failures >= options.max_failures) {
-        return disconnect(
-          'Error: too many authentication failures',
-          421,
-          '4.7.0',
-          `authentication failed for ${username} (${mechanism}); ${failures} failures from ${client}`,
-        );
-      }
-      await sleep(Math.min(options.failure_delay * failures, 10_000));
-      return reject(
-        535,
-        '5.7.8',
-        'Error: authentication failed',
-        `authentication failed for ${username} (${mechanism}, ${verdict ? 'bad credentials' : 'unknown user'})`,
-      );
     });
 
     if (options.required) {

@@ -30,7 +30,8 @@ export const AuthOptions = Type.Object(
     max_failures: Type.Integer({
       default: 5,
       minimum: 1,
-      description: 'Failed AUTH attempts from one client address, within failure_window, before 421 and disconnect.',
+      description:
+        'Failed AUTH attempts from one client address, within failure_window, before 421 and disconnect. Password checks still running count too, so parallel connections get no more tries.',
     }),
     failure_window: Duration({
       default: '15m',

@@ -1,8 +1,9 @@
 /*
  * blacklist options: three lists (qmail badmailfrom, badrcptto/morebadrcptto,
  * badhelo), each with entries from YAML, entries from files and the reply text.
- * A YAML regex entry is checked by the config loader (format "regex"), so a
- * broken one is reported with its file:line:col before anything starts.
+ * A YAML regex entry is checked by the config loader (format "regex": RE2
+ * syntax), so a broken one is reported with its file:line:col before anything
+ * starts.
  */
 import { type Static, Type } from '../../core/plugin-api/index.js';
 
@@ -18,7 +19,7 @@ function listOptions(plain: string, message: string, files: string, description:
     {
       entries: Type.Array(Type.Union([Type.String({ minLength: 1 }), RegexEntry]), {
         default: [],
-        description: `${plain}, or { regex: "..." } matched against the whole value, case-insensitively.`,
+        description: `${plain}, or { regex: "..." } (RE2 syntax) matched against the whole value, case-insensitively.`,
       }),
       files: Type.Array(Type.String({ minLength: 1 }), {
         default: [],

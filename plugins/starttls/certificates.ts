@@ -66,7 +66,8 @@ export async function ensureSelfSigned(file: string): Promise<boolean> {
 export function loadCertificates(options: StarttlsOptions, resolvePath: (p: string) => string): CertificateSet {
   const base: SecureContextOptions = {
     minVersion: options.min_version,
-    ...(options.ciphers ? { ciphers: options.ciphers } : {}),
+    // TLS 1.2 suites from the list (default: AEAD only); TLS 1.3 suites stay OpenSSL's unless it names some.
+    ciphers: options.ciphers,
     honorCipherOrder: true,
   };
   const certFile = options.cert ?? options.generate;

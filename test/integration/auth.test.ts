@@ -18,6 +18,8 @@ import { RawSmtp } from '../harness/smtp.js';
 import { IMPLICIT_TLS_LISTENER, makeCertificate, type TestCertificate } from '../harness/tls.js';
 
 const TLS_CLIENT = join(REPO, 'test', 'clients', 'smtplib_tls.py');
+const AUTH_BURST = join(REPO, 'test', 'clients', 'smtplib_auth_burst.py');
+const SLOW_DIRECTORY = join(REPO, 'test', 'fixtures', 'plugins', 'slow-directory.js');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 describe('auth plugin with file-users', () => {
@@ -308,6 +310,87 @@ ${extra}`;
     } finally {
       await down.stop();
       down.cleanup();
+    }
+  });
+});
+
+describe('auth throttle against a slow directory', () => {
+  /** A gateway whose directory takes 300 ms per password check and logs each one. */
+  const throttledGateway = () =>
+    startGateway({
+      plugins: `
+      - use: ${SLOW_DIRECTORY}
+        with:
+          delay_ms: 300
+          users: { alice@example.test: alice-pw, bob@example.test: bob-pw }
+      - use: auth
+        with: { require_tls: false, max_failures: 5, failure_delay: 10ms }`,
+    });
+  const checks = (gw: Gateway, user: string) => gw.logs.filter((l) => l.event === 'password-check' && l.username === user).length;
+
+  it('20 parallel connections from one address get at most max_failures password checks', async () => {
+    const gw = await throttledGateway();
+    try {
+      const r = await run('python3', [
+        AUTH_BURST,
+        '--port',
+        String(gw.port),
+        '--connections',
+        '20',
+        '--user',
+        'alice@example.test',
+        '--password',
+        'guess',
+      ]);
+      const results = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { auth?: number; text?: string; error?: string });
+      assert.equal(results.length, 20, r.stdout + r.stderr);
+      assert.deepEqual(
+        results.filter((x) => x.auth !== 535 && x.auth !== 421),
+        [],
+        'every session got 535 or 421',
+      );
+      assert.equal(checks(gw, 'alice@example.test'), 5, 'five passwords checked, not twenty');
+      assert.ok(results.filter((x) => x.auth === 421).length >= 15);
+      // And the address stays shut for the window, even with the right password.
+      const { smtp } = await RawSmtp.session(gw.port);
+      await smtp.command('EHLO client.test');
+      assert.equal(
+        (await smtp.command(`AUTH PLAIN ${b64('\0alice@example.test\0alice-pw')}`)).text,
+        '421 4.7.0 Error: too many authentication failures',
+      );
+      await smtp.waitClosed();
+      assert.equal(checks(gw, 'alice@example.test'), 5);
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+
+  it('a valid login between guesses does not reset the count', async () => {
+    const gw = await throttledGateway();
+    try {
+      const replies: number[] = [];
+      for (let round = 0; round < 8; round++) {
+        const { smtp } = await RawSmtp.session(gw.port);
+        await smtp.command('EHLO client.test');
+        const guess = await smtp.command(`AUTH PLAIN ${b64(`\0alice@example.test\0guess${round}`)}`);
+        replies.push(guess.code);
+        if (guess.code === 421) {
+          await smtp.waitClosed();
+          break;
+        }
+        // The attacker's own account, valid: logging in with it must not wash out the guesses.
+        assert.equal((await smtp.command(`AUTH PLAIN ${b64('\0bob@example.test\0bob-pw')}`)).code, 235);
+        smtp.close();
+      }
+      assert.deepEqual(replies, [535, 535, 535, 535, 421]);
+      assert.equal(checks(gw, 'alice@example.test'), 5);
+    } finally {
+      await gw.stop();
+      gw.cleanup();
     }
   });
 });

@@ -5,9 +5,9 @@
  * show what is queued.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -97,12 +97,17 @@ describe('durable queue', () => {
     }
   });
 
-  it('refuses to share a queue with another running gateway', async () => {
+  it('refuses to share a queue with another running gateway, naming the pid that holds it', async () => {
     const gw = await startGateway();
     try {
       const second = await runCli(['start', '--config', gw.configFile], gw.dir);
       assert.equal(second.code, 1);
-      assert.match(second.stderr, /is in use by the gateway with pid \d+/);
+      assert.equal(second.stderr, `qgate: queue ${gw.queueDir} is in use by the gateway with pid ${gw.process.pid}\n`);
+      assert.equal(readFileSync(join(gw.queueDir, 'gateway.lock'), 'latin1'), `${gw.process.pid}\n`);
+      // qgate queue finds the gateway by its lock and hands it the request.
+      const flush = await runCli(['queue', 'flush', '--config', gw.configFile]);
+      assert.equal(flush.code, 0, flush.stderr);
+      assert.match(flush.stdout, new RegExp(`requested from the gateway \\(pid ${gw.process.pid}\\)`));
     } finally {
       await gw.stop();
       gw.cleanup();
@@ -157,6 +162,107 @@ describe('durable queue', () => {
     } finally {
       execFileSync('umount', [mount]);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a queue disk with no space left', () => {
+  const isRoot = process.getuid?.() === 0;
+  it('the gateway starts anyway, says what to do, and delivers the queue, which frees space', {
+    skip: !isRoot && 'needs root to mount a small tmpfs',
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-fullstart-'));
+    const queue = join(dir, 'queue');
+    mkdirSync(queue);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', queue]);
+    try {
+      // Three messages queued while delivery is off, then a clean stop.
+      const first = await startGateway({ dir });
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const smtp = await openTransaction(first.port, 'a@example.org', `user${i}@example.test`);
+        await smtp.command('DATA');
+        smtp.write(`Subject: ${i}\r\n\r\n${`${'q'.repeat(78)}\r\n`.repeat(1000)}.\r\n`);
+        ids.push(/queued as (\w+)/.exec((await smtp.reply()).text)![1]!);
+        smtp.close();
+      }
+      assert.equal(await first.stop(), 0);
+      // Fill the disk to the last byte.
+      spawnSync('dd', ['if=/dev/zero', `of=${join(queue, 'filler')}`, 'bs=4096'], { stdio: 'ignore' });
+      assert.equal(statfsSync(queue).bavail, 0, 'the queue disk is full');
+
+      const gw = await startGateway({
+        dir,
+        delivery: '\n  local_domains: [example.test]\n  maildir_root: ./mail\n  create_mailboxes: true',
+      });
+      try {
+        const warning = await gw.waitForLog((l) => l.level === 'warn' && l.event === 'queue');
+        assert.match(warning.msg, /^queue disk full: .*free space on the queue disk/);
+        for (const id of ids) await gw.waitForLog((l) => l.event === 'done' && l.queueId === id && l.delivered === 1);
+        for (let i = 0; i < 3; i++) {
+          assert.equal(readdirSync(join(dir, 'mail', 'example.test', `user${i}`, 'Maildir', 'new')).length, 1);
+        }
+        assert.deepEqual(queuedIds(gw.queueDir), []);
+        assert.ok(statfsSync(queue).bavail > 0, 'delivering the queue freed space');
+        // Once there is room the pid is recorded, and qgate queue can reach the gateway again.
+        await gw.waitForLog((l) => l.msg === 'pid recorded in gateway.lock', 15_000);
+        assert.equal(readFileSync(join(queue, 'gateway.lock'), 'latin1'), `${gw.process.pid}\n`);
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      execFileSync('umount', [queue]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the queue lock', () => {
+  /** A live process that is not a gateway: what a stale pid may point at once the pid is reused. */
+  const foreignProcess = () => {
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    return { pid: child.pid!, stop: () => child.kill('SIGKILL') };
+  };
+
+  it('a stale pid that now belongs to another live process neither blocks a start nor gets signalled', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-lock-'));
+    const foreign = foreignProcess();
+    try {
+      mkdirSync(join(dir, 'queue'));
+      // What a gateway killed with -9 leaves behind (gateway.pid: earlier releases).
+      for (const name of ['gateway.lock', 'gateway.pid']) writeFileSync(join(dir, 'queue', name), `${foreign.pid}\n`);
+      const gw = await startGateway({ dir });
+      try {
+        assert.equal(readFileSync(join(gw.queueDir, 'gateway.lock'), 'latin1'), `${gw.process.pid}\n`);
+        assert.ok(!existsSync(join(gw.queueDir, 'gateway.pid')), 'the old pid file is gone');
+      } finally {
+        assert.equal(await gw.stop(), 0);
+      }
+      assert.ok(!existsSync(join(gw.queueDir, 'gateway.lock')), 'a clean stop removes the lock file');
+      // No gateway holds the queue: qgate queue does the work itself, and signals nobody.
+      writeFileSync(join(dir, 'queue', 'gateway.lock'), `${foreign.pid}\n`);
+      const flush = await runCli(['queue', 'flush', '--config', gw.configFile]);
+      assert.equal(flush.code, 0, flush.stderr);
+      assert.match(flush.stdout, /no gateway is running/);
+      assert.doesNotThrow(() => process.kill(foreign.pid, 0), 'the foreign process was not signalled');
+    } finally {
+      foreign.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts again at once after kill -9, every time', async () => {
+    let gw = await startGateway();
+    try {
+      for (let i = 0; i < 5; i++) {
+        await gw.kill();
+        assert.ok(existsSync(join(gw.queueDir, 'gateway.lock')), 'kill -9 leaves the file; the kernel dropped the lock');
+        gw = await startGateway({ dir: gw.dir });
+        assert.equal(readFileSync(join(gw.queueDir, 'gateway.lock'), 'latin1'), `${gw.process.pid}\n`);
+      }
+    } finally {
+      await gw.stop();
+      gw.cleanup();
     }
   });
 });

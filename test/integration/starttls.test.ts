@@ -31,6 +31,21 @@ async function startTlsSession(port: number): Promise<{ smtp: RawSmtp; secure: T
   return { smtp, secure };
 }
 
+/** One handshake by openssl s_client after STARTTLS, offering only `cipher` (or TLS 1.3 when undefined). */
+async function handshake(port: number, cipher?: string): Promise<{ protocol?: string; cipher?: string; code: number | null }> {
+  const offer = cipher === undefined ? ['-tls1_3'] : ['-tls1_2', '-cipher', cipher];
+  const r = await run(
+    'openssl',
+    ['s_client', '-connect', `127.0.0.1:${port}`, '-starttls', 'smtp', '-brief', ...offer],
+    'QUIT\r\n',
+  );
+  return {
+    code: r.code,
+    protocol: /^Protocol version: (\S+)$/m.exec(r.stderr)?.[1],
+    cipher: /^Ciphersuite: (\S+)$/m.exec(r.stderr)?.[1],
+  };
+}
+
 describe('starttls plugin', () => {
   let dir: string;
   let gw: Gateway;
@@ -63,6 +78,29 @@ describe('starttls plugin', () => {
   after(async () => {
     await gw.stop();
     gw.cleanup();
+  });
+
+  it('TLS 1.2 by default: forward-secret AEAD suites only, no CBC (openssl s_client); TLS 1.3 as well', async () => {
+    const cases: { cipher?: string; accepted: boolean; why: string }[] = [
+      { cipher: 'ECDHE-ECDSA-AES128-GCM-SHA256', accepted: true, why: 'ECDHE, AES-GCM' },
+      { cipher: 'ECDHE-ECDSA-AES256-GCM-SHA384', accepted: true, why: 'ECDHE, AES-GCM' },
+      { cipher: 'ECDHE-ECDSA-CHACHA20-POLY1305', accepted: true, why: 'ECDHE, ChaCha20-Poly1305' },
+      { cipher: 'ECDHE-ECDSA-AES128-SHA256', accepted: false, why: 'CBC (LUCKY13)' },
+      { cipher: 'ECDHE-ECDSA-AES256-SHA384', accepted: false, why: 'CBC (LUCKY13)' },
+      { cipher: 'ECDHE-ECDSA-AES128-SHA', accepted: false, why: 'CBC with SHA-1' },
+      { cipher: 'ECDHE-ECDSA-AES256-SHA', accepted: false, why: 'CBC with SHA-1' },
+      { accepted: true, why: 'TLS 1.3' },
+    ];
+    for (const c of cases) {
+      const got = await handshake(gw.port, c.cipher);
+      if (c.accepted) {
+        assert.equal(got.protocol, c.cipher ? 'TLSv1.2' : 'TLSv1.3', `${c.why}: ${JSON.stringify(got)}`);
+        if (c.cipher) assert.equal(got.cipher, c.cipher, c.why);
+      } else {
+        assert.equal(got.protocol, undefined, `${c.cipher} (${c.why}) must be refused: ${JSON.stringify(got)}`);
+        assert.notEqual(got.code, 0);
+      }
+    }
   });
 
   it('offers STARTTLS, refuses an argument, and switches to TLS after 220', async () => {
@@ -275,6 +313,16 @@ describe('starttls defaults', () => {
       await gw.waitForLog((l) => /generated a self-signed TLS certificate/.test(l.msg) && l.file === file);
       assert.ok(existsSync(file));
       assert.equal(statSync(file).mode & 0o777, 0o600, 'the key is readable by the gateway only');
+      // The generated certificate is RSA: the same rule for the ECDHE-RSA suites.
+      for (const [cipher, protocol] of [
+        ['ECDHE-RSA-AES128-GCM-SHA256', 'TLSv1.2'],
+        ['ECDHE-RSA-CHACHA20-POLY1305', 'TLSv1.2'],
+        ['ECDHE-RSA-AES128-SHA256', undefined],
+        ['ECDHE-RSA-AES256-SHA', undefined],
+        ['DHE-RSA-AES128-GCM-SHA256', undefined],
+      ] as const) {
+        assert.equal((await handshake(gw.port, cipher)).protocol, protocol, cipher);
+      }
       const { smtp } = await RawSmtp.session(gw.port);
       await smtp.command('EHLO client.test');
       assert.equal((await smtp.command('MAIL FROM:<a@example.test>')).text, '530 5.7.0 Must issue a STARTTLS command first');
@@ -311,7 +359,7 @@ describe('starttls certificates and versions', () => {
         with:
           cert: ${chain.cert}
           key: ${chain.key}
-          ciphers: ECDHE-ECDSA-AES128-GCM-SHA256
+          ciphers: ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-SHA256
           implicit_listeners: [smtps]
       - use: rcpthosts
         with: { domains: [example.test] }`,
@@ -355,6 +403,11 @@ describe('starttls certificates and versions', () => {
     assert.equal(secure.getCipher().name, 'ECDHE-ECDSA-AES128-GCM-SHA256');
     assert.equal((await tls12.reply()).code, 220);
     tls12.close();
+    // The admin's list is the whole TLS 1.2 list: a CBC suite it names is offered, others are not,
+    // and TLS 1.3 stays on.
+    assert.equal((await handshake(gw.port, 'ECDHE-ECDSA-AES128-SHA256')).cipher, 'ECDHE-ECDSA-AES128-SHA256');
+    assert.equal((await handshake(gw.port, 'ECDHE-ECDSA-CHACHA20-POLY1305')).protocol, undefined);
+    assert.equal((await handshake(gw.port)).protocol, 'TLSv1.3');
     await assert.rejects(RawSmtp.openTls(strictPort, { maxVersion: 'TLSv1.2' }), /protocol version|alert/i);
     const tls13 = await RawSmtp.openTls(strictPort);
     assert.equal((tls13.socket as TLSSocket).getProtocol(), 'TLSv1.3');

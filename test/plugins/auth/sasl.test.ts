@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { type Ask, cramChallenge, cramMd5, login, plain } from '../../../plugins/auth/sasl.js';
-import { FailureThrottle } from '../../../plugins/auth/throttle.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -106,27 +105,5 @@ describe('CRAM-MD5 (RFC 2195)', () => {
   it('refuses an initial response and a response that is not "user digest"', async () => {
     assert.equal((await cramMd5(b64('x'), script([]).ask, '<1@x>')).kind, 'malformed');
     assert.equal((await cramMd5(undefined, script([b64('alice nothex')]).ask, '<1@x>')).kind, 'malformed');
-  });
-});
-
-describe('FailureThrottle', () => {
-  it('counts failures per client inside the window and forgets them after', () => {
-    const t = new FailureThrottle(1000);
-    assert.equal(t.fail('192.0.2.1', 0), 1);
-    assert.equal(t.fail('192.0.2.1', 500), 2);
-    assert.equal(t.count('192.0.2.2', 500), 0);
-    assert.equal(t.count('192.0.2.1', 1200), 1, 'the first failure left the window');
-    assert.equal(t.count('192.0.2.1', 2000), 0);
-  });
-  it('a success clears the client', () => {
-    const t = new FailureThrottle(1000);
-    t.fail('c', 0);
-    t.succeed('c');
-    assert.equal(t.count('c', 1), 0);
-  });
-  it('stays bounded', () => {
-    const t = new FailureThrottle(1000, 10);
-    for (let i = 0; i < 50; i++) t.fail(`c${i}`, i);
-    assert.ok(t.count('c49', 49) === 1);
   });
 });

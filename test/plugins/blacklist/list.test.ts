@@ -19,7 +19,7 @@ describe('BlockList of addresses', () => {
     plain('@[192.0.2.1]'),
     regex('.*@.*\\.dynamic\\.test'),
     regex('bounce-[0-9]+@lists\\.test'),
-    regex('(.)\\1@repeat\\.test'),
+    regex('(a+)+b@redos\\.test'),
     plain('postmaster'),
   ]);
   const cases: { value: string; entry: string | undefined; why: string }[] = [
@@ -44,8 +44,12 @@ describe('BlockList of addresses', () => {
     { value: 'bounce-17@lists.test', entry: 'regex:bounce-[0-9]+@lists\\.test', why: 'regex with a class' },
     { value: 'xbounce-17@lists.test', entry: undefined, why: 'regex is anchored at the start (no partial match)' },
     { value: 'bounce-17@lists.test.org', entry: undefined, why: 'regex partial match at the start does not hit' },
-    { value: 'aa@repeat.test', entry: 'regex:(.)\\1@repeat\\.test', why: 'backreferences keep their numbers' },
-    { value: 'ab@repeat.test', entry: undefined, why: 'backreference miss' },
+    { value: 'aaab@redos.test', entry: 'regex:(a+)+b@redos\\.test', why: 'a nested quantifier matches' },
+    {
+      value: `${'a'.repeat(400)}@redos.test`,
+      entry: undefined,
+      why: 'and misses in linear time, where a backtracking engine takes exponential time',
+    },
     { value: 'postmaster', entry: 'postmaster', why: 'the bare postmaster recipient can be listed' },
     { value: 'nobody@example.org', entry: undefined, why: 'miss' },
   ];
@@ -78,14 +82,43 @@ describe('BlockList of names (badhelo)', () => {
   }
 });
 
+describe('BlockList with many patterns (matched in groups)', () => {
+  const entries = [...Array.from({ length: 70 }, (_, i) => regex(`n${i}@g\\.test`)), regex('.*@g\\.test'), regex('n1@g\\.test')];
+  const list = new BlockList('address', entries);
+  const cases: { value: string; entry: string | undefined; why: string }[] = [
+    { value: 'n1@g.test', entry: 'regex:n1@g\\.test', why: 'in the first group' },
+    { value: 'n65@g.test', entry: 'regex:n65@g\\.test', why: 'in a later group, the first one missing' },
+    { value: 'other@g.test', entry: 'regex:.*@g\\.test', why: 'a wide pattern after the specific ones' },
+    { value: 'n1@h.test', entry: undefined, why: 'no group matches' },
+  ];
+  for (const c of cases) {
+    it(c.why, () => {
+      const hit = list.match(c.value);
+      assert.equal(hit && entryText(hit), c.entry);
+    });
+  }
+  it('the first pattern written wins, across groups', () => assert.equal(list.match('n1@g.test'), entries[1]));
+  it('counts every pattern', () => assert.equal(list.size, 72));
+});
+
 describe('BlockList errors', () => {
   it('an invalid regex names the entry and where it was written', () => {
     assert.throws(() => new BlockList('address', [{ text: '(unclosed', regex: true, origin: 'rcpt_to.entries[2]' }]), {
-      message: 'rcpt_to.entries[2]: invalid regular expression "regex:(unclosed": Unterminated group',
+      message: 'rcpt_to.entries[2]: invalid regular expression "regex:(unclosed": missing closing )',
     });
   });
   it('a pattern that only compiles wrapped is still refused', () => {
     assert.throws(() => new BlockList('address', [regex('a)|(b')]), /test: invalid regular expression "regex:a\)\|\(b"/);
+  });
+  it('backreferences and lookaround are refused: RE2 has none', () => {
+    assert.throws(() => new BlockList('address', [regex('(.)\\1@repeat\\.test')]), {
+      message:
+        'test: invalid regular expression "regex:(.)\\1@repeat\\.test": backreferences such as \\1 are not supported (patterns are RE2 syntax, matched in linear time)',
+    });
+    assert.throws(
+      () => new BlockList('address', [regex('(?!postmaster).*@example\\.com')]),
+      /lookahead and lookbehind such as \(\?! are not supported/,
+    );
   });
   it('an empty regex or a bare "@" is refused', () => {
     assert.throws(() => new BlockList('address', [regex('')]), /test: invalid regular expression "regex:": empty pattern/);
@@ -138,7 +171,7 @@ describe('parseListFile', () => {
   it('an invalid regex in a file names the file, the line and the entry', () => {
     const entries = parseListFile('ok@example.com\n# comment\nregex:[unclosed\n', '/etc/qgate/badmailfrom');
     assert.throws(() => new BlockList('address', entries), {
-      message: '/etc/qgate/badmailfrom:3: invalid regular expression "regex:[unclosed": Unterminated character class',
+      message: '/etc/qgate/badmailfrom:3: invalid regular expression "regex:[unclosed": missing closing ]',
     });
   });
 });
