@@ -3,7 +3,7 @@
 # talk to are installed (swaks with its TLS and CRAM-MD5 modules, Python 3 with
 # smtplib, Debian's python3-aiosmtpd, openssl; as root with apt-get, only if
 # missing), then runs every compiled test
-# with node's test runner.
+# with node's test runner, the fuzzing smoke run (test/fuzz/smoke.test.ts) among them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +29,5 @@ fi
 
 [ -f dist/core/cli/main.js ] || npx tsc -p .
 shopt -s nullglob
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/unit/*.test.js dist/test/plugins/*/*.test.js dist/test/integration/*.test.js
+# dist/test/fuzz: the seed corpus through every fuzz target, then a short Jazzer.js run of each (npm run fuzz is the long one).
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/unit/*.test.js dist/test/fuzz/*.test.js dist/test/plugins/*/*.test.js dist/test/integration/*.test.js

@@ -27,11 +27,18 @@ const DURATION_UNITS: Record<string, number> = {
   d: 86_400_000,
 };
 
+/**
+ * "25 MB": trimmed first (trim() and \s strip the same characters), so one \s*
+ * is left. With \s* on both sides of an optional unit, a failing value like
+ * "1", 50,000 spaces, "!" backtracked quadratically (seconds per value).
+ */
+const NUMBER_AND_UNIT = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/;
+
 /** Octets, or undefined if `value` is not a size. Plain numbers are octets. */
 export function parseSize(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const m = NUMBER_AND_UNIT.exec(value.trim());
   if (!m) return undefined;
   const factor = SIZE_UNITS[m[2]!.toLowerCase()];
   if (factor === undefined) return undefined;
@@ -51,7 +58,7 @@ export function parseDuration(value: unknown): number | undefined {
 function parseDurationUnbounded(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined;
   if (typeof value !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const m = NUMBER_AND_UNIT.exec(value.trim());
   if (!m) return undefined;
   const factor = DURATION_UNITS[m[2]!.toLowerCase()];
   if (factor === undefined) return undefined;

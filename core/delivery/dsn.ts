@@ -200,7 +200,7 @@ interface Returned {
 function cutAtLineEnd(data: Buffer, max: number): Buffer {
   if (data.length <= max) return data;
   const lastLineEnd = max < 2 ? -1 : data.lastIndexOf('\r\n', max - 2);
-  return data.subarray(0, lastLineEnd + 2);
+  return data.subarray(0, lastLineEnd < 0 ? 0 : lastLineEnd + 2);
 }
 
 /**

@@ -180,6 +180,15 @@ export function mailboxPath(root: string, local: string, domain: string): string
   return join(root, d, local, 'Maildir');
 }
 
+/** A YAML value for an error message; anchors can make a mapping contain itself, which JSON.stringify refuses. */
+function shown(value: unknown): string {
+  try {
+    return String(JSON.stringify(value));
+  } catch {
+    return Array.isArray(value) ? 'a list' : 'a mapping';
+  }
+}
+
 /**
  * Parses an aliases file: a YAML mapping from "local" or "local@domain" to one
  * address or a list of them. Strict, because a mistyped alias loses mail: each
@@ -205,7 +214,7 @@ export function parseAliasesYaml(text: string): AliasTable {
     if (values.length === 0) throw bad('no targets');
     const targets: string[] = [];
     for (const t of values) {
-      if (typeof t !== 'string') throw bad(`target ${String(JSON.stringify(t))} is not a string`);
+      if (typeof t !== 'string') throw bad(`target ${shown(t)} is not a string`);
       if (t === '' || /[\s,]/.test(t)) throw bad(`target ${JSON.stringify(t)} is not one address (use a list)`);
       if (t.startsWith('|') || t.startsWith('/'))
         throw bad(`target ${JSON.stringify(t)}: program and file targets are not supported`);

@@ -12,7 +12,9 @@ export function parseHeaderSection(text: string): HeaderField[] {
   for (const line of lines) {
     if (line === '') break;
     if ((line[0] === ' ' || line[0] === '\t') && current) {
-      current.value += ` ${line.trim()}`;
+      // Folded values are trimmed like unfolded ones: "Subject:" CRLF " x" is "x", and a blank continuation adds nothing.
+      const more = line.trim();
+      if (more !== '') current.value = current.value === '' ? more : `${current.value} ${more}`;
       continue;
     }
     const colon = line.indexOf(':');

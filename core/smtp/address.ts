@@ -115,7 +115,8 @@ export function parsePath(text: string, opts: PathOptions = {}): PathParse {
   if (inner === '') {
     return opts.allowNull ? { ok: true, address: null, rest } : { ok: false, error: 'syntax', rest };
   }
-  if (inner.length > 256) return { ok: false, error: 'syntax', rest };
+  // RFC 5321 4.5.3.1 limits are octets, also for UTF-8 addresses (a string's length counts UTF-16 units).
+  if (Buffer.byteLength(inner) > 256) return { ok: false, error: 'syntax', rest };
   const utf8 = opts.utf8 === true;
   if (!utf8 && NON_ASCII.test(inner)) return { ok: false, error: 'utf8', rest };
 
@@ -137,7 +138,7 @@ export function parsePath(text: string, opts: PathOptions = {}): PathParse {
   const parts = splitMailbox(mailbox);
   if (!parts) return { ok: false, error: 'syntax', rest };
   const [local, domainRaw] = parts;
-  if (local.length > 64 && !local.startsWith('"')) return { ok: false, error: 'syntax', rest };
+  if (Buffer.byteLength(local) > 64 && !local.startsWith('"')) return { ok: false, error: 'syntax', rest };
   if (!isLocalPart(local, utf8)) return { ok: false, error: 'syntax', rest };
   if (!isDomain(domainRaw, utf8) && !isAddressLiteral(domainRaw)) return { ok: false, error: 'syntax', rest };
   const domain = domainRaw.toLowerCase();

@@ -12,9 +12,18 @@ export interface CommandLine {
   readonly argument: string;
 }
 
+/**
+ * Verbs and keywords are case-insensitive in ASCII only (RFC 5321 2.4), as
+ * Postfix compares them; toUpperCase() alone would make "maıl" MAIL and
+ * "ſMTPUTF8" SMTPUTF8 ("ı" and "ſ" upper-case to "I" and "S").
+ */
+function asciiUpperCase(text: string): string {
+  return text.replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+}
+
 export function splitCommand(line: string): CommandLine {
   const sp = line.indexOf(' ');
-  const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+  const verb = asciiUpperCase(sp < 0 ? line : line.slice(0, sp));
   const argument = sp < 0 ? '' : line.slice(sp + 1).trim();
   return { verb, argument };
 }
@@ -34,10 +43,10 @@ export function parseParameters(text: string): Map<string, string | true> | stri
   for (const token of text.split(' ')) {
     if (token === '') continue;
     const eq = token.indexOf('=');
-    const keyword = (eq < 0 ? token : token.slice(0, eq)).toUpperCase();
+    const keyword = eq < 0 ? token : token.slice(0, eq);
     const value = eq < 0 ? true : token.slice(eq + 1);
     if (!KEYWORD.test(keyword) || (value !== true && !VALUE.test(value))) return token;
-    params.set(keyword, value);
+    params.set(asciiUpperCase(keyword), value);
   }
   return params;
 }

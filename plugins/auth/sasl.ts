@@ -16,11 +16,22 @@ export type SaslOutcome =
 export type Ask = (challenge: string) => Promise<string>;
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * RFC 4616 2: the fields are UTF-8. Buffer's decoder would turn each invalid
+ * sequence into U+FFFD, so different octets would reach the user directory as
+ * the same name or password; fatal makes them malformed instead, and ignoreBOM
+ * keeps a leading U+FEFF as the client sent it.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function decode(text: string): string | undefined {
   if (text === '=') return ''; // RFC 4954 4: an empty initial response
   if (!BASE64.test(text)) return undefined;
-  return Buffer.from(text, 'base64').toString('utf8');
+  try {
+    return UTF8.decode(Buffer.from(text, 'base64'));
+  } catch {
+    return undefined;
+  }
 }
 
 async function response(initial: string | undefined, ask: Ask, challenge: string): Promise<string | 'cancel' | undefined> {
@@ -32,7 +43,7 @@ async function response(initial: string | undefined, ask: Ask, challenge: string
 export async function plain(initial: string | undefined, ask: Ask): Promise<SaslOutcome> {
   const text = await response(initial, ask, '');
   if (text === 'cancel') return { kind: 'cancelled' };
-  if (text === undefined) return { kind: 'malformed', why: 'bad base64' };
+  if (text === undefined) return { kind: 'malformed', why: 'not base64 of UTF-8' };
   const parts = text.split('\0');
   if (parts.length !== 3 || !parts[1]) return { kind: 'malformed', why: 'PLAIN needs authzid NUL authcid NUL password' };
   const [authzid, username, password] = parts as [string, string, string];
@@ -44,10 +55,10 @@ export async function plain(initial: string | undefined, ask: Ask): Promise<Sasl
 export async function login(initial: string | undefined, ask: Ask): Promise<SaslOutcome> {
   const username = await response(initial, ask, Buffer.from('Username:').toString('base64'));
   if (username === 'cancel') return { kind: 'cancelled' };
-  if (!username) return { kind: 'malformed', why: 'bad base64 user name' };
+  if (!username) return { kind: 'malformed', why: 'user name empty or not base64 of UTF-8' };
   const password = await response(undefined, ask, Buffer.from('Password:').toString('base64'));
   if (password === 'cancel') return { kind: 'cancelled' };
-  if (password === undefined) return { kind: 'malformed', why: 'bad base64 password' };
+  if (password === undefined) return { kind: 'malformed', why: 'password not base64 of UTF-8' };
   return { kind: 'credentials', credentials: { mechanism: 'LOGIN', username, password } };
 }
 

@@ -199,6 +199,20 @@ const ROWS: Row[] = [
   // Lengths
   { why: 'local part of 64 octets', input: `<${LOCAL64}@example.com>`, expected: ok(mailbox(LOCAL64, 'example.com')) },
   { why: 'local part of 65 octets', input: `<${LOCAL64}l@example.com>`, expected: syntax() },
+  // Found by fuzzing: the limits counted UTF-16 units, so 40 "é" (80 octets) passed for 40.
+  {
+    why: 'UTF-8 local part of 64 octets',
+    input: `<${'é'.repeat(32)}@example.com>`,
+    opts: { utf8: true },
+    expected: ok(mailbox('é'.repeat(32), 'example.com')),
+  },
+  { why: 'UTF-8 local part of 66 octets', input: `<${'é'.repeat(33)}@example.com>`, opts: { utf8: true }, expected: syntax() },
+  {
+    why: 'UTF-8 path over 256 octets',
+    input: `<${'é'.repeat(30)}@${'ü'.repeat(60)}.${'ü'.repeat(60)}.example>`,
+    opts: { utf8: true },
+    expected: syntax(),
+  },
   {
     why: 'path of 256 octets with its brackets',
     input: `<${LOCAL64}@${domainOfLength(254 - 65)}>`,

@@ -14,6 +14,10 @@ describe('splitCommand', () => {
     { why: 'argument trimmed on both sides', line: 'RCPT   TO:<a@b>   ', verb: 'RCPT', argument: 'TO:<a@b>' },
     { why: 'trailing space only', line: 'NOOP ', verb: 'NOOP', argument: '' },
     { why: 'inner spaces of the argument kept', line: 'HELP  me  please', verb: 'HELP', argument: 'me  please' },
+    // Found by fuzzing: toUpperCase() folded these into real verbs; Postfix answers 502 to them.
+    { why: 'dotless i is not an I: "maıl" is not MAIL', line: 'maıl FROM:<a@b>', verb: 'MAıL', argument: 'FROM:<a@b>' },
+    { why: 'long s is not an S: "ſtarttls" is not STARTTLS', line: 'ſtarttls', verb: 'ſTARTTLS', argument: '' },
+    { why: 'other letters keep their case', line: 'éhlo x', verb: 'éHLO', argument: 'x' },
   ];
   for (const row of rows) {
     test(row.why, () => {
@@ -226,6 +230,9 @@ describe('parseParameters', () => {
     { why: 'xtext value', text: 'ENVID=abc+2Bdef', expected: [['ENVID', 'abc+2Bdef']] },
     { why: 'UTF-8 value', text: 'X-NAME=jürgen', expected: [['X-NAME', 'jürgen']] },
     { why: 'empty value: the bad token', text: 'SIZE=', expected: 'SIZE=' },
+    // Found by fuzzing: the keyword was upper-cased before its ASCII syntax was checked.
+    { why: 'non-ASCII keyword that upper-cases to SMTPUTF8', text: 'ſmtputf8', expected: 'ſmtputf8' },
+    { why: 'non-ASCII keyword that upper-cases to SIZE', text: 'ſıze=10', expected: 'ſıze=10' },
     { why: 'empty keyword: the bad token', text: '=1', expected: '=1' },
     { why: 'keyword starting with a hyphen', text: '-X=1', expected: '-X=1' },
     { why: 'punctuation in a keyword', text: 'SIZE=1 BAD!', expected: 'BAD!' },

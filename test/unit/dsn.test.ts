@@ -220,6 +220,15 @@ describe('renderDsn', () => {
       },
     },
     {
+      // Found by fuzzing: with no line end within maxBytes the cut kept the first octet of the line.
+      why: 'a first header line longer than maxBytes: nothing of it comes back, not even one octet',
+      input: { ...base, original: Buffer.from(`Subject: ${'x'.repeat(400)}\r\n\r\nbody\r\n`), maxBytes: 300 },
+      subject: 'Undelivered Mail Returned to Sender',
+      part3: 'text/rfc822-headers',
+      returned: Buffer.alloc(0),
+      check: ({ mail }) => assert.match(flat(mail.text), /its header section is returned cut to its first 0 octets\./),
+    },
+    {
       why: 'headersOnly returns the header section without a size note',
       input: { ...base, headersOnly: true },
       subject: 'Undelivered Mail Returned to Sender',

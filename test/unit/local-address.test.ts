@@ -317,6 +317,12 @@ const YAML_ROWS: YamlRow[] = [
   { why: 'a number is not an address', text: 'team: 42\n', expected: /"team".*not a string/ },
   { why: 'a nested mapping is not an address', text: 'team:\n  a: b\n', expected: /"team".*not a string/ },
   { why: 'a list item that is not a string names the key', text: 'team: [alice, 7]\n', expected: /"team".*7/ },
+  {
+    // Found by fuzzing: the message was JSON.stringify's own TypeError about the circle.
+    why: 'a mapping that holds itself (a YAML anchor) names the key',
+    text: 'team: &t\n  x: *t\n',
+    expected: /^Error: aliases: "team": target a mapping is not a string$/,
+  },
   { why: 'an empty list would drop mail', text: 'team: []\n', expected: /"team".*no targets/ },
   { why: 'an empty string', text: 'team: ""\n', expected: /"team".*not one address/ },
   { why: 'a comma list in one string is a mistake (use a list)', text: 'team: alice, bob\n', expected: /"team".*use a list/ },

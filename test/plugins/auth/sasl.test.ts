@@ -8,6 +8,9 @@ import { describe, it } from 'node:test';
 import { type Ask, cramChallenge, cramMd5, login, plain } from '../../../plugins/auth/sasl.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
+/** Base64 of text and raw octets, for responses that are not UTF-8. */
+const bytes64 = (...parts: Array<string | number[]>) =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p)))).toString('base64');
 
 /** A client that answers the challenges with `lines`, recording what it was asked. */
 function script(lines: string[]): { ask: Ask; asked: string[] } {
@@ -41,6 +44,17 @@ describe('PLAIN (RFC 4616)', () => {
     { why: 'empty initial response "="', initial: '=', kind: 'malformed' },
     { why: 'cancelled with "*"', lines: ['*'], kind: 'cancelled' },
     { why: 'cancelled as the initial response', initial: '*', kind: 'cancelled' },
+    // Found by fuzzing: invalid UTF-8 was decoded to U+FFFD, so different octets gave the same user name or password.
+    { why: 'a user name that is not UTF-8', initial: bytes64('\0', [0xff, 0xfe], '\0pw'), kind: 'malformed' },
+    { why: 'an overlong "/" in the user name', initial: bytes64('\0a', [0xc0, 0xaf], 'b\0pw'), kind: 'malformed' },
+    { why: 'a UTF-16 surrogate in the password', initial: bytes64('\0u\0', [0xed, 0xa0, 0x80]), kind: 'malformed' },
+    {
+      why: 'a leading byte order mark stays part of the user name',
+      initial: b64('\0\ufeffu\0pw'),
+      kind: 'credentials',
+      user: '\ufeffu',
+      password: 'pw',
+    },
     {
       why: 'password with spaces and UTF-8',
       initial: b64('\0u\0pass wörd'),
@@ -71,6 +85,10 @@ describe('LOGIN', () => {
     assert.equal(out.kind, 'credentials');
     if (out.kind === 'credentials')
       assert.deepEqual(out.credentials, { mechanism: 'LOGIN', username: 'alice', password: 'secret' });
+  });
+  it('refuses a password that is not UTF-8 (found by fuzzing)', async () => {
+    const { ask } = script([bytes64([0xe9, 0x74, 0xe9])]);
+    assert.equal((await login(b64('alice'), ask)).kind, 'malformed');
   });
   it('takes the user name as the initial response', async () => {
     const { ask, asked } = script([b64('secret')]);
