@@ -59,7 +59,7 @@ export const ListenerSchema = Type.Object(
     smtpd_forbid_bare_newline: Type.Union([Type.Literal('reject'), Type.Literal('normalize')], {
       default: 'reject',
       description:
-        'Bare CR or LF in DATA or a command: "reject" refuses with 550 5.5.2 and disconnects; "normalize" stores CRLF. Either way only CRLF.CRLF ends a message (Postfix 3.9 semantics).',
+        'Bare CR or LF in DATA or a command: "reject" refuses with 550 5.5.2 and disconnects; "normalize" stores CRLF and lets commands end in LF. Either way only CRLF.CRLF ends a message (Postfix 3.9 semantics), and a CR inside a command line is refused.',
     }),
     require_helo: Type.Boolean({ default: true, description: 'MAIL before HELO/EHLO gets 503 (smtpd_helo_required).' }),
     banner: Type.String({ default: 'ESMTP qgate', description: 'Greeting text after the host name.' }),

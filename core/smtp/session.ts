@@ -23,7 +23,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Envelope, MessageQueue, Spool } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import { type EsmtpParameters, parsePathCommand, splitCommand } from './command.js';
-import { CommandReader } from './command-reader.js';
+import { type CommandInput, CommandReader } from './command-reader.js';
 import { DataDecoder } from './data-decoder.js';
 import { formatReply, type Reply, replyText } from './reply.js';
 import { CapabilityList, SmtpTransaction } from './transaction.js';
@@ -267,8 +267,36 @@ export class SmtpSession implements Session {
     if (!input) return;
     const waiter = this.lineWaiter;
     this.lineWaiter = undefined;
+    // (refusedLine always closes for a bare CR; the kind test is for the compiler.)
+    if (this.refusedLine(input) || input.kind === 'bare-cr') {
+      waiter.reject(new Error('connection closed'));
+      return;
+    }
     if (input.kind === 'too-long') waiter.reject(new Error('line too long'));
+    // Bytes that are not UTF-8 are not base64 either (RFC 4954 4): the mechanism refuses
+    // the response as undecodable, as it does any other text that is not base64.
+    else if (input.kind === 'bad-utf8') waiter.resolve('\ufffd');
     else waiter.resolve(input.text);
+  }
+
+  /**
+   * A bare CR inside a line, or a bare LF line end under "reject", closes the
+   * connection with 550 (README: smtpd_forbid_bare_newline). True if it did.
+   */
+  private refusedLine(input: CommandInput): boolean {
+    if (input.kind === 'too-long') return false;
+    if (input.bareLf && this.settings.listener.smtpd_forbid_bare_newline === 'reject') {
+      this.endReason = 'bare LF in command';
+      this.close(r(550, '5.5.2', 'Error: bare <LF> received'));
+      return true;
+    }
+    if (input.kind === 'bare-cr') {
+      // Under either policy: "normalize" would have to split the line into two commands.
+      this.endReason = 'bare CR in command';
+      this.close(r(550, '5.5.2', 'Error: bare <CR> received'));
+      return true;
+    }
+    return false;
   }
 
   private resumeIfPossible(): void {
@@ -298,14 +326,17 @@ export class SmtpSession implements Session {
           this.error(r(500, '5.5.2', 'Error: line too long'));
           continue;
         }
+        if (this.refusedLine(input) || input.kind === 'bare-cr') break;
+        if (input.kind === 'bad-utf8') {
+          // RFC 6531 3.3: commands are UTF-8, and we offer SMTPUTF8 to everyone. Postfix
+          // answers this (with smtputf8_enable) in the same words; 500 because no verb
+          // or argument of a malformed line can be trusted enough to answer 501/553 for it.
+          this.error(r(500, '5.5.2', 'Error: bad UTF-8 syntax'));
+          continue;
+        }
         if (Buffer.byteLength(input.text) + 2 > this.settings.listener.max_command_line && !isAuthLine(input.text)) {
           this.error(r(500, '5.5.2', 'Error: line too long'));
           continue;
-        }
-        if (input.bareLf && this.settings.listener.smtpd_forbid_bare_newline === 'reject') {
-          this.endReason = 'bare LF in command';
-          this.close(r(550, '5.5.2', 'Error: bare <LF> received'));
-          break;
         }
         await this.command(input.text);
       }
