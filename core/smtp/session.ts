@@ -84,6 +84,10 @@ export class SmtpSession implements Session {
   private pumping = false;
   private errors = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** The client half-closed: answer what it sent before, then close. */
+  private peerEnded = false;
+  /** A message between its end of data and its reply; it logs its own outcome. */
+  private finishing = false;
   private lineWaiter: { resolve: (line: string) => void; reject: (e: Error) => void } | undefined;
   private data: DataState | undefined;
   private draining = false;
@@ -177,6 +181,7 @@ export class SmtpSession implements Session {
 
   private attachSocket(s: Socket): void {
     s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('end', () => this.onPeerEnded());
     s.on('error', (err) => this.log.debug({ err }, 'socket error'));
     s.on('close', () => this.onSocketClosed());
     s.on('drain', () => this.resumeIfPossible());
@@ -197,6 +202,7 @@ export class SmtpSession implements Session {
     this.reader.discard();
     const raw = this.socket;
     raw.removeAllListeners('data');
+    raw.removeAllListeners('end');
     raw.removeAllListeners('close');
     raw.removeAllListeners('drain');
     const secure = new TLSSocket(raw, { ...options, isServer: true });
@@ -208,6 +214,11 @@ export class SmtpSession implements Session {
       secure.once('secure', () => {
         clearTimeout(timer);
         resolve(true);
+      });
+      // The socket is half-open capable: a client that closes mid-handshake must not wait for the timer.
+      secure.once('end', () => {
+        clearTimeout(timer);
+        resolve(false);
       });
       secure.once('error', (err) => {
         clearTimeout(timer);
@@ -261,6 +272,38 @@ export class SmtpSession implements Session {
     void this.pump();
   }
 
+  /**
+   * The client half-closed (FIN). Net servers would end our side at once and lose
+   * the replies still to come (the 250 for a message sent with QUIT right before
+   * the FIN, which a client would then send again); the listener keeps sockets
+   * half-open instead, so everything read before the FIN is answered first.
+   */
+  private onPeerEnded(): void {
+    if (this.mode === 'closed') return;
+    this.peerEnded = true;
+    this.serveLineWaiter();
+    if (this.lineWaiter) {
+      const waiter = this.lineWaiter;
+      this.lineWaiter = undefined;
+      waiter.reject(new Error('connection closed'));
+    }
+    void this.pump();
+    this.closeIfPeerDone();
+  }
+
+  /** After a half-close: once nothing the client sent is still being answered, close. */
+  private closeIfPeerDone(): void {
+    if (!this.peerEnded || this.pumping || this.finishing || this.mode === 'closed' || this.mode === 'greeting') return;
+    if (this.data) {
+      // The FIN came before the end of data: nothing was acknowledged, nothing is kept.
+      const { spool, transaction } = this.data;
+      this.data = undefined;
+      void spool.discard();
+      this.logTransaction(transaction, 'aborted', undefined, 'connection closed during DATA');
+    }
+    this.close();
+  }
+
   private serveLineWaiter(): void {
     if (!this.lineWaiter) return;
     const input = this.reader.next();
@@ -309,7 +352,7 @@ export class SmtpSession implements Session {
 
   /** Processes buffered input until it is used up or we must wait (for hooks, for the disk). */
   private async pump(): Promise<void> {
-    if (this.pumping || this.mode === 'greeting') return;
+    if (this.pumping || this.finishing || this.mode === 'greeting') return;
     this.pumping = true;
     try {
       while (this.mode === 'command' || this.mode === 'data') {
@@ -350,6 +393,7 @@ export class SmtpSession implements Session {
       this.resumeIfPossible();
     }
     if (this.draining && this.mode === 'command' && !this.transaction) this.shutdown(false);
+    this.closeIfPeerDone();
   }
 
   // ---- output ------------------------------------------------------------
@@ -411,7 +455,7 @@ export class SmtpSession implements Session {
 
   private onIdle(): void {
     if (this.mode === 'closed') return;
-    if (this.pumping && !this.lineWaiter && this.mode !== 'data') {
+    if ((this.pumping || this.finishing) && !this.lineWaiter && this.mode !== 'data') {
       // We are the slow side (a hook is running): not the client's fault.
       this.idleTimer?.refresh();
       return;
@@ -433,7 +477,8 @@ export class SmtpSession implements Session {
       this.data = undefined;
       void spool.discard();
       this.logTransaction(transaction, 'aborted', undefined, 'connection lost during DATA');
-    } else if (this.transaction) {
+    } else if (this.transaction && !this.finishing) {
+      // A message past its end of data logs its own outcome: it may still be queued.
       this.logTransaction(this.transaction, 'aborted', undefined, wasOpen ? 'connection closed' : this.endReason);
     }
     this.transaction = undefined;
@@ -755,14 +800,15 @@ export class SmtpSession implements Session {
     this.mode = 'command';
     this.data = undefined;
     this.transaction = state.transaction;
-    this.pumping = true;
+    // Commands pipelined after the message wait for its reply (RFC 2920 3.1: replies in order).
+    this.finishing = true;
     this.finishMessage(state)
       .catch((err: unknown) => {
         this.log.error({ err }, 'internal error finishing a message');
         this.send(r(451, '4.3.0', 'Error: internal error, please try again later'));
       })
       .finally(() => {
-        this.pumping = false;
+        this.finishing = false;
         this.flush();
         void this.pump();
       });
@@ -819,8 +865,11 @@ export class SmtpSession implements Session {
       if (isRefusal(result)) {
         this.applyResult(result);
         this.logTransaction(txn, 'rejected', result.reply, result.reason);
-        await this.endTransaction(null);
+      } else {
+        // The connection is gone and nobody can be told: not queued, so not a duplicate later.
+        this.logTransaction(txn, 'aborted', undefined, 'connection lost before the reply');
       }
+      await this.endTransaction(null);
       return true;
     };
     if (await stopped(await hooks.message.promise(this, txn, message))) return;
