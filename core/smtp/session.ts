@@ -25,6 +25,7 @@ import { newQueueId } from '../queue/queue.js';
 import { type EsmtpParameters, parsePathCommand, splitCommand } from './command.js';
 import { type CommandInput, CommandReader } from './command-reader.js';
 import { DataDecoder } from './data-decoder.js';
+import { DataRateBudget } from './data-rate.js';
 import { formatReply, type Reply, replyText } from './reply.js';
 import { CapabilityList, SmtpTransaction } from './transaction.js';
 
@@ -59,6 +60,7 @@ interface DataState {
   readonly transaction: SmtpTransaction;
   readonly spool: Spool;
   readonly decoder: DataDecoder;
+  readonly rate: DataRateBudget;
   bodyBytes: number;
   tooBig: boolean;
 }
@@ -84,6 +86,8 @@ export class SmtpSession implements Session {
   private pumping = false;
   private errors = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Fires when the command line deadline or the DATA rate budget may have run out. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
   /** The client half-closed: answer what it sent before, then close. */
   private peerEnded = false;
   /** A message between its end of data and its reply; it logs its own outcome. */
@@ -261,15 +265,17 @@ export class SmtpSession implements Session {
     this.armIdleTimer();
     if (this.mode === 'data' && this.data && this.reader.buffered === 0 && !this.pumping) {
       this.feedData(chunk);
+      this.armDeadline();
       return;
     }
-    this.reader.push(chunk);
+    this.reader.push(chunk, performance.now());
     if (this.lineWaiter) this.serveLineWaiter();
     if (this.reader.buffered > MAX_PENDING_INPUT && !this.pausedForInput) {
       this.pausedForInput = true;
       this.socket.pause();
     }
     void this.pump();
+    this.armDeadline();
   }
 
   /**
@@ -394,6 +400,7 @@ export class SmtpSession implements Session {
     }
     if (this.draining && this.mode === 'command' && !this.transaction) this.shutdown(false);
     this.closeIfPeerDone();
+    this.armDeadline();
   }
 
   // ---- output ------------------------------------------------------------
@@ -451,6 +458,8 @@ export class SmtpSession implements Session {
   private clearIdleTimer(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
   }
 
   private onIdle(): void {
@@ -460,9 +469,68 @@ export class SmtpSession implements Session {
       this.idleTimer?.refresh();
       return;
     }
-    this.endReason = 'timeout';
-    if (this.data) void this.data.spool.discard();
-    this.close(r(421, '4.4.2', `${this.hostname} Error: timeout exceeded`));
+    this.hangUp('timeout', r(421, '4.4.2', `${this.hostname} Error: timeout exceeded`));
+  }
+
+  /**
+   * Arms the timer for the deadline that applies now: the command line deadline
+   * while a line is arriving, the data rate budget in DATA. Cheap when a timer
+   * is set already: it fires at the earliest time the deadline can have passed
+   * and looks again (onDeadline), so bytes never cost a timer operation.
+   */
+  private armDeadline(): void {
+    if (this.deadlineTimer || this.mode === 'closed') return;
+    const left = this.deadlineLeft(performance.now());
+    if (left === undefined) return;
+    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(1, Math.ceil(left)));
+  }
+
+  /** Milliseconds until the current deadline; undefined if none applies. */
+  private deadlineLeft(now: number): number | undefined {
+    if (this.mode === 'data' && this.data) {
+      const left = this.data.rate.left(now);
+      return Number.isFinite(left) ? left : undefined;
+    }
+    if (this.mode !== 'command') return undefined;
+    const since = this.reader.lineStartedAt;
+    return since === undefined ? undefined : since + this.settings.listener.command_deadline - now;
+  }
+
+  private onDeadline(): void {
+    this.deadlineTimer = undefined;
+    if (this.mode === 'closed') return;
+    const now = performance.now();
+    if (this.socket.isPaused()) {
+      // We stopped reading (queue disk behind, or replies unread): not the client's slowness.
+      this.data?.rate.restart(now);
+      this.reader.restartLineClock(now);
+      this.armDeadline();
+      return;
+    }
+    const left = this.deadlineLeft(now);
+    if (left === undefined) return;
+    if (left > 0) {
+      this.armDeadline();
+      return;
+    }
+    if (this.mode === 'data') {
+      const rate = this.settings.listener.min_data_rate;
+      this.hangUp('data too slow', r(421, '4.4.2', `${this.hostname} Error: message data too slow (under ${rate} bytes/s)`));
+    } else {
+      this.hangUp('command deadline', r(421, '4.4.2', `${this.hostname} Error: command line not completed in time`));
+    }
+  }
+
+  /** Ends the session from our side (timeouts, refusals): a message still arriving is dropped. */
+  private hangUp(endReason: string, reply: Reply): void {
+    this.endReason = endReason;
+    if (this.data) {
+      const { spool, transaction } = this.data;
+      this.data = undefined;
+      void spool.discard();
+      this.logTransaction(transaction, 'aborted', undefined, endReason);
+    }
+    this.close(reply);
   }
 
   private onSocketClosed(): void {
@@ -764,6 +832,7 @@ export class SmtpSession implements Session {
     const state: DataState = {
       transaction: txn,
       spool,
+      rate: new DataRateBudget(this.settings.listener.timeout, this.settings.listener.min_data_rate, performance.now()),
       bodyBytes: 0,
       tooBig: false,
       decoder: new DataDecoder(this.settings.listener.smtpd_forbid_bare_newline, (chunk) => {
@@ -785,6 +854,7 @@ export class SmtpSession implements Session {
     this.data = state;
     this.transaction = undefined;
     this.mode = 'data';
+    this.armDeadline();
     this.send(r(354, undefined, 'End data with <CR><LF>.<CR><LF>'));
   }
 
@@ -794,9 +864,11 @@ export class SmtpSession implements Session {
     const state = this.data;
     if (!state) return;
     const end = state.decoder.feed(chunk);
+    const now = performance.now();
+    state.rate.received(end < 0 ? chunk.length : end, now);
     if (end < 0) return;
     // End of data: what follows belongs to the next commands (pipelining).
-    if (end < chunk.length) this.reader.push(chunk.subarray(end));
+    if (end < chunk.length) this.reader.push(chunk.subarray(end), now);
     this.mode = 'command';
     this.data = undefined;
     this.transaction = state.transaction;
