@@ -4,13 +4,17 @@
  * RFC 6531). It reads commands, runs the pipeline's hooks, streams DATA
  * through the decoder into a queue spool and answers 250 only after the queue
  * committed the message. Replies to pipelined commands are sent in order, in
- * one write when the client's buffered commands are used up.
+ * one write when the client's buffered commands are used up; a client that
+ * half-closes gets the replies to everything it sent before, then the close.
+ * Slow clients are bounded by the idle timeout, a deadline per command line
+ * and a minimum data rate in DATA; TLS renegotiation is refused.
  *
  * It does not know how the queue stores messages, and policy (who may relay,
  * which sizes) is left to plugins.
  */
+import { constants as cryptoConstants } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { TLSSocket, type TLSSocketOptions } from 'node:tls';
+import { type SecureContext, TLSSocket, type TLSSocketOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/schema.js';
 import { Notes } from '../hooks/notes.js';
@@ -209,7 +213,7 @@ export class SmtpSession implements Session {
     raw.removeAllListeners('end');
     raw.removeAllListeners('close');
     raw.removeAllListeners('drain');
-    const secure = new TLSSocket(raw, { ...options, isServer: true });
+    const secure = new TLSSocket(raw, { ...withoutRenegotiation(options), isServer: true });
     this.socket = secure;
     this.attachSocket(secure);
     secure.setNoDelay(true);
@@ -248,6 +252,11 @@ export class SmtpSession implements Session {
       ...(secure.servername ? { servername: secure.servername } : {}),
     };
     this.log.info({ event: 'tls', client: this.remote.address, ...this.tls }, 'TLS established');
+    // Every later handshake is a client-initiated renegotiation (we never start one). OpenSSL
+    // refuses it (withoutRenegotiation), and whatever context a plugin built, the session
+    // ends here: one handshake per connection, so a client cannot make us do the costly
+    // half of a handshake again and again (CVE-2011-1473) for the price of one connection.
+    secure.on('secure', () => setImmediate(() => this.renegotiationRefused()));
     await this.endTransaction('starttls');
     this.helo = undefined;
     if (this.authenticatedUser !== undefined) {
@@ -531,6 +540,13 @@ export class SmtpSession implements Session {
       this.logTransaction(transaction, 'aborted', undefined, endReason);
     }
     this.close(reply);
+  }
+
+  /** A second handshake on this connection: see upgradeToTls. */
+  private renegotiationRefused(): void {
+    if (this.mode === 'closed') return;
+    this.log.info({ event: 'tls', client: this.remote.address }, 'client-initiated TLS renegotiation refused; closing');
+    this.hangUp('TLS renegotiation', r(421, '4.7.0', `${this.hostname} Error: TLS renegotiation refused`));
   }
 
   private onSocketClosed(): void {
@@ -1083,4 +1099,24 @@ function spooledMessage(spool: Spool): SpooledMessage {
 function normalizeAddress(address: string | undefined): string {
   if (!address) return 'unknown';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/**
+ * The plugin's TLS options with OpenSSL's SSL_OP_NO_RENEGOTIATION: a client's
+ * ClientHello after the handshake gets a no_renegotiation alert (TLS 1.2;
+ * TLS 1.3 has no renegotiation). Node's own limit (tls.CLIENT_RENEG_LIMIT)
+ * reports only through a tls.Server, which these sockets are not made by. A
+ * context a plugin built is shared by its sessions, so the flag is set on it
+ * (through its native handle: Node offers no other way to change a built
+ * context); the session also closes on any second handshake (upgradeToTls).
+ */
+function withoutRenegotiation(options: TLSSocketOptions): TLSSocketOptions {
+  const flag = BigInt(cryptoConstants.SSL_OP_NO_RENEGOTIATION);
+  if (options.secureContext) {
+    const native = (options.secureContext as SecureContext & { context?: { setOptions?: (o: number) => void } }).context;
+    native?.setOptions?.(Number(flag));
+    return options;
+  }
+  // BigInt: OpenSSL 3 options go past 32 bits, where | on numbers would cut them off.
+  return { ...options, secureOptions: Number(BigInt(options.secureOptions ?? 0) | flag) };
 }
