@@ -8,6 +8,8 @@
 #
 # Usage: bash bench/run.sh            (npm run bench)
 #        bash bench/run.sh memory     (npm run bench -- memory: see bench/memory.sh)
+#        bash bench/run.sh dots       (npm run bench -- dots: memory and CPU for messages
+#                                      of dot lines against text, see bench/dots.sh)
 #        bash bench/run.sh relay      (npm run bench -- relay: end-to-end through an
 #                                      smtp-sink next hop, see bench/relay.sh)
 #        bash bench/run.sh policy     (npm run bench -- policy: qgate with the shipped
@@ -36,13 +38,14 @@ root=$(cd "$here/.." && pwd)
 
 case "${1:-}" in
   memory) shift; exec bash "$here/memory.sh" "$@" ;;
+  dots) shift; exec bash "$here/dots.sh" "$@" ;;
   relay) shift; exec bash "$here/relay.sh" "$@" ;;
   policy)
     export QGATE_CONFIG_TEMPLATE=$here/qgate/config-policy.yaml.in
     LOADS=${LOADS:-"20000:4096:10 20000:4096:50"}
     policy=1
     ;;
-  -h | --help | help) sed -n '2,30p' "$0"; exit 0 ;;
+  -h | --help | help) sed -n '2,32p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac

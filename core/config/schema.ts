@@ -35,6 +35,21 @@ export const ListenerSchema = Type.Object(
       description: 'Concurrent sessions per client IP (smtpd_client_connection_count_limit); extra ones get 421.',
     }),
     timeout: Duration({ default: '5m', description: 'Idle time before 421 and close (smtpd_timeout; RFC 5321 4.5.3.2).' }),
+    // A real client writes a command line at once (512 octets; an AUTH line 12,288, under 30 s
+    // at 4 kbit/s); only a client trickling bytes to hold the connection takes minutes.
+    command_deadline: Duration({
+      default: '1m',
+      description:
+        'Time from the first byte of a command line to its end, however steadily bytes arrive (like smtpd_per_record_deadline); past it 421 4.4.2 and close.',
+    }),
+    // 500 bytes/s is Postfix's default: 4 kbit/s, a tenth of a GPRS link; 25 MB at that rate
+    // takes 14 hours, so no real client is near it.
+    min_data_rate: Type.Integer({
+      minimum: 0,
+      default: 500,
+      description:
+        'Lowest rate in bytes/s a client may send DATA at (smtpd_min_data_rate): it starts with `timeout` of credit, waiting uses it up, each byte earns 1/rate s back up to `timeout`; out of credit: 421 4.4.2 and close. 0: off.',
+    }),
     max_command_line: Size({
       default: 512,
       minimum: 64,
@@ -59,7 +74,7 @@ export const ListenerSchema = Type.Object(
     smtpd_forbid_bare_newline: Type.Union([Type.Literal('reject'), Type.Literal('normalize')], {
       default: 'reject',
       description:
-        'Bare CR or LF in DATA or a command: "reject" refuses with 550 5.5.2 and disconnects; "normalize" stores CRLF. Either way only CRLF.CRLF ends a message (Postfix 3.9 semantics).',
+        'Bare CR or LF in DATA or a command: "reject" refuses with 550 5.5.2 and disconnects; "normalize" stores CRLF and lets commands end in LF. Either way only CRLF.CRLF ends a message (Postfix 3.9 semantics), and a CR inside a command line is refused.',
     }),
     require_helo: Type.Boolean({ default: true, description: 'MAIL before HELO/EHLO gets 503 (smtpd_helo_required).' }),
     banner: Type.String({ default: 'ESMTP qgate', description: 'Greeting text after the host name.' }),

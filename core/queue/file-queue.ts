@@ -65,32 +65,39 @@ const FLUSH_AT = 64 * 1024;
 const HIGH_WATER = 256 * 1024;
 const IOV_MAX = 512;
 
-function writevAll(fd: number, chunks: Buffer[]): Promise<void> {
+/**
+ * Writes every buffer, in order, IOV_MAX at a time. The list is walked by index
+ * and a short write only puts back what it did not write, so the cost is linear
+ * in the number of buffers (cutting the rest off the list each round made a
+ * list of n small buffers cost n²/IOV_MAX).
+ */
+export function writevAll(fd: number, chunks: readonly Buffer[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const step = (bufs: Buffer[]) => {
-      const batch = bufs.length > IOV_MAX ? bufs.slice(0, IOV_MAX) : bufs;
-      const rest = bufs.length > IOV_MAX ? bufs.slice(IOV_MAX) : [];
-      const total = batch.reduce((n, b) => n + b.length, 0);
+    let next = 0;
+    /** What a short write left of one buffer; it goes out first. */
+    let rest: Buffer | undefined;
+    const step = () => {
+      const batch: Buffer[] = [];
+      if (rest) batch.push(rest);
+      rest = undefined;
+      while (batch.length < IOV_MAX && next < chunks.length) batch.push(chunks[next++]!);
+      if (batch.length === 0) return resolve();
+      let total = 0;
+      for (const b of batch) total += b.length;
       writev(fd, batch, (err, written) => {
         if (err) return reject(err);
         if (written < total) {
-          // Short write: continue with what is left of this batch.
+          let k = 0;
           let skip = written;
-          const left: Buffer[] = [];
-          for (const b of batch) {
-            if (skip >= b.length) skip -= b.length;
-            else {
-              left.push(skip ? b.subarray(skip) : b);
-              skip = 0;
-            }
-          }
-          return step([...left, ...rest]);
+          while (skip >= batch[k]!.length) skip -= batch[k++]!.length;
+          rest = batch[k]!.subarray(skip);
+          // The buffers after k were not written at all: take them again from the list.
+          next -= batch.length - k - 1;
         }
-        if (rest.length) step(rest);
-        else resolve();
+        step();
       });
     };
-    step(chunks);
+    step();
   });
 }
 

@@ -8,6 +8,10 @@
  * LF is recorded (the session refuses the message at its end); with "normalize"
  * each bare CR or LF becomes CRLF in the stored message. Pure: bytes in,
  * bytes out through a callback, so it can be table-tested and streamed.
+ *
+ * Each feed() emits at most one buffer, a slice of the input when the output is
+ * one run of it, else one copy: lines of "." or ".." cost what text does, never
+ * a buffer per line (which cost 150 MB and 3 s of CPU per MiB of ".\n").
  */
 
 export type BareNewlinePolicy = 'reject' | 'normalize';
@@ -24,6 +28,90 @@ const LF = 10;
 const DOT = 46;
 const CRLF = Buffer.from('\r\n');
 const DOT_BYTE = Buffer.from('.');
+const CR_BYTE = Buffer.from('\r');
+/** Bytes scanned by hand for a line end before asking indexOf (see the bulk step in feed). */
+const SHORT_SCAN = 16;
+
+/**
+ * The output of one feed(). Pieces that continue each other in the input chunk
+ * stay one slice of it (no copy: a plain chunk); once the output stops being one
+ * run (a stuffing dot dropped, a CRLF put in, a held byte put back) everything is
+ * copied into one buffer. Linear in the bytes, one emit per chunk.
+ */
+class ChunkOutput {
+  private source: Buffer | null = null;
+  private start = 0;
+  private end = 0;
+  private copy: Buffer | null = null;
+  private length = 0;
+
+  /** Output is never longer than twice the input plus the few bytes held from the previous chunk. */
+  constructor(private readonly capacityHint: number) {}
+
+  /** Appends input[from, to). */
+  span(input: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    if (this.copy === null) {
+      if (this.source === null) {
+        this.source = input;
+        this.start = from;
+        this.end = to;
+        return;
+      }
+      if (this.source === input && this.end === from) {
+        this.end = to;
+        return;
+      }
+      this.startCopy();
+    }
+    this.append(input, from, to);
+  }
+
+  /** Appends bytes that are not the continuation of the input (CRLF, a held dot or CR). */
+  bytes(piece: Buffer): void {
+    if (this.copy === null) this.startCopy();
+    this.append(piece, 0, piece.length);
+  }
+
+  /** Hands the output, if any, to `emit` and forgets it. */
+  flush(emit: (chunk: Buffer) => void): void {
+    if (this.copy !== null) {
+      if (this.length > 0) emit(this.copy.subarray(0, this.length));
+    } else if (this.source !== null) {
+      emit(this.source.subarray(this.start, this.end));
+    }
+    this.source = null;
+    this.copy = null;
+    this.length = 0;
+  }
+
+  private startCopy(): void {
+    this.copy = Buffer.allocUnsafe(Math.max(64, this.capacityHint));
+    this.length = 0;
+    if (this.source !== null) this.append(this.source, this.start, this.end);
+    this.source = null;
+  }
+
+  private append(from: Buffer, start: number, end: number): void {
+    const n = end - start;
+    let copy = this.copy!;
+    if (this.length + n > copy.length) {
+      // Not reached with the hint the decoder gives; kept so a wrong hint costs a copy, not data.
+      const grown = Buffer.allocUnsafe(Math.max(copy.length * 2, this.length + n));
+      copy.copy(grown, 0, 0, this.length);
+      copy = grown;
+      this.copy = grown;
+    }
+    if (n <= 32) {
+      // Short pieces (a dot line's bytes) by hand: Buffer#copy makes a view per call, which
+      // costs more than the copy.
+      for (let k = 0; k < n; k++) copy[this.length + k] = from[start + k]!;
+    } else {
+      from.copy(copy, this.length, start, end);
+    }
+    this.length += n;
+  }
+}
 
 type LineStart = 'crlf' | 'bare' | null;
 
@@ -67,10 +155,13 @@ export class DataDecoder {
   feed(chunk: Buffer): number {
     if (this.ended) return 0;
     const n = chunk.length;
+    // "reject" keeps every byte but drops stuffing dots; "normalize" may turn each byte into CRLF.
+    // Either may put back up to two bytes held from the previous chunk.
+    const out = new ChunkOutput((this.normalize() ? 2 * n : n) + 4);
     let i = 0;
     let spanStart = 0;
     const flush = (to: number) => {
-      if (to > spanStart) this.emit(chunk.subarray(spanStart, to));
+      if (to > spanStart) out.span(chunk, spanStart, to);
     };
     let nextCr = -2;
     let nextLf = -2;
@@ -88,9 +179,9 @@ export class DataDecoder {
         if (b === LF) {
           // "." then a bare LF: not an end of data; keep the dot as content.
           this.findings.bareLf = true;
-          this.emit(DOT_BYTE);
+          out.bytes(DOT_BYTE);
           if (this.normalize()) {
-            this.emit(CRLF);
+            out.bytes(CRLF);
             i++;
             spanStart = i;
           } else {
@@ -113,11 +204,12 @@ export class DataDecoder {
         if (b === LF) {
           if (this.dotAfterCrlf) {
             this.ended = true;
+            out.flush(this.emit);
             return i + 1;
           }
           // "." line after a bare newline, e.g. the \n.\r\n smuggling sequence: content.
-          this.emit(DOT_BYTE);
-          this.emit(CRLF);
+          out.bytes(DOT_BYTE);
+          out.bytes(CRLF);
           i++;
           spanStart = i;
           this.lineLength = 1;
@@ -126,8 +218,8 @@ export class DataDecoder {
         }
         // ".\r" followed by something else: a bare CR.
         this.findings.bareCr = true;
-        this.emit(DOT_BYTE);
-        this.emit(this.normalize() ? CRLF : Buffer.from('\r'));
+        out.bytes(DOT_BYTE);
+        out.bytes(this.normalize() ? CRLF : CR_BYTE);
         spanStart = i;
         this.lineLength = this.normalize() ? 1 : 2;
         if (this.normalize()) this.endLine('bare');
@@ -137,13 +229,13 @@ export class DataDecoder {
       if (this.pendingCr) {
         this.pendingCr = false;
         if (chunk[i] === LF) {
-          this.emit(CRLF);
+          out.bytes(CRLF);
           i++;
           spanStart = i;
           this.endLine('crlf');
         } else {
           this.findings.bareCr = true;
-          this.emit(this.normalize() ? CRLF : Buffer.from('\r'));
+          out.bytes(this.normalize() ? CRLF : CR_BYTE);
           spanStart = i;
           if (this.normalize()) this.endLine('bare');
           else {
@@ -163,12 +255,17 @@ export class DataDecoder {
         continue;
       }
 
-      // Bulk: copy up to the next CR or LF.
-      if (nextCr !== -1 && nextCr < i) nextCr = chunk.indexOf(CR, i);
-      if (nextLf !== -1 && nextLf < i) nextLf = chunk.indexOf(LF, i);
-      let j: number;
-      if (nextCr === -1) j = nextLf === -1 ? n : nextLf;
-      else j = nextLf === -1 ? nextCr : Math.min(nextCr, nextLf);
+      // Bulk: copy up to the next CR or LF. A few bytes are looked at here first: in short
+      // lines (dot lines) two native searches per line cost far more than the line.
+      let j = i;
+      const near = Math.min(n, i + SHORT_SCAN);
+      while (j < near && chunk[j] !== CR && chunk[j] !== LF) j++;
+      if (j === near && j < n) {
+        if (nextCr !== -1 && nextCr < j) nextCr = chunk.indexOf(CR, j);
+        if (nextLf !== -1 && nextLf < j) nextLf = chunk.indexOf(LF, j);
+        if (nextCr === -1) j = nextLf === -1 ? n : nextLf;
+        else j = nextLf === -1 ? nextCr : Math.min(nextCr, nextLf);
+      }
       if (j > i) {
         this.lineLength += j - i;
         this.lineStart = null;
@@ -182,7 +279,7 @@ export class DataDecoder {
         this.findings.bareLf = true;
         if (this.normalize()) {
           flush(j);
-          this.emit(CRLF);
+          out.bytes(CRLF);
           spanStart = j + 1;
         }
         i = j + 1;
@@ -205,7 +302,7 @@ export class DataDecoder {
       this.findings.bareCr = true;
       if (this.normalize()) {
         flush(j);
-        this.emit(CRLF);
+        out.bytes(CRLF);
         spanStart = j + 1;
         i = j + 1;
         this.endLine('bare');
@@ -218,6 +315,7 @@ export class DataDecoder {
     }
     // Held bytes (a CR or a leading dot awaiting their partner) sit before spanStart.
     flush(n);
+    out.flush(this.emit);
     return -1;
   }
 }

@@ -3,6 +3,7 @@
  * per-client connection limits (421 for the extra ones, before any hook
  * runs) and hands each connection to a session. Listens with a backlog at
  * least as large as its session limit, so bursts of connects are not dropped.
+ * Sockets stay half-open after a client's FIN until the session closes them.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -30,7 +31,10 @@ export class SmtpListener {
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<{ address: string; port: number }> {
     const { listener } = this.settings;
-    const server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(socket));
+    // allowHalfOpen: a client's FIN must not end our side before the replies to what it sent (session.ts).
+    const server = createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (socket) =>
+      this.onConnection(socket),
+    );
     this.server = server;
     server.maxConnections = listener.max_connections * 2; // hard stop well above the polite limit
     return new Promise((resolve, reject) => {

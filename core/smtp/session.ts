@@ -4,13 +4,17 @@
  * RFC 6531). It reads commands, runs the pipeline's hooks, streams DATA
  * through the decoder into a queue spool and answers 250 only after the queue
  * committed the message. Replies to pipelined commands are sent in order, in
- * one write when the client's buffered commands are used up.
+ * one write when the client's buffered commands are used up; a client that
+ * half-closes gets the replies to everything it sent before, then the close.
+ * Slow clients are bounded by the idle timeout, a deadline per command line
+ * and a minimum data rate in DATA; TLS renegotiation is refused.
  *
  * It does not know how the queue stores messages, and policy (who may relay,
  * which sizes) is left to plugins.
  */
+import { constants as cryptoConstants } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { TLSSocket, type TLSSocketOptions } from 'node:tls';
+import { type SecureContext, TLSSocket, type TLSSocketOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/schema.js';
 import { Notes } from '../hooks/notes.js';
@@ -23,8 +27,9 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Envelope, MessageQueue, Spool } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import { type EsmtpParameters, parsePathCommand, splitCommand } from './command.js';
-import { CommandReader } from './command-reader.js';
+import { type CommandInput, CommandReader } from './command-reader.js';
 import { DataDecoder } from './data-decoder.js';
+import { DataRateBudget } from './data-rate.js';
 import { formatReply, type Reply, replyText } from './reply.js';
 import { CapabilityList, SmtpTransaction } from './transaction.js';
 
@@ -59,6 +64,7 @@ interface DataState {
   readonly transaction: SmtpTransaction;
   readonly spool: Spool;
   readonly decoder: DataDecoder;
+  readonly rate: DataRateBudget;
   bodyBytes: number;
   tooBig: boolean;
 }
@@ -84,6 +90,12 @@ export class SmtpSession implements Session {
   private pumping = false;
   private errors = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Fires when the command line deadline or the DATA rate budget may have run out. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The client half-closed: answer what it sent before, then close. */
+  private peerEnded = false;
+  /** A message between its end of data and its reply; it logs its own outcome. */
+  private finishing = false;
   private lineWaiter: { resolve: (line: string) => void; reject: (e: Error) => void } | undefined;
   private data: DataState | undefined;
   private draining = false;
@@ -177,6 +189,7 @@ export class SmtpSession implements Session {
 
   private attachSocket(s: Socket): void {
     s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('end', () => this.onPeerEnded());
     s.on('error', (err) => this.log.debug({ err }, 'socket error'));
     s.on('close', () => this.onSocketClosed());
     s.on('drain', () => this.resumeIfPossible());
@@ -197,9 +210,10 @@ export class SmtpSession implements Session {
     this.reader.discard();
     const raw = this.socket;
     raw.removeAllListeners('data');
+    raw.removeAllListeners('end');
     raw.removeAllListeners('close');
     raw.removeAllListeners('drain');
-    const secure = new TLSSocket(raw, { ...options, isServer: true });
+    const secure = new TLSSocket(raw, { ...withoutRenegotiation(options), isServer: true });
     this.socket = secure;
     this.attachSocket(secure);
     secure.setNoDelay(true);
@@ -208,6 +222,11 @@ export class SmtpSession implements Session {
       secure.once('secure', () => {
         clearTimeout(timer);
         resolve(true);
+      });
+      // The socket is half-open capable: a client that closes mid-handshake must not wait for the timer.
+      secure.once('end', () => {
+        clearTimeout(timer);
+        resolve(false);
       });
       secure.once('error', (err) => {
         clearTimeout(timer);
@@ -233,6 +252,11 @@ export class SmtpSession implements Session {
       ...(secure.servername ? { servername: secure.servername } : {}),
     };
     this.log.info({ event: 'tls', client: this.remote.address, ...this.tls }, 'TLS established');
+    // Every later handshake is a client-initiated renegotiation (we never start one). OpenSSL
+    // refuses it (withoutRenegotiation), and whatever context a plugin built, the session
+    // ends here: one handshake per connection, so a client cannot make us do the costly
+    // half of a handshake again and again (CVE-2011-1473) for the price of one connection.
+    secure.on('secure', () => setImmediate(() => this.renegotiationRefused()));
     await this.endTransaction('starttls');
     this.helo = undefined;
     if (this.authenticatedUser !== undefined) {
@@ -250,15 +274,49 @@ export class SmtpSession implements Session {
     this.armIdleTimer();
     if (this.mode === 'data' && this.data && this.reader.buffered === 0 && !this.pumping) {
       this.feedData(chunk);
+      this.armDeadline();
       return;
     }
-    this.reader.push(chunk);
+    this.reader.push(chunk, performance.now());
     if (this.lineWaiter) this.serveLineWaiter();
     if (this.reader.buffered > MAX_PENDING_INPUT && !this.pausedForInput) {
       this.pausedForInput = true;
       this.socket.pause();
     }
     void this.pump();
+    this.armDeadline();
+  }
+
+  /**
+   * The client half-closed (FIN). Net servers would end our side at once and lose
+   * the replies still to come (the 250 for a message sent with QUIT right before
+   * the FIN, which a client would then send again); the listener keeps sockets
+   * half-open instead, so everything read before the FIN is answered first.
+   */
+  private onPeerEnded(): void {
+    if (this.mode === 'closed') return;
+    this.peerEnded = true;
+    this.serveLineWaiter();
+    if (this.lineWaiter) {
+      const waiter = this.lineWaiter;
+      this.lineWaiter = undefined;
+      waiter.reject(new Error('connection closed'));
+    }
+    void this.pump();
+    this.closeIfPeerDone();
+  }
+
+  /** After a half-close: once nothing the client sent is still being answered, close. */
+  private closeIfPeerDone(): void {
+    if (!this.peerEnded || this.pumping || this.finishing || this.mode === 'closed' || this.mode === 'greeting') return;
+    if (this.data) {
+      // The FIN came before the end of data: nothing was acknowledged, nothing is kept.
+      const { spool, transaction } = this.data;
+      this.data = undefined;
+      void spool.discard();
+      this.logTransaction(transaction, 'aborted', undefined, 'connection closed during DATA');
+    }
+    this.close();
   }
 
   private serveLineWaiter(): void {
@@ -267,8 +325,36 @@ export class SmtpSession implements Session {
     if (!input) return;
     const waiter = this.lineWaiter;
     this.lineWaiter = undefined;
+    // (refusedLine always closes for a bare CR; the kind test is for the compiler.)
+    if (this.refusedLine(input) || input.kind === 'bare-cr') {
+      waiter.reject(new Error('connection closed'));
+      return;
+    }
     if (input.kind === 'too-long') waiter.reject(new Error('line too long'));
+    // Bytes that are not UTF-8 are not base64 either (RFC 4954 4): the mechanism refuses
+    // the response as undecodable, as it does any other text that is not base64.
+    else if (input.kind === 'bad-utf8') waiter.resolve('\ufffd');
     else waiter.resolve(input.text);
+  }
+
+  /**
+   * A bare CR inside a line, or a bare LF line end under "reject", closes the
+   * connection with 550 (README: smtpd_forbid_bare_newline). True if it did.
+   */
+  private refusedLine(input: CommandInput): boolean {
+    if (input.kind === 'too-long') return false;
+    if (input.bareLf && this.settings.listener.smtpd_forbid_bare_newline === 'reject') {
+      this.endReason = 'bare LF in command';
+      this.close(r(550, '5.5.2', 'Error: bare <LF> received'));
+      return true;
+    }
+    if (input.kind === 'bare-cr') {
+      // Under either policy: "normalize" would have to split the line into two commands.
+      this.endReason = 'bare CR in command';
+      this.close(r(550, '5.5.2', 'Error: bare <CR> received'));
+      return true;
+    }
+    return false;
   }
 
   private resumeIfPossible(): void {
@@ -281,7 +367,7 @@ export class SmtpSession implements Session {
 
   /** Processes buffered input until it is used up or we must wait (for hooks, for the disk). */
   private async pump(): Promise<void> {
-    if (this.pumping || this.mode === 'greeting') return;
+    if (this.pumping || this.finishing || this.mode === 'greeting') return;
     this.pumping = true;
     try {
       while (this.mode === 'command' || this.mode === 'data') {
@@ -298,14 +384,17 @@ export class SmtpSession implements Session {
           this.error(r(500, '5.5.2', 'Error: line too long'));
           continue;
         }
+        if (this.refusedLine(input) || input.kind === 'bare-cr') break;
+        if (input.kind === 'bad-utf8') {
+          // RFC 6531 3.3: commands are UTF-8, and we offer SMTPUTF8 to everyone. Postfix
+          // answers this (with smtputf8_enable) in the same words; 500 because no verb
+          // or argument of a malformed line can be trusted enough to answer 501/553 for it.
+          this.error(r(500, '5.5.2', 'Error: bad UTF-8 syntax'));
+          continue;
+        }
         if (Buffer.byteLength(input.text) + 2 > this.settings.listener.max_command_line && !isAuthLine(input.text)) {
           this.error(r(500, '5.5.2', 'Error: line too long'));
           continue;
-        }
-        if (input.bareLf && this.settings.listener.smtpd_forbid_bare_newline === 'reject') {
-          this.endReason = 'bare LF in command';
-          this.close(r(550, '5.5.2', 'Error: bare <LF> received'));
-          break;
         }
         await this.command(input.text);
       }
@@ -319,6 +408,8 @@ export class SmtpSession implements Session {
       this.resumeIfPossible();
     }
     if (this.draining && this.mode === 'command' && !this.transaction) this.shutdown(false);
+    this.closeIfPeerDone();
+    this.armDeadline();
   }
 
   // ---- output ------------------------------------------------------------
@@ -376,18 +467,86 @@ export class SmtpSession implements Session {
   private clearIdleTimer(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
   }
 
   private onIdle(): void {
     if (this.mode === 'closed') return;
-    if (this.pumping && !this.lineWaiter && this.mode !== 'data') {
+    if ((this.pumping || this.finishing) && !this.lineWaiter && this.mode !== 'data') {
       // We are the slow side (a hook is running): not the client's fault.
       this.idleTimer?.refresh();
       return;
     }
-    this.endReason = 'timeout';
-    if (this.data) void this.data.spool.discard();
-    this.close(r(421, '4.4.2', `${this.hostname} Error: timeout exceeded`));
+    this.hangUp('timeout', r(421, '4.4.2', `${this.hostname} Error: timeout exceeded`));
+  }
+
+  /**
+   * Arms the timer for the deadline that applies now: the command line deadline
+   * while a line is arriving, the data rate budget in DATA. Cheap when a timer
+   * is set already: it fires at the earliest time the deadline can have passed
+   * and looks again (onDeadline), so bytes never cost a timer operation.
+   */
+  private armDeadline(): void {
+    if (this.deadlineTimer || this.mode === 'closed') return;
+    const left = this.deadlineLeft(performance.now());
+    if (left === undefined) return;
+    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(1, Math.ceil(left)));
+  }
+
+  /** Milliseconds until the current deadline; undefined if none applies. */
+  private deadlineLeft(now: number): number | undefined {
+    if (this.mode === 'data' && this.data) {
+      const left = this.data.rate.left(now);
+      return Number.isFinite(left) ? left : undefined;
+    }
+    if (this.mode !== 'command') return undefined;
+    const since = this.reader.lineStartedAt;
+    return since === undefined ? undefined : since + this.settings.listener.command_deadline - now;
+  }
+
+  private onDeadline(): void {
+    this.deadlineTimer = undefined;
+    if (this.mode === 'closed') return;
+    const now = performance.now();
+    if (this.socket.isPaused()) {
+      // We stopped reading (queue disk behind, or replies unread): not the client's slowness.
+      this.data?.rate.restart(now);
+      this.reader.restartLineClock(now);
+      this.armDeadline();
+      return;
+    }
+    const left = this.deadlineLeft(now);
+    if (left === undefined) return;
+    if (left > 0) {
+      this.armDeadline();
+      return;
+    }
+    if (this.mode === 'data') {
+      const rate = this.settings.listener.min_data_rate;
+      this.hangUp('data too slow', r(421, '4.4.2', `${this.hostname} Error: message data too slow (under ${rate} bytes/s)`));
+    } else {
+      this.hangUp('command deadline', r(421, '4.4.2', `${this.hostname} Error: command line not completed in time`));
+    }
+  }
+
+  /** Ends the session from our side (timeouts, refusals): a message still arriving is dropped. */
+  private hangUp(endReason: string, reply: Reply): void {
+    this.endReason = endReason;
+    if (this.data) {
+      const { spool, transaction } = this.data;
+      this.data = undefined;
+      void spool.discard();
+      this.logTransaction(transaction, 'aborted', undefined, endReason);
+    }
+    this.close(reply);
+  }
+
+  /** A second handshake on this connection: see upgradeToTls. */
+  private renegotiationRefused(): void {
+    if (this.mode === 'closed') return;
+    this.log.info({ event: 'tls', client: this.remote.address }, 'client-initiated TLS renegotiation refused; closing');
+    this.hangUp('TLS renegotiation', r(421, '4.7.0', `${this.hostname} Error: TLS renegotiation refused`));
   }
 
   private onSocketClosed(): void {
@@ -402,7 +561,8 @@ export class SmtpSession implements Session {
       this.data = undefined;
       void spool.discard();
       this.logTransaction(transaction, 'aborted', undefined, 'connection lost during DATA');
-    } else if (this.transaction) {
+    } else if (this.transaction && !this.finishing) {
+      // A message past its end of data logs its own outcome: it may still be queued.
       this.logTransaction(this.transaction, 'aborted', undefined, wasOpen ? 'connection closed' : this.endReason);
     }
     this.transaction = undefined;
@@ -688,6 +848,7 @@ export class SmtpSession implements Session {
     const state: DataState = {
       transaction: txn,
       spool,
+      rate: new DataRateBudget(this.settings.listener.timeout, this.settings.listener.min_data_rate, performance.now()),
       bodyBytes: 0,
       tooBig: false,
       decoder: new DataDecoder(this.settings.listener.smtpd_forbid_bare_newline, (chunk) => {
@@ -709,6 +870,7 @@ export class SmtpSession implements Session {
     this.data = state;
     this.transaction = undefined;
     this.mode = 'data';
+    this.armDeadline();
     this.send(r(354, undefined, 'End data with <CR><LF>.<CR><LF>'));
   }
 
@@ -718,20 +880,23 @@ export class SmtpSession implements Session {
     const state = this.data;
     if (!state) return;
     const end = state.decoder.feed(chunk);
+    const now = performance.now();
+    state.rate.received(end < 0 ? chunk.length : end, now);
     if (end < 0) return;
     // End of data: what follows belongs to the next commands (pipelining).
-    if (end < chunk.length) this.reader.push(chunk.subarray(end));
+    if (end < chunk.length) this.reader.push(chunk.subarray(end), now);
     this.mode = 'command';
     this.data = undefined;
     this.transaction = state.transaction;
-    this.pumping = true;
+    // Commands pipelined after the message wait for its reply (RFC 2920 3.1: replies in order).
+    this.finishing = true;
     this.finishMessage(state)
       .catch((err: unknown) => {
         this.log.error({ err }, 'internal error finishing a message');
         this.send(r(451, '4.3.0', 'Error: internal error, please try again later'));
       })
       .finally(() => {
-        this.pumping = false;
+        this.finishing = false;
         this.flush();
         void this.pump();
       });
@@ -788,8 +953,11 @@ export class SmtpSession implements Session {
       if (isRefusal(result)) {
         this.applyResult(result);
         this.logTransaction(txn, 'rejected', result.reply, result.reason);
-        await this.endTransaction(null);
+      } else {
+        // The connection is gone and nobody can be told: not queued, so not a duplicate later.
+        this.logTransaction(txn, 'aborted', undefined, 'connection lost before the reply');
       }
+      await this.endTransaction(null);
       return true;
     };
     if (await stopped(await hooks.message.promise(this, txn, message))) return;
@@ -931,4 +1099,24 @@ function spooledMessage(spool: Spool): SpooledMessage {
 function normalizeAddress(address: string | undefined): string {
   if (!address) return 'unknown';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/**
+ * The plugin's TLS options with OpenSSL's SSL_OP_NO_RENEGOTIATION: a client's
+ * ClientHello after the handshake gets a no_renegotiation alert (TLS 1.2;
+ * TLS 1.3 has no renegotiation). Node's own limit (tls.CLIENT_RENEG_LIMIT)
+ * reports only through a tls.Server, which these sockets are not made by. A
+ * context a plugin built is shared by its sessions, so the flag is set on it
+ * (through its native handle: Node offers no other way to change a built
+ * context); the session also closes on any second handshake (upgradeToTls).
+ */
+function withoutRenegotiation(options: TLSSocketOptions): TLSSocketOptions {
+  const flag = BigInt(cryptoConstants.SSL_OP_NO_RENEGOTIATION);
+  if (options.secureContext) {
+    const native = (options.secureContext as SecureContext & { context?: { setOptions?: (o: number) => void } }).context;
+    native?.setOptions?.(Number(flag));
+    return options;
+  }
+  // BigInt: OpenSSL 3 options go past 32 bits, where | on numbers would cut them off.
+  return { ...options, secureOptions: Number(BigInt(options.secureOptions ?? 0) | flag) };
 }

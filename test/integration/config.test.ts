@@ -97,8 +97,9 @@ interface Row {
 }
 
 const LISTENER_KEYS =
-  'name, address, port, pipeline, hostname, max_connections, max_connections_per_ip, timeout, max_command_line, ' +
-  'max_text_line, max_recipients, max_errors, smtpd_forbid_bare_newline, require_helo, banner, backlog';
+  'name, address, port, pipeline, hostname, max_connections, max_connections_per_ip, timeout, command_deadline, ' +
+  'min_data_rate, max_command_line, max_text_line, max_recipients, max_errors, smtpd_forbid_bare_newline, require_helo, ' +
+  'banner, backlog';
 const SIZE = 'expected a size like 10485760, "512KB" or "25MB"';
 const DURATION = 'expected a duration like 30 (seconds), "500ms", "5m" or "7d" (at most 24 days)';
 
