@@ -805,8 +805,8 @@ describe('qgate start with a bad configuration', { concurrency: 4 }, () => {
   for (const row of cases) {
     it(`exits 78 without listening: ${row.why}`, async () => {
       const dir = project(row.files);
-      const r = await runStart(['start', '--config', 'config.yaml'], dir, 5_000);
-      assert.equal(r.signal, null, `listening or still running after 5 s; stdout:\n${r.stdout}`);
+      const r = await runStart(['start', '--config', 'config.yaml'], dir, 20_000);
+      assert.equal(r.signal, null, `listening or still running after 20 s; stdout:\n${r.stdout}`);
       assertProblems(r.stderr, expand(row.problems, dir));
       assert.equal(r.stdout, '', 'no log lines (in particular no "listening")');
       assert.equal(r.code, 78);
