@@ -1,6 +1,6 @@
 /*
  * Delivery of one message into a Maildir (https://cr.yp.to/proto/maildir.html).
- * Guarantees: the file is written in tmp/, fsynced, renamed into new/, and new/
+ * Guarantees: the file is written in tmp/, fsynced, linked into new/, and new/
  * is fsynced before the promise resolves; a reader never sees a partial file in
  * new/, and a failure leaves nothing behind in tmp/ or new/. Given the name of
  * the copy, delivery is idempotent: a copy already in new/ (or, when asked, in
