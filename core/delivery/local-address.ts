@@ -162,10 +162,19 @@ export function resolveLocal(
   return [...results.values()];
 }
 
+/** A local part or domain that cannot name a mailbox directory; it never will (5.1.3, not a retry). */
+export class UnsafeMailboxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsafeMailboxError';
+  }
+}
+
 /**
- * `${root}/${domain}/${local}/Maildir`, domain lower-cased. Throws for a local
- * part (or domain) that could leave root or name a hidden or special entry:
- * empty, containing "/" or NUL, or starting with "." (which covers "." and "..").
+ * `${root}/${domain}/${local}/Maildir`, domain lower-cased. Throws an
+ * UnsafeMailboxError for a local part (or domain) that could leave root or
+ * name a hidden or special entry: empty, containing "/" or NUL, or starting
+ * with "." (which covers "." and "..").
  */
 export function mailboxPath(root: string, local: string, domain: string): string {
   const d = domain.toLowerCase();
@@ -174,7 +183,7 @@ export function mailboxPath(root: string, local: string, domain: string): string
     ['domain', d],
   ] as const) {
     if (part === '' || part.includes('/') || part.includes('\0') || part.startsWith('.')) {
-      throw new Error(`unsafe ${what} for a mailbox path: ${JSON.stringify(part)}`);
+      throw new UnsafeMailboxError(`unsafe ${what} for a mailbox path: ${JSON.stringify(part)}`);
     }
   }
   return join(root, d, local, 'Maildir');

@@ -1,11 +1,13 @@
 /*
  * Delivery of one message into a Maildir (https://cr.yp.to/proto/maildir.html).
- * Guarantees: the file is written under a unique name in tmp/, fsynced, renamed
- * into new/, and new/ is fsynced before the promise resolves; a reader never sees
- * a partial file in new/, and a failure leaves nothing behind in tmp/ or new/.
- * Does not: touch cur/, set flags, enforce quotas, or decide who the recipient is.
+ * Guarantees: the file is written in tmp/, fsynced, linked into new/, and new/
+ * is fsynced before the promise resolves; a reader never sees a partial file in
+ * new/, and a failure leaves nothing behind in tmp/ or new/. Given the name of
+ * the copy, delivery is idempotent: a copy already in new/ (or, when asked, in
+ * cur/, where a mail client moves what it has seen) is not written again.
+ * Does not: set flags, enforce quotas, or decide who the recipient is.
  */
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +23,24 @@ export interface MaildirDelivery {
   readonly hostname: string;
   /** Maildir files are conventionally LF; default 'lf' (CRLF->LF while streaming, also in `prepend`). */
   readonly lineEnding?: 'crlf' | 'lf';
+  /**
+   * The name of this copy (see copyName): the same copy delivered again finds itself and
+   * writes nothing. Without it, every delivery gets a fresh unique name.
+   */
+  readonly name?: string;
+  /**
+   * With `name`: also look for the copy in cur/. Costs a read of cur/, which grows with the
+   * mailbox, so the caller asks only when an earlier attempt may have delivered it.
+   */
+  readonly lookInCur?: boolean;
+}
+
+export interface MaildirResult {
+  /** The file in new/ (or cur/, for a copy found there). */
+  readonly file: string;
+  readonly size: number;
+  /** The copy was there already (written by an earlier attempt); nothing was written. */
+  readonly existed: boolean;
 }
 
 /*
@@ -50,8 +70,23 @@ export function uniqueName(now: Date, hostname: string, sequence: number, pid: n
   const ms = now.getTime();
   const seconds = Math.floor(ms / 1000);
   const micros = (ms - seconds * 1000) * 1000; // Date has millisecond resolution only
-  const host = hostname.replaceAll('/', '\\057').replaceAll(':', '\\072');
-  return `${seconds}.M${micros}P${pid}Q${sequence}.${host}`;
+  return `${seconds}.M${micros}P${pid}Q${sequence}.${escapeHost(hostname)}`;
+}
+
+/**
+ * The name of the copy of queue entry `queueId` in a Maildir: "<sec>.<queue id>.<host>",
+ * the seconds of its arrival first, as mail clients sort by them. The queue id is unique
+ * per gateway (milliseconds, a counter and random letters) and the host tells gateways
+ * sharing a mail store apart, so the name is unique per message and stable across
+ * attempts and restarts. One queue entry puts at most one copy into a Maildir (duplicates
+ * are removed before delivery), so no per-copy index is needed.
+ */
+export function copyName(queueId: string, received: Date, hostname: string): string {
+  return `${Math.floor(received.getTime() / 1000)}.${queueId}.${escapeHost(hostname)}`;
+}
+
+function escapeHost(hostname: string): string {
+  return hostname.replaceAll('/', '\\057').replaceAll(':', '\\072');
 }
 
 /** Deliveries made by this process: the Q part of the name, unique even within one millisecond. */
@@ -154,6 +189,16 @@ async function removeQuietly(path: string): Promise<void> {
 
 /** Opens a fresh file in tmp/; only a file this returns is ever removed on failure. */
 async function createInTmp(d: MaildirDelivery): Promise<{ name: string; tmpPath: string; handle: FileHandle }> {
+  if (d.name !== undefined) {
+    const tmpPath = join(d.maildir, 'tmp', d.name);
+    // A file of this name in tmp/ is what an attempt that crashed left: it never reached new/.
+    await removeQuietly(tmpPath);
+    try {
+      return { name: d.name, tmpPath, handle: await open(tmpPath, 'wx', 0o600) };
+    } catch (err) {
+      throw failure(err, `cannot create ${tmpPath}`);
+    }
+  }
   for (let attempt = 1; ; attempt++) {
     const name = uniqueName(new Date(), d.hostname, deliveries++);
     const tmpPath = join(d.maildir, 'tmp', name);
@@ -166,8 +211,61 @@ async function createInTmp(d: MaildirDelivery): Promise<{ name: string; tmpPath:
   }
 }
 
-export async function deliverToMaildir(d: MaildirDelivery): Promise<{ readonly file: string; readonly size: number }> {
+/** The copy called `name` if an earlier attempt delivered it: in new/, or (if asked) in cur/ with an info suffix. */
+async function findCopy(d: MaildirDelivery, name: string): Promise<string | undefined> {
+  const inNew = join(d.maildir, 'new', name);
+  try {
+    await stat(inNew);
+    return inNew;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw failure(err, `cannot look for ${inNew}`);
+  }
+  if (!d.lookInCur) return undefined;
+  let names: string[];
+  try {
+    names = await readdir(join(d.maildir, 'cur'));
+  } catch (err) {
+    throw failure(err, `cannot read ${join(d.maildir, 'cur')}`);
+  }
+  // A client that has seen the message renames it to "<name>:2,<flags>" (the spec's info part).
+  const seen = names.find((n) => n === name || n.startsWith(`${name}:`));
+  return seen === undefined ? undefined : join(d.maildir, 'cur', seen);
+}
+
+/** Errors of link() that mean "this file system has no hard links", not "you may not". */
+const NO_HARD_LINKS: ReadonlySet<string> = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Puts the finished file into new/ under its name, never over another file: link()
+ * then unlink(), as qmail and Postfix do, so a copy that is already there stays the
+ * only one. Resolves false if the name was taken. Falls back to rename() where the
+ * file system has no hard links (nothing else writes this name: one gateway owns
+ * the queue and runs one attempt per message at a time).
+ */
+async function moveIntoNew(tmpPath: string, newPath: string): Promise<boolean> {
+  try {
+    await link(tmpPath, newPath);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EEXIST') {
+      await removeQuietly(tmpPath);
+      return false;
+    }
+    if (code === undefined || !NO_HARD_LINKS.has(code)) throw err;
+    await rename(tmpPath, newPath);
+    return true;
+  }
+  await removeQuietly(tmpPath);
+  return true;
+}
+
+export async function deliverToMaildir(d: MaildirDelivery): Promise<MaildirResult> {
   await ensureMaildir(d.maildir);
+  if (d.name !== undefined) {
+    if (!isMaildirName(d.name)) throw new MaildirError(`not a Maildir file name: ${JSON.stringify(d.name)}`, false);
+    const copy = await findCopy(d, d.name);
+    if (copy !== undefined) return existingCopy(d, copy);
+  }
   const { name, tmpPath, handle } = await createInTmp(d);
 
   const written = { bytes: 0 };
@@ -189,12 +287,14 @@ export async function deliverToMaildir(d: MaildirDelivery): Promise<{ readonly f
   }
 
   const newPath = join(d.maildir, 'new', name);
+  let moved: boolean;
   try {
-    await rename(tmpPath, newPath);
+    moved = await moveIntoNew(tmpPath, newPath);
   } catch (err) {
     await removeQuietly(tmpPath);
     throw failure(err, `cannot move ${tmpPath} into new/`);
   }
+  if (!moved) return existingCopy(d, newPath);
   try {
     await fsyncDirectory(join(d.maildir, 'new'));
   } catch (err) {
@@ -203,5 +303,32 @@ export async function deliverToMaildir(d: MaildirDelivery): Promise<{ readonly f
     await removeQuietly(newPath);
     throw failure(err, `cannot sync ${join(d.maildir, 'new')}`);
   }
-  return { file: newPath, size: written.bytes };
+  return { file: newPath, size: written.bytes, existed: false };
+}
+
+/** "." and ".." and anything with "/" would leave the Maildir; ":" starts the info part. */
+function isMaildirName(name: string): boolean {
+  return name !== '' && !name.startsWith('.') && !/[/:\0]/.test(name);
+}
+
+/**
+ * The copy an earlier attempt made. That attempt may have died between its rename and
+ * the fsync of new/, so new/ is synced again before the copy counts as delivered.
+ */
+async function existingCopy(d: MaildirDelivery, file: string): Promise<MaildirResult> {
+  const newDir = join(d.maildir, 'new');
+  if (file.startsWith(`${newDir}/`)) {
+    try {
+      await fsyncDirectory(newDir);
+    } catch (err) {
+      throw failure(err, `cannot sync ${newDir}`);
+    }
+  }
+  let size = 0;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    // A mail client moved or removed it meanwhile: it was delivered all the same.
+  }
+  return { file, size, existed: true };
 }

@@ -4,11 +4,13 @@
  * delivers locally or by SMTP within the concurrency limits, writes every
  * recipient's new state durably before the next step, retries on qmail's
  * schedule, bounces what failed for good and removes what is finished.
- * A crash repeats at most the attempt in flight; it never loses a recipient.
+ * Each recipient is delivered once: an error stays with its recipient, a
+ * state that cannot be written holds the message until it is written, and
+ * duplicates share one delivery. A crash never loses a recipient; it repeats
+ * at most a remote attempt in flight (local delivery finds its earlier copy).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
 import type { BounceNotice, DeliveryOutcome, RouteQuery } from '../hooks/types.js';
@@ -16,13 +18,15 @@ import type { Directory } from '../pipeline/plugin-context.js';
 import type { DeliveryState, Envelope, MessageQueue, RecipientState } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import { type DsnRecipient, renderDsn, statusFromReply } from './dsn.js';
-import { type AliasTable, type LocalTarget, mailboxPath, resolveLocal } from './local-address.js';
-import { deliverToMaildir, MaildirError } from './maildir.js';
+import { LocalDelivery, LocalRun } from './local.js';
+import type { AliasTable } from './local-address.js';
 import { lookupMx, type MxResolver } from './mx.js';
+import { groupDuplicates } from './recipients.js';
 import { ConnectionCache, deliverRemote } from './remote.js';
 import { expired, nextAttempt, type RetryPolicy } from './retry.js';
 import { decideRoute, type Route, type RoutingTable } from './routing.js';
 import { Semaphore } from './semaphore.js';
+import { addedHeaders, messageStream } from './stored-message.js';
 
 export interface SchedulerSettings {
   readonly hostname: string;
@@ -58,6 +62,23 @@ type Outcome = DeliveryOutcome & { readonly kind: 'local' | 'remote' };
 
 /** setTimeout's limit; later attempts are re-armed when the timer fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A state that could not be written is tried again after 1 s, 2 s, 4 s, ... at most a minute apart. */
+const STATE_RETRY_FIRST_MS = 1000;
+const STATE_RETRY_MAX_MS = 60_000;
+
+/** What an administrator asked for a message (qgate queue flush, qgate queue bounce), done by its next run. */
+interface AdminRequest {
+  /** Every pending recipient is due now. */
+  readonly flush: boolean;
+  /** Every pending recipient fails with this reason and is bounced. */
+  readonly bounce?: string;
+}
+
+/** A delivery state this process holds because writing it failed; it is the truth until written. */
+interface UnsavedState {
+  readonly state: DeliveryState;
+  readonly failures: number;
+}
 
 export class Scheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -70,6 +91,11 @@ export class Scheduler {
   private readonly now: () => number;
   /** Connections kept open briefly for the next message to the same destination. */
   private readonly connections = new ConnectionCache();
+  private readonly localDelivery: LocalDelivery;
+  /** Messages queued by this process and not yet attempted: no copy of them can exist anywhere. */
+  private readonly fresh = new Set<string>();
+  private readonly unsaved = new Map<string, UnsavedState>();
+  private readonly requests = new Map<string, AdminRequest>();
 
   constructor(
     private readonly settings: SchedulerSettings,
@@ -78,20 +104,42 @@ export class Scheduler {
     this.local = new Semaphore(settings.concurrencyLocal);
     this.remote = new Semaphore(settings.concurrencyRemote);
     this.now = deps.now ?? Date.now;
+    this.localDelivery = new LocalDelivery(
+      {
+        hostname: settings.hostname,
+        isLocal: (domain) => settings.routing.isLocal(domain),
+        maildirRoot: settings.maildirRoot,
+        createMailboxes: settings.createMailboxes,
+        aliases: settings.aliases,
+        delimiters: settings.delimiters,
+        postmaster: settings.postmaster,
+      },
+      { queue: deps.queue, users: deps.users, now: this.now },
+    );
   }
 
   /** Picks up every committed entry, then every new commit as it happens. */
   async start(): Promise<void> {
-    this.deps.queue.onCommit((id) => this.wake(id));
+    this.deps.queue.onCommit((id) => {
+      this.fresh.add(id);
+      this.wake(id);
+    });
     for (const id of await this.deps.queue.ids()) this.wake(id);
   }
 
-  /** Stops scheduling; waits for attempts in flight (their state is written). */
+  /** Stops scheduling; waits for attempts in flight (their state is written, or tried once more). */
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     await Promise.allSettled([...this.running.values()]);
+    for (const [id, { state }] of this.unsaved) {
+      if (await this.save(id, state)) continue;
+      this.deps.log.error(
+        { queueId: id, event: 'state-lost' },
+        'stopping with a delivery state that could not be written: after the restart, local copies are found and not repeated, but remote recipients delivered since the last written state may get the message again',
+      );
+    }
     await this.connections.close();
   }
 
@@ -107,6 +155,8 @@ export class Scheduler {
     }
     const run = this.process(id)
       .catch((err: unknown) => {
+        // Every state change is on disk (or held in `unsaved`) before anything can throw here,
+        // so the run that follows repeats nothing.
         this.deps.log.error({ err, queueId: id }, 'delivery run failed; retrying in a minute');
         this.schedule(id, this.now() + 60_000);
       })
@@ -117,23 +167,17 @@ export class Scheduler {
     this.running.set(id, run);
   }
 
-  /** Makes pending recipients due now (qgate queue flush). */
+  /**
+   * Makes pending recipients due now (qgate queue flush). Done by the message's next run,
+   * never beside a run in flight, whose state it would overwrite.
+   */
   async flush(id?: string): Promise<string[]> {
     const ids = id ? [id] : await this.deps.queue.ids();
-    const flushed: string[] = [];
     for (const one of ids) {
-      const state = await this.deps.queue.readState(one);
-      if (state) {
-        const now = new Date(this.now()).toISOString();
-        await this.deps.queue.writeState({
-          ...state,
-          recipients: state.recipients.map((r) => (r.status === 'pending' ? { ...r, nextAttempt: now } : r)),
-        });
-      }
-      flushed.push(one);
+      this.requests.set(one, { ...this.requests.get(one), flush: true });
       this.wake(one);
     }
-    return flushed;
+    return ids;
   }
 
   /** Removes a message, after any attempt in flight (qgate queue remove). */
@@ -142,21 +186,18 @@ export class Scheduler {
     if (timer) clearTimeout(timer);
     this.timers.delete(id);
     await this.running.get(id);
+    this.again.delete(id);
+    this.unsaved.delete(id);
+    this.requests.delete(id);
+    this.fresh.delete(id);
     await this.deps.queue.remove(id);
     this.deps.log.info({ event: 'removed', queueId: id }, 'message removed by the administrator');
   }
 
-  /** Fails every pending recipient now, with a bounce (qgate queue bounce). */
+  /** Fails every pending recipient now, with a bounce (qgate queue bounce); done by the message's next run. */
   async bounceNow(id: string, reason: string): Promise<void> {
-    const env = await this.deps.queue.envelope(id);
-    if (!env) throw new Error(`no message ${id} in the queue`);
-    const state = (await this.deps.queue.readState(id)) ?? initialState(env);
-    await this.deps.queue.writeState({
-      ...state,
-      recipients: state.recipients.map((r) =>
-        r.status === 'pending' ? { ...r, status: 'failed', lastReply: `550 5.0.0 ${reason}`, nextAttempt: undefined } : r,
-      ),
-    });
+    if (!(await this.deps.queue.envelope(id))) throw new Error(`no message ${id} in the queue`);
+    this.requests.set(id, { flush: this.requests.get(id)?.flush ?? false, bounce: reason });
     this.wake(id);
   }
 
@@ -173,6 +214,54 @@ export class Scheduler {
     this.timers.set(id, timer);
   }
 
+  /**
+   * Makes `state` durable: written to state/, or, once every recipient is delivered or
+   * bounced, the entry removed (the removal is the record). If that fails, the state is
+   * held here and written again with backoff; until it is on disk the message takes no
+   * other step, so nothing it delivered is delivered again (the state on disk would say
+   * pending). Resolves false then.
+   */
+  private async save(id: string, state: DeliveryState): Promise<boolean> {
+    const { queue, log } = this.deps;
+    const held = this.unsaved.get(id);
+    const done = finished(state);
+    try {
+      if (done) await queue.remove(id);
+      else await queue.writeState(state);
+    } catch (err) {
+      const failures = (held?.failures ?? 0) + 1;
+      const retryInMs = Math.min(STATE_RETRY_MAX_MS, STATE_RETRY_FIRST_MS * 2 ** (failures - 1));
+      this.unsaved.set(id, { state, failures });
+      log.error(
+        { err, event: 'state', queueId: id, failures, retryInMs },
+        `cannot ${done ? 'remove the finished message' : 'write the delivery state'}; its delivery is paused until the delivery state is written, so nothing is delivered twice: free space on the queue disk and check that it is writable`,
+      );
+      this.schedule(id, this.now() + retryInMs);
+      return false;
+    }
+    if (held) {
+      this.unsaved.delete(id);
+      log.warn(
+        { event: 'state', queueId: id, failures: held.failures },
+        'delivery state written after failed tries; delivery of the message goes on',
+      );
+    }
+    if (done) {
+      this.requests.delete(id);
+      this.fresh.delete(id);
+      log.info(
+        {
+          event: 'done',
+          queueId: id,
+          delivered: state.recipients.filter((r) => r.status === 'delivered').length,
+          failed: state.recipients.filter((r) => r.status === 'failed').length,
+        },
+        'message finished',
+      );
+    }
+    return true;
+  }
+
   private async process(id: string): Promise<void> {
     const { queue, log } = this.deps;
     let env: Envelope | undefined;
@@ -183,224 +272,151 @@ export class Scheduler {
       log.debug({ err, queueId: id }, 'cannot read envelope');
     }
     if (!env) {
+      this.requests.delete(id);
+      this.unsaved.delete(id);
+      this.fresh.delete(id);
       if ((await queue.ids()).includes(id)) {
         log.error({ queueId: id }, 'damaged queue entry moved to corrupt/; the rest of the queue goes on');
         await queue.quarantine(id);
       }
       return;
     }
-    let state = (await queue.readState(id)) ?? initialState(env);
+    // A state held because it could not be written goes to disk before anything else.
+    const held = this.unsaved.get(id);
+    let state = held?.state ?? (await queue.readState(id)) ?? initialState(env);
+    if (held && !(await this.save(id, state))) return;
+    if (finished(state)) {
+      // Finished but not removed: a crash or a failed removal came between.
+      if (!held) await this.save(id, state);
+      return;
+    }
+    const request = this.requests.get(id);
+    this.requests.delete(id);
     const now = this.now();
     const born = Date.parse(env.received);
 
+    let changed = false;
+    if (request?.bounce !== undefined) {
+      const reply = `550 5.0.0 ${request.bounce}`;
+      state = mapPending(state, (r) => ({ ...r, status: 'failed', lastReply: reply, nextAttempt: undefined }));
+      changed = true;
+    }
     // Expired recipients fail with the last reply they got (RFC 3463 4.4.7).
     const lifetime = this.settings.retryRemote.lifetimeMs;
     if (state.recipients.some((r) => r.status === 'pending') && now - born >= lifetime) {
-      state = {
-        ...state,
-        recipients: state.recipients.map((r) =>
-          r.status === 'pending'
-            ? {
-                ...r,
-                status: 'failed',
-                lastReply: `451 4.4.7 Message expired after ${Math.round(lifetime / 3_600_000)} hours${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
-              }
-            : r,
-        ),
-      };
-      await queue.writeState(state);
+      const hours = Math.round(lifetime / 3_600_000);
+      state = mapPending(state, (r) => ({
+        ...r,
+        status: 'failed',
+        lastReply: `451 4.4.7 Message expired after ${hours} hours${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
+      }));
+      changed = true;
     }
+    if (changed && !(await this.save(id, state))) return;
 
-    const due = state.recipients.filter((r) => r.status === 'pending' && Date.parse(r.nextAttempt ?? env.received) <= now);
+    const due = state.recipients.filter(
+      (r) => r.status === 'pending' && (request?.flush || Date.parse(r.nextAttempt ?? env.received) <= now),
+    );
     if (due.length && !this.stopped) {
+      const run = new LocalRun(id, env, this.fresh.delete(id), new Set(state.forwarded));
       const outcomes = await this.attempt(
-        id,
-        env,
+        run,
         due.map((r) => r.address),
       );
       state = applyOutcomes(state, outcomes, born, now, this.settings);
-      // Durable before anything that depends on it: bounces and the next attempt. When every
-      // recipient is delivered the removal below is the record, so that write is skipped.
-      const finished = state.recipients.every((r) => r.status === 'delivered');
-      if (!finished) await queue.writeState(state);
+      if (run.forwarded.size) state = { ...state, forwarded: [...run.forwarded] };
+      // Durable before anything that depends on it: bounces, the next attempt, the removal.
+      if (!(await this.save(id, state))) return;
     }
+    if (finished(state)) return;
 
     const unbounced = state.recipients.filter((r) => r.status === 'failed' && !r.bounced);
     if (unbounced.length) {
       await this.bounce(id, env, unbounced);
       state = { ...state, recipients: state.recipients.map((r) => (r.status === 'failed' ? { ...r, bounced: true } : r)) };
-      await queue.writeState(state);
+      if (!(await this.save(id, state))) return;
+      if (finished(state)) return;
     }
 
     const pending = state.recipients.filter((r) => r.status === 'pending');
-    if (pending.length === 0) {
-      await queue.remove(id);
-      log.info(
-        {
-          event: 'done',
-          queueId: id,
-          delivered: state.recipients.filter((r) => r.status === 'delivered').length,
-          failed: state.recipients.filter((r) => r.status === 'failed').length,
-        },
-        'message finished',
-      );
-      return;
-    }
     const next = Math.min(...pending.map((r) => Date.parse(r.nextAttempt ?? env.received)));
     this.schedule(id, next);
   }
 
-  /** One attempt for the due recipients of one message; every recipient gets an outcome. */
-  private async attempt(id: string, env: Envelope, recipients: string[]): Promise<Outcome[]> {
+  /**
+   * One attempt for the due recipients of one message; every recipient gets an outcome,
+   * whatever fails. A recipient listed twice (RFC 5321 2.4 equality) is delivered once
+   * and both entries share the outcome, as Postfix's cleanup removes duplicates.
+   */
+  private async attempt(run: LocalRun, recipients: readonly string[]): Promise<Outcome[]> {
+    const { queueId: id, envelope: env } = run;
+    const duplicates = groupDuplicates(recipients);
     const groups = new Map<string, { route: Route; recipients: string[] }>();
     const outcomes: Outcome[] = [];
-    for (const recipient of recipients) {
+    for (const [recipient] of duplicates.values()) {
+      if (recipient === undefined) continue;
       const domain = recipient.includes('@') ? recipient.slice(recipient.lastIndexOf('@') + 1).toLowerCase() : '';
-      let route: Route;
       try {
         const query: RouteQuery = { queueId: id, recipient, domain, envelope: env };
-        route = (await this.deps.hooks.route.promise(query)) ?? decideRoute(domain, this.settings.routing);
+        const route = (await this.deps.hooks.route.promise(query)) ?? decideRoute(domain, this.settings.routing);
+        if (route.kind === 'error') {
+          outcomes.push({ recipient, result: route.permanent ? 'failed' : 'deferred', reply: route.reply, kind: 'remote' });
+          continue;
+        }
+        const key = destinationKey(route);
+        const group = groups.get(key) ?? { route, recipients: [] };
+        group.recipients.push(recipient);
+        groups.set(key, group);
       } catch (err) {
         outcomes.push({
           recipient,
           result: 'deferred',
-          reply: `451 4.3.0 routing failed: ${(err as Error).message}`,
+          reply: `451 4.3.0 routing failed: ${errorText(err)}`,
           kind: 'remote',
         });
-        continue;
       }
-      if (route.kind === 'error') {
-        outcomes.push({ recipient, result: route.permanent ? 'failed' : 'deferred', reply: route.reply, kind: 'remote' });
-        continue;
-      }
-      const key = destinationKey(route);
-      const group = groups.get(key) ?? { route, recipients: [] };
-      group.recipients.push(recipient);
-      groups.set(key, group);
     }
+    if (outcomes.length) this.logAttempt(id, outcomes, 'route', 0);
     const results = await Promise.all(
       [...groups.entries()].map(([key, g]) =>
-        g.route.kind === 'local'
-          ? this.deliverLocal(id, env, g.recipients)
-          : this.deliverToDestination(id, env, key, g.route, g.recipients),
+        (g.route.kind === 'local'
+          ? this.deliverLocal(run, g.recipients)
+          : this.deliverToDestination(id, env, key, g.route, g.recipients)
+        ).catch((err: unknown): Outcome[] =>
+          g.recipients.map((recipient) => ({
+            recipient,
+            result: 'deferred',
+            reply: `451 4.3.0 delivery failed: ${errorText(err)}`,
+            kind: g.route.kind === 'local' ? 'local' : 'remote',
+          })),
+        ),
       ),
     );
-    return outcomes.concat(results.flat());
+    const byRecipient = new Map(outcomes.concat(results.flat()).map((o) => [o.recipient, o]));
+    return [...duplicates.values()].flatMap((spellings) => {
+      const first = byRecipient.get(spellings[0]!) ?? {
+        recipient: spellings[0]!,
+        result: 'deferred' as const,
+        reply: '451 4.3.0 no outcome for this recipient',
+        kind: 'remote' as const,
+      };
+      return spellings.map((recipient) => ({ ...first, recipient }));
+    });
   }
 
-  private async deliverLocal(id: string, env: Envelope, recipients: string[]): Promise<Outcome[]> {
+  /** Local recipients one after another, so a Maildir two of them share gets one copy. */
+  private async deliverLocal(run: LocalRun, recipients: readonly string[]): Promise<Outcome[]> {
     const out: Outcome[] = [];
     for (const recipient of recipients) {
-      out.push(await this.local.run(() => this.deliverOneLocal(id, env, recipient)));
-    }
-    return out;
-  }
-
-  private async deliverOneLocal(id: string, env: Envelope, recipient: string): Promise<Outcome> {
-    const started = performance.now();
-    const at = recipient.lastIndexOf('@');
-    const domain = at < 0 ? this.settings.hostname : recipient.slice(at + 1).toLowerCase();
-    const known = new Map<string, boolean>();
-    // The directory answers asynchronously; ask it first, then resolve aliases synchronously.
-    const record = await this.deps.users.lookup(recipient).catch(() => undefined);
-    if (record !== undefined) known.set(recipient.toLowerCase(), record !== null);
-    const userExists = (local: string, d: string): boolean => {
-      const address = `${local}@${d}`.toLowerCase();
-      const answer = known.get(address);
-      if (answer !== undefined) return answer;
-      if (this.settings.createMailboxes) return true;
-      try {
-        return existsSync(mailboxPath(this.settings.maildirRoot, local, d));
-      } catch {
-        return false;
-      }
-    };
-    let targets: LocalTarget[];
-    try {
-      targets = resolveLocal(at < 0 ? `${recipient}@${domain}` : recipient, (d) => this.settings.routing.isLocal(d), {
-        aliases: this.settings.aliases(),
-        delimiters: this.settings.delimiters,
-        postmaster: this.settings.postmaster,
-        userExists,
-      });
-    } catch (err) {
-      return {
-        recipient,
-        result: 'deferred',
-        reply: `451 4.3.0 alias resolution failed: ${(err as Error).message}`,
+      const started = performance.now();
+      const outcome: Outcome = {
+        ...(await this.local.run(() => this.localDelivery.deliver(run, recipient))),
         kind: 'local',
       };
+      this.logAttempt(run.queueId, [outcome], 'local', performance.now() - started);
+      out.push(outcome);
     }
-    const replies: string[] = [];
-    let result: DeliveryOutcome['result'] = 'delivered';
-    const worse = (r: DeliveryOutcome['result']) => {
-      if (r === 'deferred' || (r === 'failed' && result === 'delivered')) result = r;
-    };
-    for (const target of targets) {
-      if (target.kind === 'unknown') {
-        worse('failed');
-        replies.push(`550 5.1.1 <${target.address}>: Recipient address rejected: User unknown in local recipient table`);
-      } else if (target.kind === 'loop') {
-        worse('failed');
-        replies.push(`554 5.4.6 <${target.address}>: alias loop or too deep`);
-      } else if (target.kind === 'forward') {
-        // A forward is a new message in the queue, so it gets its own retries and bounces.
-        try {
-          await this.forward(id, env, target.address);
-          replies.push(`250 2.1.5 forwarded to <${target.address}>`);
-        } catch (err) {
-          worse('deferred');
-          replies.push(`451 4.3.0 cannot queue the forward to <${target.address}>: ${(err as Error).message}`);
-        }
-      } else {
-        const mailbox = `${target.local}@${target.domain}`;
-        const maildir =
-          record?.mailbox && mailbox.toLowerCase() === recipient.toLowerCase()
-            ? record.mailbox
-            : mailboxPath(this.settings.maildirRoot, target.local, target.domain);
-        try {
-          const prepend = `Return-Path: <${env.sender}>\r\nDelivered-To: ${mailbox}\r\n${addedHeaders(env)}`;
-          const { file } = await deliverToMaildir({
-            maildir,
-            prepend,
-            message: () => this.messageStream(id, ''),
-            hostname: this.settings.hostname,
-          });
-          replies.push(`250 2.0.0 delivered to ${file}`);
-        } catch (err) {
-          const temporary = !(err instanceof MaildirError) || err.temporary;
-          worse(temporary ? 'deferred' : 'failed');
-          replies.push(`${temporary ? '451 4.2.0' : '550 5.2.0'} ${mailbox}: ${(err as Error).message}`);
-        }
-      }
-    }
-    const outcome: Outcome = {
-      recipient,
-      result,
-      reply: replies.join('; ') || '250 2.0.0 no targets',
-      host: 'local',
-      kind: 'local',
-    };
-    this.logAttempt(id, [outcome], 'local', performance.now() - started);
-    return outcome;
-  }
-
-  /** Queues a copy for an alias target outside local delivery. */
-  private async forward(id: string, env: Envelope, address: string): Promise<void> {
-    const spool = this.deps.queue.createSpool(newQueueId());
-    const source = this.deps.queue.readMessage(id);
-    if (!source) throw new Error('message vanished');
-    const prefix = Buffer.from(addedHeaders(env));
-    if (prefix.length) spool.write(prefix);
-    for await (const chunk of source) spool.write(chunk as Buffer);
-    await spool.commit({
-      ...env,
-      id: spool.id,
-      recipients: [{ address, parameters: {} }],
-      addedHeaders: [],
-      size: spool.size,
-      received: new Date(this.now()).toISOString(),
-    });
+    return out;
   }
 
   private async deliverToDestination(
@@ -431,7 +447,7 @@ export class Scheduler {
         sender: env.sender,
         recipients,
         envelope: env,
-        message: () => this.messageStream(id, addedHeaders(env)),
+        message: () => messageStream(this.deps.queue, id, addedHeaders(env)),
       });
       if (offered) {
         outcomes = recipients.map((recipient) => {
@@ -449,7 +465,7 @@ export class Scheduler {
         outcomes = await this.smtp(id, env, route, recipients);
       }
     } catch (err) {
-      outcomes = all('deferred', `451 4.3.0 delivery failed: ${(err as Error).message}`);
+      outcomes = all('deferred', `451 4.3.0 delivery failed: ${errorText(err)}`);
     }
     this.logAttempt(id, outcomes, describeRoute(route), performance.now() - started);
     return outcomes;
@@ -481,7 +497,7 @@ export class Scheduler {
         ...(auth ? { auth } : {}),
         sender: env.sender,
         recipients,
-        message: () => this.messageStream(id, addedHeaders(env)),
+        message: () => messageStream(this.deps.queue, id, addedHeaders(env)),
         size: env.size,
         timeouts: {
           connectMs: this.settings.connectTimeoutMs,
@@ -492,18 +508,6 @@ export class Scheduler {
       this.connections,
     );
     return result.outcomes.map((o) => ({ ...o, reply: asSmtpReply(o.reply, o.result), kind: 'remote' as const }));
-  }
-
-  /** The stored message with a prefix (headers plugins added), as a fresh stream. */
-  private messageStream(id: string, prefix: string): Readable {
-    const source = this.deps.queue.readMessage(id);
-    if (!source) return Readable.from([]);
-    if (!prefix) return source;
-    const out = new PassThrough();
-    out.write(prefix);
-    source.on('error', (err) => out.destroy(err));
-    source.pipe(out);
-    return out;
   }
 
   private async bounce(id: string, env: Envelope, failed: readonly RecipientState[]): Promise<void> {
@@ -604,6 +608,17 @@ export function initialState(env: Envelope): DeliveryState {
   };
 }
 
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** Nothing left to do: every recipient delivered, or failed and bounced. */
+export function finished(state: DeliveryState): boolean {
+  return state.recipients.every((r) => r.status === 'delivered' || (r.status === 'failed' && r.bounced === true));
+}
+
+function mapPending(state: DeliveryState, change: (r: RecipientState) => RecipientState): DeliveryState {
+  return { ...state, recipients: state.recipients.map((r) => (r.status === 'pending' ? change(r) : r)) };
+}
+
 /** The new state after one attempt: delivered and failed are final; deferred gets its next time. */
 export function applyOutcomes(
   state: DeliveryState,
@@ -660,10 +675,6 @@ function describeRoute(route: Route): string {
   if (route.kind === 'mx') return `mx ${route.domain}`;
   if (route.kind === 'smtp') return route.hosts.map((h) => `${h.host}:${h.port}`).join(',');
   return route.kind;
-}
-
-function addedHeaders(env: Envelope): string {
-  return env.addedHeaders.map((h) => `${h.name}: ${h.value}\r\n`).join('');
 }
 
 async function readPrefix(stream: Readable | undefined, max: number): Promise<Buffer> {

@@ -374,10 +374,16 @@ export class FileQueue implements MessageQueue {
     const tmp = `${path}.tmp`;
     const fd = await openP(tmp, 'w', 0o600);
     try {
-      await writevAll(fd, [Buffer.from(JSON.stringify(state))]);
-      await fdatasyncP(fd);
-    } finally {
-      await closeP(fd);
+      try {
+        await writevAll(fd, [Buffer.from(JSON.stringify(state))]);
+        await fdatasyncP(fd);
+      } finally {
+        await closeP(fd);
+      }
+    } catch (err) {
+      // A full disk: the part written would only hold space the next try needs.
+      await unlinkQuietly(tmp).catch(() => undefined);
+      throw err;
     }
     await renameP(tmp, path);
     if (!this.stateSync) throw new Error('queue is not open');

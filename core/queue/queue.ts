@@ -101,6 +101,11 @@ export interface DeliveryState {
   readonly version: 1;
   readonly id: string;
   readonly recipients: readonly RecipientState[];
+  /**
+   * Alias targets outside local delivery already queued as forwards (by address, domain
+   * lower-cased), so that an attempt after a deferral does not queue them again.
+   */
+  readonly forwarded?: readonly string[];
 }
 
 export interface MessageQueue {

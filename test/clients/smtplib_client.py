@@ -85,13 +85,14 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--count", type=int, default=1)
+    p.add_argument("--first", type=int, default=0, help="number of the first message (its Message-ID is <N@client.test>)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--size", type=int, default=2000)
     p.add_argument("--utf8", action="store_true")
     p.add_argument("--to", action="append", default=None)
     args = p.parse_args()
     args.to = args.to or ["rcpt@example.test"]
-    counter = iter(range(args.count))
+    counter = iter(range(args.first, args.first + args.count))
     counter_lock = threading.Lock()
 
     def worker():

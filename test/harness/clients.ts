@@ -26,7 +26,7 @@ export interface SmtplibRun {
 
 export function smtplibSend(
   port: number,
-  opts: { count: number; threads?: number; size?: number; utf8?: boolean; to?: string[] },
+  opts: { count: number; first?: number; threads?: number; size?: number; utf8?: boolean; to?: string[] },
 ): SmtplibRun {
   const args = [
     SMTPLIB_CLIENT,
@@ -34,6 +34,8 @@ export function smtplibSend(
     String(port),
     '--count',
     String(opts.count),
+    '--first',
+    String(opts.first ?? 0),
     '--threads',
     String(opts.threads ?? 1),
     '--size',

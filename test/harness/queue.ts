@@ -1,9 +1,10 @@
 /*
  * Reads the gateway's file queue from tests, independently of the gateway's
  * code: committed ids, envelopes (the JSON before the fixed footer), and
- * message bytes with the gateway's own Received header split off.
+ * message bytes with the gateway's own Received header split off. Writes an
+ * entry the same way, for mail that reached the queue without an SMTP session.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface QueuedMessage {
@@ -49,4 +50,35 @@ export function readQueued(queueDir: string, id: string): QueuedMessage {
 export function tmpFiles(queueDir: string): string[] {
   const dir = join(queueDir, 'tmp');
   return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/**
+ * Puts a committed entry into messages/ as the gateway would (message, envelope JSON, footer),
+ * for a gateway that is not running: mail queued by an earlier version, a forward, a hand edit.
+ */
+export function writeQueued(
+  queueDir: string,
+  entry: { id: string; sender: string; recipients: string[]; received?: Date },
+  message: string,
+): void {
+  const raw = Buffer.from(message);
+  const envelope = Buffer.from(
+    JSON.stringify({
+      version: 1,
+      id: entry.id,
+      received: (entry.received ?? new Date()).toISOString(),
+      sender: entry.sender,
+      senderParameters: {},
+      recipients: entry.recipients.map((address) => ({ address, parameters: {} })),
+      size: raw.length,
+      utf8: false,
+      body: '7BIT',
+      client: { address: '127.0.0.1', port: 0, helo: 'client.test' },
+      listener: 'test',
+      addedHeaders: [],
+    }),
+  );
+  const footer = `\n%qgate-envelope ${String(raw.length).padStart(16, '0')} ${String(envelope.length).padStart(10, '0')}\n`;
+  mkdirSync(join(queueDir, 'messages'), { recursive: true });
+  writeFileSync(join(queueDir, 'messages', `${entry.id}.msg`), Buffer.concat([raw, envelope, Buffer.from(footer)]));
 }

@@ -13,45 +13,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { smtplibSend } from '../harness/clients.js';
+import { deliveryLines, maildirFiles, makeMaildir, send, waitDone } from '../harness/delivery.js';
 import { type Gateway, REPO, runCli, startGateway } from '../harness/gateway.js';
 import { type Peer, startPeer, storedMessages } from '../harness/peer.js';
 import { queuedIds } from '../harness/queue.js';
-import { openTransaction } from '../harness/smtp.js';
 
 const FIXTURES = join(REPO, 'test', 'fixtures', 'plugins');
-
-function maildirFiles(root: string, domain: string, user: string): string[] {
-  const dir = join(root, domain, user, 'Maildir', 'new');
-  try {
-    return readdirSync(dir).map((n) => join(dir, n));
-  } catch {
-    return [];
-  }
-}
-
-function makeMaildir(root: string, domain: string, user: string): void {
-  for (const sub of ['tmp', 'new', 'cur']) mkdirSync(join(root, domain, user, 'Maildir', sub), { recursive: true });
-}
-
-async function send(gw: Gateway, from: string, to: string[], body = 'Subject: test\r\n\r\nhello\r\n'): Promise<string> {
-  const smtp = await openTransaction(gw.port, from, to[0]);
-  for (const rcpt of to.slice(1)) assert.equal((await smtp.command(`RCPT TO:<${rcpt}>`)).code, 250);
-  assert.equal((await smtp.command('DATA')).code, 354);
-  smtp.write(`${body}.\r\n`);
-  const reply = await smtp.reply();
-  smtp.close();
-  const m = /queued as (\w+)/.exec(reply.text);
-  assert.ok(m, reply.text);
-  return m[1]!;
-}
-
-function countAttempts(gw: Gateway, id: string): number {
-  return gw.logs.filter((l) => l.event === 'delivery' && l.queueId === id).length;
-}
-
-async function waitDone(gw: Gateway, id: string, timeoutMs = 20_000) {
-  return gw.waitForLog((l) => l.event === 'done' && l.queueId === id, timeoutMs);
-}
 
 describe('local delivery', () => {
   let gw: Gateway;
@@ -150,8 +117,8 @@ describe('local delivery', () => {
     const flush = await runCli(['queue', 'flush', id, '--config', gw.configFile]);
     assert.match(flush.stdout, /flush of \w+ requested from the gateway \(pid \d+\)/);
     const deadline = Date.now() + 10_000;
-    while (countAttempts(gw, id) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(countAttempts(gw, id), 2, 'flush made a second attempt at once');
+    while (deliveryLines(gw, id).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(deliveryLines(gw, id).length, 2, 'flush made a second attempt at once');
     await new Promise((r) => setTimeout(r, 200));
     const show = await runCli(['queue', 'show', id, '--config', gw.configFile]);
     assert.match(show.stdout, /recipient: <dave@example\.net> {2}pending, 2 attempts/);

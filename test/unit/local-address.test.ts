@@ -7,6 +7,7 @@ import {
   mailboxPath,
   parseAliasesYaml,
   resolveLocal,
+  UnsafeMailboxError,
 } from '../../core/delivery/local-address.js';
 
 const LOCAL_DOMAINS = new Set(['example.com', 'example.org']);
@@ -287,7 +288,10 @@ describe('mailboxPath', () => {
     test(row.why, () => {
       const run = () => mailboxPath('/var/mail', row.local, row.domain ?? 'example.com');
       if (typeof row.expected === 'string') assert.equal(run(), row.expected);
-      else assert.throws(run, row.expected);
+      else {
+        assert.throws(run, row.expected);
+        assert.throws(run, UnsafeMailboxError, 'a permanent kind of error, so delivery fails it with 5.1.3');
+      }
     });
   }
 });

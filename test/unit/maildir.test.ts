@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, mock, test } from 'node:test';
-import { deliverToMaildir, type MaildirDelivery, MaildirError, uniqueName } from '../../core/delivery/maildir.js';
+import { copyName, deliverToMaildir, type MaildirDelivery, MaildirError, uniqueName } from '../../core/delivery/maildir.js';
 
 const PREPEND = 'Return-Path: <sender@example.net>\r\nDelivered-To: alice@example.com\r\n';
 const MESSAGE = 'Subject: hello\r\n\r\nline one\r\nline two\r\n';
@@ -282,6 +282,103 @@ describe('deliverToMaildir', () => {
         const entries = await listing(maildir, sub).catch(() => []);
         assert.deepEqual(entries, [], `${sub}/ is empty`);
       }
+    });
+  }
+});
+
+describe('copyName', () => {
+  const rows: { why: string; queueId: string; received: Date; hostname: string; expected: string }[] = [
+    {
+      why: 'arrival seconds, queue id, host',
+      queueId: '0MWT707BG0038AI',
+      received: new Date(1700000000999),
+      hostname: 'mx.example.com',
+      expected: '1700000000.0MWT707BG0038AI.mx.example.com',
+    },
+    {
+      why: '"/" and ":" in the host are escaped, so the name stays one file without an info part',
+      queueId: '0MWT707BG0038AI',
+      received: new Date(0),
+      hostname: 'a/b:c',
+      expected: '0.0MWT707BG0038AI.a\\057b\\072c',
+    },
+  ];
+  for (const row of rows) test(row.why, () => assert.equal(copyName(row.queueId, row.received, row.hostname), row.expected));
+});
+
+describe('deliverToMaildir with the name of the copy', () => {
+  const NAME = '1700000000.0MWT707BG0038AI.mx.example.com';
+
+  test('a second delivery of the same copy finds it in new/ and writes nothing', async () => {
+    const maildir = freshMaildir();
+    const first = await deliverToMaildir(delivery(maildir, { name: NAME }));
+    assert.equal(first.existed, false);
+    assert.equal(first.file, join(maildir, 'new', NAME));
+    const again = await deliverToMaildir(
+      delivery(maildir, { name: NAME, message: () => chunked('Subject: other\r\n\r\nx\r\n', 4) }),
+    );
+    assert.deepEqual([again.existed, again.file], [true, first.file]);
+    assert.deepEqual(await listing(maildir, 'new'), [NAME]);
+    assert.deepEqual(await readFile(first.file), toLf(PREPEND + MESSAGE), 'the first copy is untouched');
+    assert.deepEqual(await listing(maildir, 'tmp'), []);
+  });
+
+  test('a copy a mail client moved to cur/ with flags is found when asked to look there', async () => {
+    const maildir = freshMaildir();
+    const first = await deliverToMaildir(delivery(maildir, { name: NAME }));
+    const seen = join(maildir, 'cur', `${NAME}:2,S`);
+    await rename(first.file, seen);
+    const again = await deliverToMaildir(delivery(maildir, { name: NAME, lookInCur: true }));
+    assert.deepEqual([again.existed, again.file], [true, seen]);
+    assert.deepEqual(await listing(maildir, 'new'), []);
+    assert.deepEqual(await listing(maildir, 'cur'), [`${NAME}:2,S`]);
+  });
+
+  test('a name that only starts like the copy is another message', async () => {
+    const maildir = freshMaildir();
+    await mkdir(join(maildir, 'cur'), { recursive: true });
+    await writeFile(join(maildir, 'cur', `${NAME}.other:2,S`), 'x');
+    const result = await deliverToMaildir(delivery(maildir, { name: NAME, lookInCur: true }));
+    assert.equal(result.existed, false);
+    assert.deepEqual(await listing(maildir, 'new'), [NAME]);
+  });
+
+  test('without lookInCur, cur/ is not read (the caller knows no earlier attempt ran)', async () => {
+    const maildir = freshMaildir();
+    await mkdir(join(maildir, 'cur'), { recursive: true });
+    await writeFile(join(maildir, 'cur', `${NAME}:2,S`), 'x');
+    const result = await deliverToMaildir(delivery(maildir, { name: NAME }));
+    assert.equal(result.existed, false);
+  });
+
+  test('a partial file an attempt left in tmp/ is replaced, and the copy delivered whole', async () => {
+    const maildir = freshMaildir();
+    await mkdir(join(maildir, 'tmp'), { recursive: true });
+    await writeFile(join(maildir, 'tmp', NAME), 'Subject: half');
+    const result = await deliverToMaildir(delivery(maildir, { name: NAME }));
+    assert.equal(result.existed, false);
+    assert.deepEqual(await readFile(result.file), toLf(PREPEND + MESSAGE));
+    assert.deepEqual(await listing(maildir, 'tmp'), []);
+  });
+
+  test('a file already in new/ under the name is never overwritten', async () => {
+    const maildir = freshMaildir();
+    await mkdir(join(maildir, 'new'), { recursive: true });
+    await writeFile(join(maildir, 'new', NAME), 'the earlier copy');
+    const result = await deliverToMaildir(delivery(maildir, { name: NAME }));
+    assert.equal(result.existed, true);
+    assert.equal(await readFile(result.file, 'utf8'), 'the earlier copy');
+  });
+
+  for (const name of ['', '.hidden', '..', 'a/b', 'a:2,S', 'nul\0']) {
+    test(`${JSON.stringify(name)} is refused as a name`, async () => {
+      const maildir = freshMaildir();
+      await assert.rejects(deliverToMaildir(delivery(maildir, { name })), (err: unknown) => {
+        assert.ok(err instanceof MaildirError);
+        assert.equal(err.temporary, false);
+        return true;
+      });
+      assert.deepEqual(await listing(maildir, 'new'), []);
     });
   }
 });

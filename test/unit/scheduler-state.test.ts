@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { takeControlRequests, writeControlRequest } from '../../core/delivery/control.js';
-import { applyOutcomes, asSmtpReply, initialState } from '../../core/delivery/scheduler.js';
-import type { Envelope } from '../../core/queue/queue.js';
+import { applyOutcomes, asSmtpReply, finished, initialState } from '../../core/delivery/scheduler.js';
+import type { Envelope, RecipientState } from '../../core/queue/queue.js';
 
 const HOUR = 3_600_000;
 const born = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -106,6 +106,25 @@ describe('applyOutcomes', () => {
     assert.equal(s.recipients[0]!.status, 'failed');
     assert.equal(s.recipients[0]!.lastReply, '451 4.4.1 no answer (gave up: queue lifetime reached)');
   });
+});
+
+describe('finished', () => {
+  const state = (...statuses: [RecipientState['status'], boolean?][]) => ({
+    ...initialState(envelope),
+    recipients: statuses.map(([status, bounced], i) => ({
+      address: `r${i}@x.test`,
+      status,
+      attempts: 1,
+      ...(bounced === undefined ? {} : { bounced }),
+    })),
+  });
+  const rows: { state: ReturnType<typeof state>; finished: boolean; why: string }[] = [
+    { state: state(['delivered'], ['delivered']), finished: true, why: 'all delivered: the removal is the record' },
+    { state: state(['delivered'], ['failed', true]), finished: true, why: 'a failure already bounced' },
+    { state: state(['delivered'], ['failed']), finished: false, why: 'a failure still to bounce' },
+    { state: state(['delivered'], ['pending']), finished: false, why: 'a recipient still pending' },
+  ];
+  for (const row of rows) it(row.why, () => assert.equal(finished(row.state), row.finished));
 });
 
 describe('asSmtpReply', () => {
