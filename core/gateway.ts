@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import { ConfigError } from './config/errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { takeControlRequests } from './delivery/control.js';
-import { createScheduler } from './delivery/setup.js';
+import { createRecipientCheck } from './delivery/recipient-check.js';
+import { createScheduler, loadAliasTable } from './delivery/setup.js';
 import { createLogger } from './log/logger.js';
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
 import { FileQueue } from './queue/file-queue.js';
@@ -64,6 +65,9 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const { config } = loaded;
   const log = createLogger(config.log.level);
   const pipelines = await buildPipelines(loaded, log);
+  // Read before the queue is locked, so a bad aliases file or recipient list stops start-up cleanly.
+  const aliases = loadAliasTable(loaded, log);
+  const recipientCheck = createRecipientCheck(loaded, pipelines, aliases, log);
 
   const queue = new FileQueue(loaded.queuePath, { groupCommit: config.queue.group_commit });
   const lock = queue.lock();
@@ -80,7 +84,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   }
 
   for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
-  const scheduler = config.delivery.enabled ? createScheduler(loaded, pipelines, queue, log) : undefined;
+  const scheduler = config.delivery.enabled ? createScheduler(loaded, pipelines, queue, log, aliases) : undefined;
 
   const listeners: SmtpListener[] = [];
   const bound: { name: string; address: string; port: number }[] = [];
@@ -93,6 +97,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
           pipeline: pipelines.get(listenerConfig.pipeline)!,
           queue,
           log: log.child({ listener: listenerConfig.name }),
+          ...(recipientCheck ? { recipientCheck } : {}),
         },
         log,
       );

@@ -123,6 +123,13 @@ export const RouteSchema = Type.Object(
       description: 'STARTTLS: opportunistic, required (defer if missing), none.',
     }),
     auth: Type.Optional(Type.Object({ user: Type.String(), pass: Type.String() }, { additionalProperties: false })),
+    recipients: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Who exists behind this route (Postfix relay_recipient_maps): a file (one address per line, `@domain` for a whole domain, # comments; re-read on SIGHUP) or "directory" (ask the delivery pipeline\'s lookupUser). Others get 550 5.1.1 at RCPT. Unset: every recipient is accepted.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

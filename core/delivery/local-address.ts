@@ -53,14 +53,24 @@ function splitAddress(address: string, domain: string): Mailbox {
 
 const show = (m: Mailbox): string => `${m.local}@${m.domain}`;
 
+/**
+ * Folded tables by the table they came from. A table is replaced, never changed,
+ * when the file is re-read, so RCPT checks and deliveries fold it once, not once
+ * per recipient.
+ */
+const foldedTables = new WeakMap<AliasTable, Map<string, readonly string[]>>();
+
 /** Alias keys folded to lower case; keys that differ only by case pool their targets. */
 function foldAliases(table: AliasTable): Map<string, readonly string[]> {
+  const cached = foldedTables.get(table);
+  if (cached) return cached;
   const folded = new Map<string, readonly string[]>();
   for (const [key, targets] of Object.entries(table)) {
     if (targets.length === 0) continue; // an empty alias would swallow mail silently: treat as absent
     const k = key.toLowerCase();
     folded.set(k, [...(folded.get(k) ?? []), ...targets]);
   }
+  foldedTables.set(table, folded);
   return folded;
 }
 
@@ -69,7 +79,7 @@ function foldAliases(table: AliasTable): Map<string, readonly string[]> {
  * delimiter from the right (qmail-getpw's longest-user-first), so "a-b-c" tries
  * "a-b-c", then "a-b" with extension "c", then "a" with extension "b-c".
  */
-function readings(local: string, delimiters: string): { base: string; extension?: string }[] {
+export function readings(local: string, delimiters: string): { base: string; extension?: string }[] {
   const out: { base: string; extension?: string }[] = [{ base: local }];
   if (delimiters === '') return out;
   for (let i = local.length - 1; i > 0; i--) {

@@ -24,18 +24,13 @@ export function domainMatcher(entries: readonly string[]): (domain: string) => b
   };
 }
 
-export function createScheduler(
-  loaded: LoadedConfig,
-  pipelines: ReadonlyMap<string, Pipeline>,
-  queue: MessageQueue,
-  log: Logger,
-): Scheduler {
-  const { config } = loaded;
-  const d = config.delivery;
-  const pipeline = d.pipeline ? pipelines.get(d.pipeline) : undefined;
-  if (d.pipeline && !pipeline) throw new Error(`delivery.pipeline: no pipeline named "${d.pipeline}"`);
-  const hooksFrom = pipeline ?? new Pipeline('delivery');
-
+/**
+ * The aliases file, read now (a broken file stops start-up) and on every
+ * SIGHUP (a broken file keeps the previous table). One table serves both the
+ * RCPT check and delivery, so they never see two versions of the file.
+ */
+export function loadAliasTable(loaded: LoadedConfig, log: Logger): () => AliasTable {
+  const d = loaded.config.delivery;
   const aliasFile = d.aliases ? resolve(loaded.dir, d.aliases) : undefined;
   const loadAliases = (): AliasTable => (aliasFile ? parseAliasesYaml(readFileSync(aliasFile, 'utf8')) : {});
   let aliases = loadAliases();
@@ -46,6 +41,21 @@ export function createScheduler(
       log.error({ err, file: aliasFile }, 'aliases reload failed; keeping the previous table');
     }
   });
+  return () => aliases;
+}
+
+export function createScheduler(
+  loaded: LoadedConfig,
+  pipelines: ReadonlyMap<string, Pipeline>,
+  queue: MessageQueue,
+  log: Logger,
+  aliases: () => AliasTable = loadAliasTable(loaded, log),
+): Scheduler {
+  const { config } = loaded;
+  const d = config.delivery;
+  const pipeline = d.pipeline ? pipelines.get(d.pipeline) : undefined;
+  if (d.pipeline && !pipeline) throw new Error(`delivery.pipeline: no pipeline named "${d.pipeline}"`);
+  const hooksFrom = pipeline ?? new Pipeline('delivery');
 
   const resolver = new Resolver({ timeout: 5000, tries: 2 });
   if (d.dns_servers?.length) resolver.setServers(d.dns_servers);
@@ -58,7 +68,7 @@ export function createScheduler(
       routing: { isLocal: domainMatcher(d.local_domains), routes: d.routes, mxPort: d.mx_port, mxTls: d.mx_tls },
       maildirRoot: resolve(loaded.dir, d.maildir_root),
       createMailboxes: d.create_mailboxes,
-      aliases: () => aliases,
+      aliases,
       delimiters: d.recipient_delimiter,
       postmaster: d.postmaster ?? `postmaster@${config.hostname}`,
       doubleBounce: d.double_bounce,

@@ -19,13 +19,14 @@ import type { Logger } from 'pino';
 import type { ListenerConfig } from '../config/schema.js';
 import { Notes } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
-import type { DisconnectResult, HookResult, RejectResult } from '../hooks/results.js';
+import type { AcceptResult, DisconnectResult, HookResult, RejectResult } from '../hooks/results.js';
 import type { Decision, HeaderField, HeloInfo, Session, SpooledMessage, TlsInfo } from '../hooks/types.js';
 import { parseHeaderSection } from '../message/headers.js';
 import { receivedHeader } from '../message/received.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Envelope, MessageQueue, Spool } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
+import type { Address } from './address.js';
 import { type EsmtpParameters, parsePathCommand, splitCommand } from './command.js';
 import { type CommandInput, CommandReader } from './command-reader.js';
 import { DataDecoder } from './data-decoder.js';
@@ -39,6 +40,20 @@ export interface SessionSettings {
   readonly pipeline: Pipeline;
   readonly queue: MessageQueue;
   readonly log: Logger;
+  /** Asked about every recipient the pipeline or relay permission accepted; absent: no check. */
+  readonly recipientCheck?: RecipientCheck;
+}
+
+export type RecipientVerdict = AcceptResult | RejectResult;
+
+/**
+ * Can this recipient be delivered here? Built from the delivery configuration
+ * (core/delivery/recipient-check.ts), so the engine refuses unknown users at
+ * RCPT without knowing how delivery finds them. undefined: not a recipient it
+ * validates. Never throws; a lookup that fails is a 4xx verdict.
+ */
+export interface RecipientCheck {
+  check(recipient: Address): Promise<RecipientVerdict | undefined>;
 }
 
 const CORE_MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8']);
@@ -787,21 +802,47 @@ export class SmtpSession implements Session {
     }
     const result = await this.settings.pipeline.hooks.rcpt.promise(this, txn, { address, parameters: parsed.parameters });
     if (this.closed) return;
+    let accepted: Reply | undefined;
     if (result?.action === 'accept') {
-      txn.recipients.push({ address, parameters: parsed.parameters });
-      this.send(result.reply ?? r(250, '2.1.5', 'Ok'));
-      return;
-    }
-    if (isRefusal(result)) {
+      accepted = result.reply ?? r(250, '2.1.5', 'Ok');
+    } else if (isRefusal(result)) {
       txn.refused.push({ address: address.address, code: result.reply.code });
       this.applyResult(result);
       return;
-    }
-    if (this.relayAllowed) {
+    } else if (this.relayAllowed) {
       // A plugin trusted this client to relay (relay list, AUTH): any destination.
       txn.decisions.push({ plugin: 'core', hook: 'rcpt', action: 'accept', reason: 'client may relay', ms: 0 });
+      accepted = r(250, '2.1.5', 'Ok');
+    }
+    if (accepted) {
+      // Accepted by policy; now, does the recipient exist? Refused here, not bounced later (backscatter).
+      const check = this.settings.recipientCheck;
+      const started = performance.now();
+      const verdict = await check?.check(address).catch((err: unknown): RecipientVerdict => {
+        this.log.error({ err }, 'recipient check failed; RCPT gets 451 4.3.0');
+        return { action: 'reject', reply: r(451, '4.3.0', 'Error: internal error, please try again later') };
+      });
+      if (this.closed) return;
+      if (verdict) {
+        const ms = Math.round((performance.now() - started) * 1000) / 1000;
+        const { action, reason } = verdict;
+        const code = action === 'reject' ? verdict.reply.code : undefined;
+        txn.decisions.push({
+          plugin: 'core',
+          hook: 'rcpt',
+          action,
+          ms,
+          ...(reason ? { reason } : {}),
+          ...(code ? { code } : {}),
+        });
+      }
+      if (verdict?.action === 'reject') {
+        // Counted like Postfix counts refused recipients (smtpd_hard_error_limit): a dictionary attack ends at max_errors.
+        txn.refused.push({ address: address.address, code: verdict.reply.code });
+        return this.error(verdict.reply);
+      }
       txn.recipients.push({ address, parameters: parsed.parameters });
-      this.send(r(250, '2.1.5', 'Ok'));
+      this.send(accepted);
       return;
     }
     // No plugin took the recipient: never an open relay by default.

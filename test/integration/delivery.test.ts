@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import { deliveryLines, maildirFiles, makeMaildir, send, waitDone } from '../har
 import { type Gateway, REPO, runCli, startGateway } from '../harness/gateway.js';
 import { type Peer, startPeer, storedMessages } from '../harness/peer.js';
 import { queuedIds } from '../harness/queue.js';
+import { openTransaction } from '../harness/smtp.js';
 
 const FIXTURES = join(REPO, 'test', 'fixtures', 'plugins');
 
@@ -28,7 +29,10 @@ describe('local delivery', () => {
     dir = mkdtempSync(join(tmpdir(), 'qgate-local-'));
     mail = join(dir, 'mail');
     makeMaildir(mail, 'example.test', 'alice');
-    writeFileSync(join(dir, 'aliases.yaml'), 'team: [alice, carol@example.net]\ninfo@example.test: alice\n');
+    writeFileSync(
+      join(dir, 'aliases.yaml'),
+      'team: [alice, carol@example.net]\ninfo@example.test: alice\nlost: [nobody, alice]\n',
+    );
     gw = await startGateway({
       dir,
       plugins: `
@@ -74,18 +78,20 @@ describe('local delivery', () => {
     assert.ok(delivered.includes('alice@example.test'));
   });
 
-  it('an unknown user is bounced to the sender with an RFC 3464 report', async () => {
+  it('an alias target that does not exist is bounced to the sender with an RFC 3464 report', async () => {
+    // An unknown recipient itself is refused at RCPT (recipients.test.ts); an alias with one
+    // deliverable target is accepted, and the target that does not exist bounces at delivery.
     const before = maildirFiles(mail, 'example.test', 'alice').length;
     const id = await send(
       gw,
       'alice@example.test',
-      ['nobody@example.test'],
+      ['lost@example.test'],
       'Subject: lost\r\nMessage-ID: <lost@example.test>\r\n\r\nbody\r\n',
     );
     const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
     await waitDone(gw, bounce.bounceId as string);
     const files = maildirFiles(mail, 'example.test', 'alice');
-    assert.equal(files.length, before + 1);
+    assert.equal(files.length, before + 2, 'the copy for alice, then the bounce');
     const raw = readFileSync(files.find((f) => readFileSync(f, 'utf8').includes(`X-Qgate-Queue-ID: ${id}`))!);
     const parsed = await simpleParser(raw);
     assert.match(
@@ -94,9 +100,10 @@ describe('local delivery', () => {
     );
     assert.match(raw.toString(), /^Return-Path: <>$/m, 'a bounce has the null sender');
     const report = raw.toString();
-    assert.match(report, /Final-Recipient: rfc822; ?nobody@example\.test/);
+    assert.match(report, /Final-Recipient: rfc822; ?lost@example\.test/);
     assert.match(report, /Action: failed/);
     assert.match(report, /Status: 5\.1\.1/);
+    assert.match(report, /Diagnostic-Code: smtp; ?550 5\.1\.1 <nobody@example\.test>/);
     assert.match(report, /Message-ID: <lost@example\.test>/, 'the original headers come back');
   });
 
@@ -360,7 +367,7 @@ describe('a full mailbox disk', () => {
 });
 
 describe('mailboxes from the directory', () => {
-  it('delivers to the Maildir the lookupUser hook names, and bounces users it does not know', async () => {
+  it('delivers to the Maildir the lookupUser hook names, and refuses users it does not know at RCPT', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgate-dirbox-'));
     const box = join(dir, 'elsewhere', 'carol');
     const gw = await startGateway({
@@ -378,18 +385,21 @@ describe('mailboxes from the directory', () => {
   create_mailboxes: true`,
     });
     try {
-      const id = await send(
-        gw,
-        'dan@example.test',
-        ['carol@example.test', 'eve@example.test'],
-        'Subject: directory\r\n\r\nx\r\n',
+      const smtp = await openTransaction(gw.port, 'dan@example.test', 'carol@example.test');
+      const refused = await smtp.command('RCPT TO:<eve@example.test>');
+      assert.equal(
+        refused.text,
+        '550 5.1.1 <eve@example.test>: Recipient address rejected: User unknown in local recipient table',
+        'the directory says eve does not exist, create_mailboxes or not',
       );
-      const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
-      assert.deepEqual(bounce.recipients, ['eve@example.test'], 'the directory says eve does not exist, create_mailboxes or not');
+      assert.equal((await smtp.command('DATA')).code, 354);
+      smtp.write('Subject: directory\r\n\r\nx\r\n.\r\n');
+      const id = /queued as (\w+)/.exec((await smtp.reply()).text)![1]!;
+      smtp.close();
       await waitDone(gw, id);
-      await waitDone(gw, bounce.bounceId as string);
       assert.equal(readdirSync(join(box, 'new')).length, 1, "carol's Maildir is the directory's");
-      assert.equal(readdirSync(join(dir, 'dan', 'new')).length, 1, 'the bounce reached the sender');
+      assert.ok(!gw.logs.some((l) => l.event === 'bounce'), 'nothing to bounce');
+      assert.ok(!existsSync(join(dir, 'mail', 'example.test', 'eve')), 'no Maildir was made for eve');
     } finally {
       await gw.stop();
       gw.cleanup();

@@ -1,7 +1,7 @@
 /*
  * file-users as the delivery pipeline's directory: a listed user's mail goes
  * to the Maildir the file names, an unlisted address in a domain the file is
- * the authority for bounces, whatever create_mailboxes says.
+ * the authority for is refused at RCPT, whatever create_mailboxes says.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { startGateway } from '../harness/gateway.js';
 import { openTransaction } from '../harness/smtp.js';
 
 describe('file-users in delivery', () => {
-  it('delivers to the listed mailbox and bounces unknown users of its domains', async () => {
+  it('delivers to the listed mailbox and refuses unknown users of its domains at RCPT', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgate-file-users-'));
     const box = join(dir, 'boxes', 'alice');
     writeFileSync(
@@ -35,16 +35,18 @@ describe('file-users in delivery', () => {
     });
     try {
       const smtp = await openTransaction(gw.port, 'dan@example.test', 'alice@example.test');
-      assert.equal((await smtp.command('RCPT TO:<eve@example.test>')).code, 250);
+      assert.equal(
+        (await smtp.command('RCPT TO:<eve@example.test>')).text,
+        '550 5.1.1 <eve@example.test>: Recipient address rejected: User unknown in local recipient table',
+        'refused at RCPT: no bounce to send later',
+      );
       assert.equal((await smtp.command('DATA')).code, 354);
       const reply = await smtp.command('Subject: directory\r\n\r\nx\r\n.');
       smtp.close();
       const id = /queued as (\w+)/.exec(reply.text)![1]!;
-      const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id, 20_000);
-      assert.deepEqual(bounce.recipients, ['eve@example.test']);
-      await gw.waitForLog((l) => l.event === 'done' && l.queueId === bounce.bounceId, 20_000);
+      await gw.waitForLog((l) => l.event === 'done' && l.queueId === id, 20_000);
       assert.equal(readdirSync(join(box, 'new')).length, 1, "alice's Maildir is the file's");
-      assert.equal(readdirSync(join(dir, 'boxes', 'dan', 'new')).length, 1, 'the bounce reached the sender');
+      assert.ok(!gw.logs.some((l) => l.event === 'bounce'), 'nothing bounced');
       assert.ok(!existsSync(join(dir, 'mail', 'example.test', 'eve')), 'no Maildir was made for eve');
     } finally {
       await gw.stop();
