@@ -1,10 +1,12 @@
 /*
  * The pure half of recipient validation: which local parts can never be a
  * mailbox name, how an address resolves given what is known so far about the
- * mailboxes it may reach (so the I/O side knows what to look up next), and the
- * replies RCPT gets (Postfix's wording). No directory, no file system, no clock.
+ * mailboxes it may reach (so the I/O side knows what to look up next), the
+ * replies RCPT gets (Postfix's wording), and those local delivery gives for
+ * what the same resolution found. No directory, no file system, no clock.
  */
 import { type AcceptResult, type RejectResult, reject, tempfail } from '../hooks/results.js';
+import type { DeliveryOutcome } from '../hooks/types.js';
 import { type LocalResolutionOptions, type LocalTarget, mailboxPath, resolveLocal } from './local-address.js';
 
 /** What is known about one candidate mailbox (a user the resolution asked about). */
@@ -147,4 +149,20 @@ export function badMailboxName(address: string, problem: string): RejectResult {
  */
 export function lookupFailure(address: string, why: string): RejectResult {
   return tempfail(`<${address}>: Temporary lookup failure`, 451, '4.3.0', `recipient lookup failed: ${why}`);
+}
+
+/** What local delivery did for one target of a recipient. */
+export type TargetResult = Pick<DeliveryOutcome, 'result' | 'reply'>;
+
+/**
+ * Delivery's reply for a target nobody has: 5.1.1, or 5.1.3 (RFC 3463: bad
+ * destination mailbox address syntax) when its local part can never name a
+ * Maildir, such as an alias to "a/b" or mail queued for "..@" before RCPT
+ * refused such names.
+ */
+export function unknownTarget(address: string): TargetResult {
+  const at = address.lastIndexOf('@');
+  const problem = mailboxNameProblem(address.slice(0, at), address.slice(at + 1));
+  if (problem) return { result: 'failed', reply: `550 5.1.3 <${address}>: ${problem}` };
+  return { result: 'failed', reply: `550 5.1.1 <${address}>: Recipient address rejected: User unknown in local recipient table` };
 }

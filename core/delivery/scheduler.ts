@@ -14,12 +14,11 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
 import type { BounceNotice, DeliveryOutcome, RouteQuery } from '../hooks/types.js';
-import type { Directory } from '../pipeline/plugin-context.js';
 import type { DeliveryState, Envelope, MessageQueue, RecipientState } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import { type DsnRecipient, renderDsn, statusFromReply } from './dsn.js';
 import { LocalDelivery, LocalRun } from './local.js';
-import type { AliasTable } from './local-address.js';
+import type { LocalRecipients } from './local-recipients.js';
 import { lookupMx, type MxResolver } from './mx.js';
 import { groupDuplicates } from './recipients.js';
 import { ConnectionCache, deliverRemote } from './remote.js';
@@ -32,11 +31,6 @@ export interface SchedulerSettings {
   readonly hostname: string;
   readonly helo: string;
   readonly routing: RoutingTable;
-  readonly maildirRoot: string;
-  readonly createMailboxes: boolean;
-  readonly aliases: () => AliasTable;
-  readonly delimiters: string;
-  readonly postmaster: string;
   readonly doubleBounce: string | undefined;
   readonly bounceMaxBytes: number;
   readonly retryLocal: RetryPolicy;
@@ -52,7 +46,8 @@ export interface SchedulerDeps {
   readonly queue: MessageQueue;
   /** Hooks of the delivery pipeline (route, deliver, bounce, lookupUser); may have no taps. */
   readonly hooks: Hooks;
-  readonly users: Directory;
+  /** The local resolution RCPT uses too, asking the delivery pipeline's directory. */
+  readonly recipients: LocalRecipients;
   readonly resolver: MxResolver;
   readonly log: Logger;
   readonly now?: () => number;
@@ -105,16 +100,8 @@ export class Scheduler {
     this.remote = new Semaphore(settings.concurrencyRemote);
     this.now = deps.now ?? Date.now;
     this.localDelivery = new LocalDelivery(
-      {
-        hostname: settings.hostname,
-        isLocal: (domain) => settings.routing.isLocal(domain),
-        maildirRoot: settings.maildirRoot,
-        createMailboxes: settings.createMailboxes,
-        aliases: settings.aliases,
-        delimiters: settings.delimiters,
-        postmaster: settings.postmaster,
-      },
-      { queue: deps.queue, users: deps.users, now: this.now },
+      { hostname: settings.hostname },
+      { queue: deps.queue, recipients: deps.recipients, now: this.now },
     );
   }
 

@@ -11,6 +11,7 @@ import {
   resolveWithAnswers,
   unknownLocalUser,
   unknownRelayUser,
+  unknownTarget,
   unquoteLocalPart,
 } from '../../core/delivery/recipient-rules.js';
 
@@ -232,5 +233,25 @@ describe('RCPT replies (Postfix wording)', () => {
   ];
   for (const [result, line] of rows) {
     test(line, () => assert.equal(`${result.reply.code} ${result.reply.enhanced} ${result.reply.text}`, line));
+  }
+});
+
+describe('delivery: a target nobody has', () => {
+  const rows: [string, string, string][] = [
+    [
+      'nobody@example.test',
+      '550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in local recipient table',
+      'an ordinary name: unknown user',
+    ],
+    ['a/b@example.test', '550 5.1.3 <a/b@example.test>: unsafe local part', 'a "/" can never name a Maildir'],
+    ['..@example.test', '550 5.1.3 <..@example.test>: unsafe local part', 'nor a leading dot'],
+    ['"a/b"@example.test', '550 5.1.3 <"a/b"@example.test>: unsafe local part', 'quoted, the same'],
+  ];
+  for (const [address, reply, why] of rows) {
+    test(`${why}: ${address}`, () => {
+      const got = unknownTarget(address);
+      assert.equal(got.result, 'failed');
+      assert.ok(got.reply.startsWith(reply), got.reply);
+    });
   }
 });
