@@ -14,7 +14,7 @@ import type { Envelope, MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import type { LocalRecipients, ResolvedTarget } from './local-recipients.js';
 import { copyName, deliverToMaildir, MaildirError } from './maildir.js';
-import { type TargetResult, unknownTarget } from './recipient-rules.js';
+import { recipientResult, type TargetResult, unknownTarget } from './recipient-rules.js';
 import { recipientKey } from './recipients.js';
 import { addedHeaders, messageStream } from './stored-message.js';
 
@@ -47,6 +47,9 @@ export class LocalRun {
   ) {}
 }
 
+/** A local recipient's outcome; `targets` holds the reply of each target when it has more than one (for the log). */
+export type LocalOutcome = DeliveryOutcome & { readonly targets?: readonly string[] };
+
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class LocalDelivery {
@@ -56,7 +59,7 @@ export class LocalDelivery {
   ) {}
 
   /** Delivers to one recipient; resolves with its outcome, never rejects. */
-  async deliver(run: LocalRun, recipient: string): Promise<DeliveryOutcome> {
+  async deliver(run: LocalRun, recipient: string): Promise<LocalOutcome> {
     try {
       return { recipient, host: 'local', ...(await this.deliverRecipient(run, recipient)) };
     } catch (err) {
@@ -65,7 +68,7 @@ export class LocalDelivery {
     }
   }
 
-  private async deliverRecipient(run: LocalRun, recipient: string): Promise<TargetResult> {
+  private async deliverRecipient(run: LocalRun, recipient: string): Promise<Omit<LocalOutcome, 'recipient'>> {
     const at = recipient.lastIndexOf('@');
     const domain = at < 0 ? this.settings.hostname : recipient.slice(at + 1).toLowerCase();
     let targets: ResolvedTarget[];
@@ -78,21 +81,16 @@ export class LocalDelivery {
       return { result: 'deferred', reply: `451 4.3.0 ${errorText(err)}` };
     }
 
-    let result: DeliveryOutcome['result'] = 'delivered';
-    const replies: string[] = [];
+    const results: TargetResult[] = [];
     for (const target of targets) {
-      let one: TargetResult;
       try {
-        one = await this.deliverTarget(run, target);
+        results.push(await this.deliverTarget(run, target));
       } catch (err) {
-        one = { result: 'deferred', reply: `451 4.3.0 ${describeTarget(target)}: ${errorText(err)}` };
+        results.push({ result: 'deferred', reply: `451 4.3.0 ${describeTarget(target)}: ${errorText(err)}` });
       }
-      // deferred beats failed beats delivered: a deferred target is tried again, and the
-      // targets it shares the recipient with find their copies then.
-      if (one.result === 'deferred' || (one.result === 'failed' && result === 'delivered')) result = one.result;
-      replies.push(one.reply);
     }
-    return { result, reply: replies.join('; ') || '250 2.0.0 no targets' };
+    const outcome = recipientResult(results);
+    return results.length > 1 ? { ...outcome, targets: results.map((r) => r.reply) } : outcome;
   }
 
   private async deliverTarget(run: LocalRun, target: ResolvedTarget): Promise<TargetResult> {

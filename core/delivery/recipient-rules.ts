@@ -166,3 +166,26 @@ export function unknownTarget(address: string): TargetResult {
   if (problem) return { result: 'failed', reply: `550 5.1.3 <${address}>: ${problem}` };
   return { result: 'failed', reply: `550 5.1.1 <${address}>: Recipient address rejected: User unknown in local recipient table` };
 }
+
+/**
+ * One recipient's result from its targets' results. Deferred beats failed beats
+ * delivered: a deferred target is tried again, and the targets it shares the
+ * recipient with find their copies then. The reply is that of the targets that
+ * decided it, so the bounce for an alias to [alice, nobody] carries nobody's
+ * 5.1.1 rather than alice's 250 (the DSN status is read from the reply).
+ */
+export function recipientResult(results: readonly TargetResult[]): TargetResult {
+  if (results.length === 0) return { result: 'delivered', reply: '250 2.0.0 no targets' };
+  const result = results.some((r) => r.result === 'deferred')
+    ? 'deferred'
+    : results.some((r) => r.result === 'failed')
+      ? 'failed'
+      : 'delivered';
+  return {
+    result,
+    reply: results
+      .filter((r) => r.result === result)
+      .map((r) => r.reply)
+      .join('; '),
+  };
+}

@@ -53,7 +53,8 @@ export interface SchedulerDeps {
   readonly now?: () => number;
 }
 
-type Outcome = DeliveryOutcome & { readonly kind: 'local' | 'remote' };
+/** `targets`: the reply of each target of a local recipient with several (logged, not stored). */
+type Outcome = DeliveryOutcome & { readonly kind: 'local' | 'remote'; readonly targets?: readonly string[] };
 
 /** setTimeout's limit; later attempts are re-armed when the timer fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -579,6 +580,7 @@ export class Scheduler {
           destination: o.host ?? destination,
           result: o.result,
           reply: o.reply,
+          ...(o.targets ? { targets: o.targets } : {}),
           ms: Math.round(ms),
         },
         `delivery ${o.result}`,

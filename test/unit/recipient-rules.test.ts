@@ -8,7 +8,9 @@ import {
   type MailboxAnswer,
   mailboxNameProblem,
   type ResolutionRules,
+  recipientResult,
   resolveWithAnswers,
+  type TargetResult,
   unknownLocalUser,
   unknownRelayUser,
   unknownTarget,
@@ -253,5 +255,32 @@ describe('delivery: a target nobody has', () => {
       assert.equal(got.result, 'failed');
       assert.ok(got.reply.startsWith(reply), got.reply);
     });
+  }
+});
+
+describe("delivery: a recipient's result from its targets", () => {
+  const delivered: TargetResult = { result: 'delivered', reply: '250 2.0.0 delivered to /m/alice' };
+  const unknown: TargetResult = { result: 'failed', reply: '550 5.1.1 <nobody@example.test>: unknown' };
+  const loop: TargetResult = { result: 'failed', reply: '554 5.4.6 <ping@example.test>: alias loop or too deep' };
+  const deferred: TargetResult = { result: 'deferred', reply: '451 4.2.0 bob@example.test: disk full' };
+  const rows: { why: string; targets: TargetResult[]; expected: TargetResult }[] = [
+    { why: 'one target', targets: [delivered], expected: delivered },
+    {
+      why: 'all delivered: every reply',
+      targets: [delivered, { result: 'delivered', reply: '250 2.1.5 forwarded to <c@example.net>' }],
+      expected: { result: 'delivered', reply: '250 2.0.0 delivered to /m/alice; 250 2.1.5 forwarded to <c@example.net>' },
+    },
+    { why: 'a failed target after a delivered one: its reply only', targets: [delivered, unknown], expected: unknown },
+    { why: 'a failed target before a delivered one', targets: [unknown, delivered], expected: unknown },
+    {
+      why: 'two failed targets: both replies, in order',
+      targets: [loop, delivered, unknown],
+      expected: { result: 'failed', reply: `${loop.reply}; ${unknown.reply}` },
+    },
+    { why: 'deferred beats failed: tried again', targets: [unknown, deferred, delivered], expected: deferred },
+    { why: 'no targets', targets: [], expected: { result: 'delivered', reply: '250 2.0.0 no targets' } },
+  ];
+  for (const row of rows) {
+    test(row.why, () => assert.deepEqual(recipientResult(row.targets), row.expected));
   }
 });
