@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +101,11 @@ ${opts.extra ?? ''}
   return file;
 }
 
+/**
+ * How long a start may take until the gateway listens. It takes 1 to 3 s; with
+ * other suites compiling and fuzzing on two shared cores it took over 10 s.
+ */
+const START_TIMEOUT_MS = 30_000;
 /** How long a stopped gateway may take to exit: shutdown_grace is 5 s, a loaded machine gets the rest. */
 const STOP_TIMEOUT_MS = 30_000;
 /** How long a SIGKILLed process may take to be reaped. */
@@ -108,6 +114,12 @@ const KILL_TIMEOUT_MS = 10_000;
 const CLI_TIMEOUT_MS = 30_000;
 /** A client program (smtplib, swaks, openssl) that takes longer than this is hung. */
 const RUN_TIMEOUT_MS = 120_000;
+
+/** Gateways of this test process that are still running: killed when it exits, whatever a test left behind. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 /** Resolves with `promise`, or rejects with `what` after `ms`. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -126,6 +138,13 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  // A gateway a failed test never stopped must not keep the test file running after its last
+  // test (node waits for every handle): neither it nor its pipes hold the event loop. Every
+  // wait on them has its own timer, which does.
+  child.unref();
+  for (const pipe of [child.stdout, child.stderr]) (pipe as Socket).unref();
   const logs: LogLine[] = [];
   const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let stderr = '';
@@ -177,7 +196,17 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     });
   };
 
-  const listening = await waitForLog((l) => l.event === 'listening');
+  let listening: LogLine;
+  try {
+    listening = await waitForLog((l) => l.event === 'listening', START_TIMEOUT_MS);
+  } catch (err) {
+    // A gateway that did not come up is killed here: nobody else holds it, and its pipes
+    // would keep the test process alive after the last test, so the file would never end.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await within(exited, KILL_TIMEOUT_MS, 'gateway exit after SIGKILL');
+    if (opts.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     dir,
     port: listening.port as number,
