@@ -30,4 +30,7 @@ fi
 [ -f dist/core/cli/main.js ] || npx tsc -p .
 shopt -s nullglob
 # dist/test/fuzz: the seed corpus through every fuzz target, then a short Jazzer.js run of each (npm run fuzz is the long one).
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/unit/*.test.js dist/test/fuzz/*.test.js dist/test/plugins/*/*.test.js dist/test/integration/*.test.js
+# Every wait in test/harness has its own time limit; --test-timeout is the net for any other
+# wait: node 20 kills a test file still running after it (the slowest, the fuzzing smoke run,
+# takes under 3 minutes on a loaded machine), so a hang fails the suite instead of holding CI.
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-900000}" dist/test/unit/*.test.js dist/test/fuzz/*.test.js dist/test/plugins/*/*.test.js dist/test/integration/*.test.js

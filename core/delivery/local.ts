@@ -1,37 +1,31 @@
 /*
- * Local delivery of one message: each local recipient is resolved (directory,
- * aliases, extensions) to its Maildirs and forwards, and every Maildir gets
- * one copy, however many recipients lead to it. The copy's file name comes
- * from the queue id, so an attempt repeated after a crash or a deferral finds
- * the copy and writes no second one; forwards already queued are not queued
- * again. Every error, foreseen or not, stays with its recipient: it defers or
- * fails that one and never aborts the attempt for the others.
+ * Local delivery of one message: each local recipient is resolved by the same
+ * code as RCPT (local-recipients.ts: directory, aliases, extensions) to its
+ * Maildirs and forwards, and every Maildir gets one copy, however many
+ * recipients lead to it. The copy's file name comes from the queue id, so an
+ * attempt repeated after a crash or a deferral finds the copy and writes no
+ * second one; forwards already queued are not queued again. Every error,
+ * foreseen or not, stays with its recipient: it defers or fails that one and
+ * never aborts the attempt for the others.
  * Does not: schedule, retry, or write the delivery state (the scheduler does).
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { DeliveryOutcome } from '../hooks/types.js';
-import type { Directory } from '../pipeline/plugin-context.js';
 import type { Envelope, MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
-import { type AliasTable, type LocalTarget, mailboxPath, resolveLocal, UnsafeMailboxError } from './local-address.js';
+import type { LocalRecipients, ResolvedTarget } from './local-recipients.js';
 import { copyName, deliverToMaildir, MaildirError } from './maildir.js';
+import { recipientResult, type TargetResult, unknownTarget } from './recipient-rules.js';
 import { recipientKey } from './recipients.js';
 import { addedHeaders, messageStream } from './stored-message.js';
 
 export interface LocalDeliverySettings {
+  /** The domain of a recipient without one, and the host in copy names. */
   readonly hostname: string;
-  readonly isLocal: (domain: string) => boolean;
-  readonly maildirRoot: string;
-  readonly createMailboxes: boolean;
-  readonly aliases: () => AliasTable;
-  readonly delimiters: string;
-  readonly postmaster: string;
 }
 
 export interface LocalDeliveryDeps {
   readonly queue: Pick<MessageQueue, 'readMessage' | 'createSpool'>;
-  readonly users: Directory;
+  readonly recipients: LocalRecipients;
   readonly now: () => number;
 }
 
@@ -53,7 +47,8 @@ export class LocalRun {
   ) {}
 }
 
-type Result = Pick<DeliveryOutcome, 'result' | 'reply'>;
+/** A local recipient's outcome; `targets` holds the reply of each target when it has more than one (for the log). */
+export type LocalOutcome = DeliveryOutcome & { readonly targets?: readonly string[] };
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -64,7 +59,7 @@ export class LocalDelivery {
   ) {}
 
   /** Delivers to one recipient; resolves with its outcome, never rejects. */
-  async deliver(run: LocalRun, recipient: string): Promise<DeliveryOutcome> {
+  async deliver(run: LocalRun, recipient: string): Promise<LocalOutcome> {
     try {
       return { recipient, host: 'local', ...(await this.deliverRecipient(run, recipient)) };
     } catch (err) {
@@ -73,73 +68,33 @@ export class LocalDelivery {
     }
   }
 
-  private async deliverRecipient(run: LocalRun, recipient: string): Promise<Result> {
+  private async deliverRecipient(run: LocalRun, recipient: string): Promise<Omit<LocalOutcome, 'recipient'>> {
     const at = recipient.lastIndexOf('@');
     const domain = at < 0 ? this.settings.hostname : recipient.slice(at + 1).toLowerCase();
-    let record: Awaited<ReturnType<Directory['lookup']>>;
-    try {
-      record = await this.deps.users.lookup(recipient);
-    } catch (err) {
-      // A directory that is down says nothing about the user: wait, never bounce.
-      return { result: 'deferred', reply: `451 4.3.0 directory lookup failed: ${errorText(err)}` };
-    }
-    const known = new Map<string, boolean>();
-    if (record !== undefined) known.set(recipient.toLowerCase(), record !== null);
-    // The directory answers asynchronously; it was asked above, and aliases resolve synchronously.
-    const userExists = (local: string, d: string): boolean => {
-      const answer = known.get(`${local}@${d}`.toLowerCase());
-      if (answer !== undefined) return answer;
-      if (this.settings.createMailboxes) return true;
-      try {
-        return existsSync(mailboxPath(this.settings.maildirRoot, local, d));
-      } catch {
-        return false;
-      }
-    };
-    let targets: LocalTarget[];
+    let targets: ResolvedTarget[];
     try {
       // The recipient's own domain counts as local even outside local_domains: a route hook
       // sent it here, and reading it as remote would forward it back into the queue forever.
-      const isLocal = (d: string): boolean => d === domain || this.settings.isLocal(d);
-      targets = resolveLocal(at < 0 ? `${recipient}@${domain}` : recipient, isLocal, {
-        aliases: this.settings.aliases(),
-        delimiters: this.settings.delimiters,
-        postmaster: this.settings.postmaster,
-        userExists,
-      });
+      targets = await this.deps.recipients.resolve(at < 0 ? `${recipient}@${domain}` : recipient, domain);
     } catch (err) {
-      return { result: 'deferred', reply: `451 4.3.0 alias resolution failed: ${errorText(err)}` };
+      // A directory or mail store that cannot answer says nothing about the user: wait, never bounce.
+      return { result: 'deferred', reply: `451 4.3.0 ${errorText(err)}` };
     }
 
-    let result: DeliveryOutcome['result'] = 'delivered';
-    const replies: string[] = [];
+    const results: TargetResult[] = [];
     for (const target of targets) {
-      let one: Result;
       try {
-        one = await this.deliverTarget(run, recipient, record?.mailbox, target);
+        results.push(await this.deliverTarget(run, target));
       } catch (err) {
-        one = { result: 'deferred', reply: `451 4.3.0 ${describeTarget(target)}: ${errorText(err)}` };
+        results.push({ result: 'deferred', reply: `451 4.3.0 ${describeTarget(target)}: ${errorText(err)}` });
       }
-      // deferred beats failed beats delivered: a deferred target is tried again, and the
-      // targets it shares the recipient with find their copies then.
-      if (one.result === 'deferred' || (one.result === 'failed' && result === 'delivered')) result = one.result;
-      replies.push(one.reply);
     }
-    return { result, reply: replies.join('; ') || '250 2.0.0 no targets' };
+    const outcome = recipientResult(results);
+    return results.length > 1 ? { ...outcome, targets: results.map((r) => r.reply) } : outcome;
   }
 
-  private async deliverTarget(
-    run: LocalRun,
-    recipient: string,
-    directoryMailbox: string | undefined,
-    target: LocalTarget,
-  ): Promise<Result> {
-    if (target.kind === 'unknown') {
-      return {
-        result: 'failed',
-        reply: `550 5.1.1 <${target.address}>: Recipient address rejected: User unknown in local recipient table`,
-      };
-    }
+  private async deliverTarget(run: LocalRun, target: ResolvedTarget): Promise<TargetResult> {
+    if (target.kind === 'unknown') return unknownTarget(target.address);
     if (target.kind === 'loop') return { result: 'failed', reply: `554 5.4.6 <${target.address}>: alias loop or too deep` };
     if (target.kind === 'forward') {
       // A forward is a new message in the queue, so it gets its own retries and bounces.
@@ -151,18 +106,7 @@ export class LocalDelivery {
     }
 
     const mailbox = `${target.local}@${target.domain}`;
-    let maildir: string;
-    if (directoryMailbox && mailbox.toLowerCase() === recipient.toLowerCase()) {
-      maildir = resolve(directoryMailbox);
-    } else {
-      try {
-        maildir = mailboxPath(this.settings.maildirRoot, target.local, target.domain);
-      } catch (err) {
-        // RFC 3463 5.1.3: the address cannot name a mailbox here, now or later.
-        if (err instanceof UnsafeMailboxError) return { result: 'failed', reply: `550 5.1.3 <${mailbox}>: ${err.message}` };
-        throw err;
-      }
-    }
+    const { maildir } = target;
     // One copy per Maildir (Postfix suppresses duplicates the same way): a second recipient
     // leading here, an alias and its target both listed, two aliases to one user.
     const earlier = run.copies.get(maildir);
@@ -211,6 +155,6 @@ export class LocalDelivery {
   }
 }
 
-function describeTarget(target: LocalTarget): string {
+function describeTarget(target: ResolvedTarget): string {
   return target.kind === 'mailbox' ? `${target.local}@${target.domain}` : target.address;
 }

@@ -1,152 +1,29 @@
 /*
  * Recipient validation at RCPT, so unknown users are refused in the SMTP
  * dialogue instead of bounced to a (often forged) sender later: backscatter.
- * Local domains are resolved by local delivery's own rules (aliases,
- * extensions, postmaster, the delivery pipeline's directory, existing
- * Maildirs, create_mailboxes); a relay route may carry a recipient list or ask
- * the directory (Postfix local_recipient_maps / relay_recipient_maps). A
- * failed lookup is 451, never "unknown" and never "accept". Other recipients
- * are not this module's business. The decisions are in recipient-rules.ts.
+ * Local domains are resolved as local delivery resolves them, by the same
+ * code (local-recipients.ts: aliases, extensions, postmaster, the delivery
+ * pipeline's directory, create_mailboxes, existing Maildirs); a relay route
+ * may carry a recipient list or ask the directory (Postfix
+ * local_recipient_maps / relay_recipient_maps). A failed lookup is 451, never
+ * "unknown" and never "accept". Other recipients are not this module's
+ * business. The decisions are in recipient-rules.ts.
  */
 import { readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, type ConfigProblem } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { AcceptResult, RejectResult } from '../hooks/results.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Directory } from '../pipeline/plugin-context.js';
 import type { Address } from '../smtp/address.js';
 import type { RecipientCheck, RecipientVerdict } from '../smtp/session.js';
-import { type AliasTable, type LocalTarget, mailboxPath, readings } from './local-address.js';
+import { type AliasTable, readings } from './local-address.js';
+import { LocalRecipients } from './local-recipients.js';
 import { listedEntry, parseRecipientList, type RecipientList } from './recipient-list.js';
-import {
-  badMailboxName,
-  type Candidate,
-  candidateKey,
-  deliverable,
-  localVerdict,
-  lookupFailure,
-  type MailboxAnswer,
-  mailboxNameProblem,
-  type PartialResolution,
-  type ResolutionRules,
-  resolveWithAnswers,
-  unknownRelayUser,
-} from './recipient-rules.js';
+import { badMailboxName, lookupFailure, mailboxNameProblem, unknownRelayUser } from './recipient-rules.js';
 import { findStaticRoute, type StaticRoute } from './routing.js';
-import { domainMatcher } from './setup.js';
-
-export interface LocalRecipientSettings {
-  readonly isLocalDomain: (domain: string) => boolean;
-  readonly maildirRoot: string;
-  readonly createMailboxes: boolean;
-  /** The current alias table (replaced when the file is re-read). */
-  readonly aliases: () => AliasTable;
-  readonly delimiters: string;
-  readonly postmaster: string;
-}
-
-/** A local target, with the Maildir a mailbox target is delivered into. */
-export type ResolvedTarget =
-  | (Extract<LocalTarget, { kind: 'mailbox' }> & { readonly maildir: string })
-  | Exclude<LocalTarget, { kind: 'mailbox' }>;
-
-/** Candidates answered at once; most addresses need one or two. */
-const LOOKUP_BATCH = 8;
-/**
- * Mailbox lookups for one address, at most. The longest path RCPT takes (256
- * octets) has fewer readings than this; a bigger alias fan-out of users that
- * do not exist is answered 451, never "unknown" on a guess.
- */
-const MAX_LOOKUPS = 128;
-
-/**
- * Resolves addresses in local domains the way local delivery does, asking
- * the directory and the mail store about each mailbox the resolution needs
- * (asynchronously, in small batches), so RCPT and delivery reach the same
- * answer. Throws when the directory or the mail store cannot answer.
- */
-export class LocalRecipients {
-  constructor(
-    private readonly settings: LocalRecipientSettings,
-    private readonly directory: Directory,
-  ) {}
-
-  /** Every target of `address` (what delivery needs), each mailbox with its Maildir. */
-  async resolve(address: string): Promise<ResolvedTarget[]> {
-    const { resolution, answers } = await this.run(address, false);
-    return resolution.targets.map((t): ResolvedTarget => {
-      if (t.kind !== 'mailbox') return t;
-      const known = answers.get(candidateKey(t))?.maildir;
-      return { ...t, maildir: known ?? mailboxPath(this.settings.maildirRoot, t.local, t.domain) };
-    });
-  }
-
-  /** The RCPT verdict: accept once a deliverable target is certain, reject once nothing is left to ask. */
-  async verdict(address: string): Promise<AcceptResult | RejectResult> {
-    let resolution: PartialResolution;
-    try {
-      resolution = (await this.run(address, true)).resolution;
-    } catch (err) {
-      return lookupFailure(address, (err as Error).message);
-    }
-    return localVerdict(address, resolution) ?? lookupFailure(address, 'resolution did not finish');
-  }
-
-  private async run(
-    address: string,
-    untilDeliverable: boolean,
-  ): Promise<{ resolution: PartialResolution; answers: Map<string, MailboxAnswer> }> {
-    const s = this.settings;
-    // One alias table for the whole resolution, even if a SIGHUP replaces it meanwhile.
-    const rules: ResolutionRules = {
-      isLocalDomain: s.isLocalDomain,
-      aliases: s.aliases(),
-      delimiters: s.delimiters,
-      postmaster: s.postmaster,
-    };
-    const answers = new Map<string, MailboxAnswer>();
-    let lookups = 0;
-    for (;;) {
-      const resolution = resolveWithAnswers(address, answers, rules);
-      if (resolution.missing.length === 0 || (untilDeliverable && resolution.targets.some(deliverable))) {
-        return { resolution, answers };
-      }
-      const batch = resolution.missing.slice(0, LOOKUP_BATCH);
-      lookups += batch.length;
-      if (lookups > MAX_LOOKUPS) throw new Error(`${address} needs more than ${MAX_LOOKUPS} mailbox lookups`);
-      const got = await Promise.all(batch.map((c) => this.answer(c)));
-      for (const [i, c] of batch.entries()) answers.set(candidateKey(c), got[i]!);
-    }
-  }
-
-  /**
-   * Does this mailbox exist? The directory first: a record says yes (and may
-   * name the Maildir), null says no, whatever create_mailboxes says. When no
-   * directory knows the domain, create_mailboxes says yes, else the Maildir
-   * must exist. A name that cannot be a Maildir never exists.
-   */
-  private async answer(c: Candidate): Promise<MailboxAnswer> {
-    const record = await this.directory.lookup(`${c.local}@${c.domain}`);
-    if (record === null) return { exists: false };
-    if (record?.mailbox) return { exists: true, maildir: record.mailbox };
-    // The mailbox lives under maildir_root, so its name must be one a Maildir can have.
-    if (mailboxNameProblem(c.local, c.domain)) return { exists: false };
-    if (record) return { exists: true };
-    if (this.settings.createMailboxes) return { exists: true };
-    try {
-      await stat(mailboxPath(this.settings.maildirRoot, c.local, c.domain));
-      return { exists: true };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // Only "not there" means no; EACCES or EIO say nothing about the user.
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { exists: false };
-      throw err;
-    }
-  }
-}
+import { localRecipientSettings } from './setup.js';
 
 /** Who exists behind a relay route: a list file, or the directory. */
 type RouteRecipients =
@@ -304,21 +181,11 @@ export function createRecipientCheck(
     });
   }
 
-  const isLocalDomain = domainMatcher(d.local_domains);
-  const local = new LocalRecipients(
-    {
-      isLocalDomain,
-      maildirRoot: resolve(loaded.dir, d.maildir_root),
-      createMailboxes: d.create_mailboxes,
-      aliases,
-      delimiters: d.recipient_delimiter,
-      postmaster: d.postmaster ?? `postmaster@${config.hostname}`,
-    },
-    directory,
-  );
+  const settings = localRecipientSettings(loaded, aliases);
+  const local = new LocalRecipients(settings, directory);
   return new DeliveryRecipientCheck({
     local,
-    isLocalDomain,
+    isLocalDomain: settings.isLocalDomain,
     routes: d.routes,
     lists,
     directory,

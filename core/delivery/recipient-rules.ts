@@ -1,10 +1,12 @@
 /*
  * The pure half of recipient validation: which local parts can never be a
  * mailbox name, how an address resolves given what is known so far about the
- * mailboxes it may reach (so the I/O side knows what to look up next), and the
- * replies RCPT gets (Postfix's wording). No directory, no file system, no clock.
+ * mailboxes it may reach (so the I/O side knows what to look up next), the
+ * replies RCPT gets (Postfix's wording), and those local delivery gives for
+ * what the same resolution found. No directory, no file system, no clock.
  */
 import { type AcceptResult, type RejectResult, reject, tempfail } from '../hooks/results.js';
+import type { DeliveryOutcome } from '../hooks/types.js';
 import { type LocalResolutionOptions, type LocalTarget, mailboxPath, resolveLocal } from './local-address.js';
 
 /** What is known about one candidate mailbox (a user the resolution asked about). */
@@ -147,4 +149,43 @@ export function badMailboxName(address: string, problem: string): RejectResult {
  */
 export function lookupFailure(address: string, why: string): RejectResult {
   return tempfail(`<${address}>: Temporary lookup failure`, 451, '4.3.0', `recipient lookup failed: ${why}`);
+}
+
+/** What local delivery did for one target of a recipient. */
+export type TargetResult = Pick<DeliveryOutcome, 'result' | 'reply'>;
+
+/**
+ * Delivery's reply for a target nobody has: 5.1.1, or 5.1.3 (RFC 3463: bad
+ * destination mailbox address syntax) when its local part can never name a
+ * Maildir, such as an alias to "a/b" or mail queued for "..@" before RCPT
+ * refused such names.
+ */
+export function unknownTarget(address: string): TargetResult {
+  const at = address.lastIndexOf('@');
+  const problem = mailboxNameProblem(address.slice(0, at), address.slice(at + 1));
+  if (problem) return { result: 'failed', reply: `550 5.1.3 <${address}>: ${problem}` };
+  return { result: 'failed', reply: `550 5.1.1 <${address}>: Recipient address rejected: User unknown in local recipient table` };
+}
+
+/**
+ * One recipient's result from its targets' results. Deferred beats failed beats
+ * delivered: a deferred target is tried again, and the targets it shares the
+ * recipient with find their copies then. The reply is that of the targets that
+ * decided it, so the bounce for an alias to [alice, nobody] carries nobody's
+ * 5.1.1 rather than alice's 250 (the DSN status is read from the reply).
+ */
+export function recipientResult(results: readonly TargetResult[]): TargetResult {
+  if (results.length === 0) return { result: 'delivered', reply: '250 2.0.0 no targets' };
+  const result = results.some((r) => r.result === 'deferred')
+    ? 'deferred'
+    : results.some((r) => r.result === 'failed')
+      ? 'failed'
+      : 'delivered';
+  return {
+    result,
+    reply: results
+      .filter((r) => r.result === result)
+      .map((r) => r.reply)
+      .join('; '),
+  };
 }

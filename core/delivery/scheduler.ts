@@ -14,12 +14,11 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
 import type { BounceNotice, DeliveryOutcome, RouteQuery } from '../hooks/types.js';
-import type { Directory } from '../pipeline/plugin-context.js';
 import type { DeliveryState, Envelope, MessageQueue, RecipientState } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import { type DsnRecipient, renderDsn, statusFromReply } from './dsn.js';
 import { LocalDelivery, LocalRun } from './local.js';
-import type { AliasTable } from './local-address.js';
+import type { LocalRecipients } from './local-recipients.js';
 import { lookupMx, type MxResolver } from './mx.js';
 import { groupDuplicates } from './recipients.js';
 import { ConnectionCache, deliverRemote } from './remote.js';
@@ -32,11 +31,6 @@ export interface SchedulerSettings {
   readonly hostname: string;
   readonly helo: string;
   readonly routing: RoutingTable;
-  readonly maildirRoot: string;
-  readonly createMailboxes: boolean;
-  readonly aliases: () => AliasTable;
-  readonly delimiters: string;
-  readonly postmaster: string;
   readonly doubleBounce: string | undefined;
   readonly bounceMaxBytes: number;
   readonly retryLocal: RetryPolicy;
@@ -52,13 +46,15 @@ export interface SchedulerDeps {
   readonly queue: MessageQueue;
   /** Hooks of the delivery pipeline (route, deliver, bounce, lookupUser); may have no taps. */
   readonly hooks: Hooks;
-  readonly users: Directory;
+  /** The local resolution RCPT uses too, asking the delivery pipeline's directory. */
+  readonly recipients: LocalRecipients;
   readonly resolver: MxResolver;
   readonly log: Logger;
   readonly now?: () => number;
 }
 
-type Outcome = DeliveryOutcome & { readonly kind: 'local' | 'remote' };
+/** `targets`: the reply of each target of a local recipient with several (logged, not stored). */
+type Outcome = DeliveryOutcome & { readonly kind: 'local' | 'remote'; readonly targets?: readonly string[] };
 
 /** setTimeout's limit; later attempts are re-armed when the timer fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -105,16 +101,8 @@ export class Scheduler {
     this.remote = new Semaphore(settings.concurrencyRemote);
     this.now = deps.now ?? Date.now;
     this.localDelivery = new LocalDelivery(
-      {
-        hostname: settings.hostname,
-        isLocal: (domain) => settings.routing.isLocal(domain),
-        maildirRoot: settings.maildirRoot,
-        createMailboxes: settings.createMailboxes,
-        aliases: settings.aliases,
-        delimiters: settings.delimiters,
-        postmaster: settings.postmaster,
-      },
-      { queue: deps.queue, users: deps.users, now: this.now },
+      { hostname: settings.hostname },
+      { queue: deps.queue, recipients: deps.recipients, now: this.now },
     );
   }
 
@@ -592,6 +580,7 @@ export class Scheduler {
           destination: o.host ?? destination,
           result: o.result,
           reply: o.reply,
+          ...(o.targets ? { targets: o.targets } : {}),
           ms: Math.round(ms),
         },
         `delivery ${o.result}`,

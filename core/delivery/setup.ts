@@ -1,7 +1,8 @@
 /*
  * Builds the scheduler from configuration: routing table, retry policies,
  * aliases (re-read on SIGHUP), the DNS resolver and the delivery pipeline
- * whose plugins serve the route, deliver, bounce and lookupUser hooks.
+ * whose plugins serve the route, deliver, bounce and lookupUser hooks; and
+ * the settings of the local resolution that RCPT and delivery share.
  */
 
 import { Resolver } from 'node:dns/promises';
@@ -12,6 +13,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { type AliasTable, parseAliasesYaml } from './local-address.js';
+import { type LocalRecipientSettings, LocalRecipients } from './local-recipients.js';
 import { Scheduler } from './scheduler.js';
 
 /** Matches "example.net" exactly and ".example.net" for sub-domains (qmail style). */
@@ -44,6 +46,20 @@ export function loadAliasTable(loaded: LoadedConfig, log: Logger): () => AliasTa
   return () => aliases;
 }
 
+/** How addresses in local domains resolve, from the delivery settings; RCPT and delivery both use it. */
+export function localRecipientSettings(loaded: LoadedConfig, aliases: () => AliasTable): LocalRecipientSettings {
+  const { config } = loaded;
+  const d = config.delivery;
+  return {
+    isLocalDomain: domainMatcher(d.local_domains),
+    maildirRoot: resolve(loaded.dir, d.maildir_root),
+    createMailboxes: d.create_mailboxes,
+    aliases,
+    delimiters: d.recipient_delimiter,
+    postmaster: d.postmaster ?? `postmaster@${config.hostname}`,
+  };
+}
+
 export function createScheduler(
   loaded: LoadedConfig,
   pipelines: ReadonlyMap<string, Pipeline>,
@@ -61,16 +77,12 @@ export function createScheduler(
   if (d.dns_servers?.length) resolver.setServers(d.dns_servers);
 
   const lifetimeMs = d.queue_lifetime;
+  const local = localRecipientSettings(loaded, aliases);
   return new Scheduler(
     {
       hostname: config.hostname,
       helo: d.helo ?? config.hostname,
-      routing: { isLocal: domainMatcher(d.local_domains), routes: d.routes, mxPort: d.mx_port, mxTls: d.mx_tls },
-      maildirRoot: resolve(loaded.dir, d.maildir_root),
-      createMailboxes: d.create_mailboxes,
-      aliases,
-      delimiters: d.recipient_delimiter,
-      postmaster: d.postmaster ?? `postmaster@${config.hostname}`,
+      routing: { isLocal: local.isLocalDomain, routes: d.routes, mxPort: d.mx_port, mxTls: d.mx_tls },
       doubleBounce: d.double_bounce,
       bounceMaxBytes: d.bounce_max_bytes,
       retryLocal: { baseMs: d.retry_base_local, lifetimeMs },
@@ -81,6 +93,12 @@ export function createScheduler(
       connectTimeoutMs: d.connect_timeout,
       commandTimeoutMs: d.command_timeout,
     },
-    { queue, hooks: hooksFrom.hooks, users: hooksFrom.users, resolver, log: log.child({ component: 'delivery' }) },
+    {
+      queue,
+      hooks: hooksFrom.hooks,
+      recipients: new LocalRecipients(local, hooksFrom.users),
+      resolver,
+      log: log.child({ component: 'delivery' }),
+    },
   );
 }

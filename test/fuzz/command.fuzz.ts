@@ -1,12 +1,15 @@
 /*
  * Fuzz target: SMTP command lines (core/smtp/command.ts). The input, read as
- * UTF-8 the way the session reads a line, goes through splitCommand, then its
- * argument through parsePathCommand (MAIL and RCPT, with and without SMTPUTF8)
- * and parseParameters. None may throw. Splitting is total and stable; the verb
- * is the first word with ASCII letters upper-cased (RFC 5321 2.4: verbs are
- * case-insensitive ASCII); an ESMTP keyword is ASCII as written (RFC 5321
- * 4.1.2 esmtp-keyword); a parsed path and its parameters, written out again,
- * parse to the same result; without SMTPUTF8 the address is ASCII.
+ * UTF-8, goes through splitCommand, then its argument through parsePathCommand
+ * (MAIL and RCPT, with and without SMTPUTF8) and parseParameters. None may
+ * throw, whatever the string: the session hands on only UTF-8 lines without CR
+ * (core/smtp/command-reader.ts), but the parsers do not rely on it, so bytes
+ * that are not UTF-8 (U+FFFD here) and CRs are fuzzed too. Splitting is total
+ * and stable; the verb is the first word with ASCII letters upper-cased (RFC
+ * 5321 2.4: verbs are case-insensitive ASCII); an ESMTP keyword is ASCII as
+ * written (RFC 5321 4.1.2 esmtp-keyword); a parsed path and its parameters,
+ * written out again, parse to the same result; without SMTPUTF8 the address is
+ * ASCII.
  */
 import assert from 'node:assert/strict';
 import { type EsmtpParameters, parseParameters, parsePathCommand, splitCommand } from '../../core/smtp/command.js';

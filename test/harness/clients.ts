@@ -1,6 +1,7 @@
 /*
  * Runs the real client programs (Python smtplib, swaks) against a gateway and
- * parses what they report.
+ * parses what they report. A client that runs past its time limit is killed
+ * and its promises reject, so a gateway that stops answering fails the test.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -19,14 +20,26 @@ const SMTPLIB_CLIENT = join(REPO, 'test', 'clients', 'smtplib_client.py');
 export interface SmtplibRun {
   readonly child: ChildProcess;
   readonly results: SentMessage[];
+  /** Every answer, once the client exited 0; rejects if it failed, or was killed at its time limit. */
   readonly done: Promise<SentMessage[]>;
-  /** Resolves when at least `n` messages got an answer. */
+  /** Resolves when at least `n` messages got an answer; rejects if the client ends first. */
   answered(n: number): Promise<void>;
 }
 
+/** The client's time limit, unless the caller sets one: the biggest runs here send a few hundred messages. */
+const SMTPLIB_TIMEOUT_MS = 180_000;
+
 export function smtplibSend(
   port: number,
-  opts: { count: number; first?: number; threads?: number; size?: number; utf8?: boolean; to?: string[] },
+  opts: {
+    count: number;
+    first?: number;
+    threads?: number;
+    size?: number;
+    utf8?: boolean;
+    to?: string[];
+    timeoutMs?: number;
+  },
 ): SmtplibRun {
   const args = [
     SMTPLIB_CLIENT,
@@ -45,9 +58,11 @@ export function smtplibSend(
   for (const to of opts.to ?? []) args.push('--to', to);
   const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const results: SentMessage[] = [];
-  const waiters: { n: number; resolve: () => void }[] = [];
+  const waiters: { n: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   let buffered = '';
   let stderr = '';
+  let ended: Error | undefined;
+  let closed = false;
   child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   child.stdout!.setEncoding('utf8').on('data', (t: string) => {
     buffered += t;
@@ -64,14 +79,37 @@ export function smtplibSend(
       }
     }
   });
+  const timeoutMs = opts.timeoutMs ?? SMTPLIB_TIMEOUT_MS;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
   const done = new Promise<SentMessage[]>((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve(results) : reject(new Error(`smtplib client exited ${code}: ${stderr}`)))),
+    child.on('close', (code) => {
+      closed = true;
+      clearTimeout(timer);
+      if (code === 0) resolve(results);
+      else {
+        const why = timedOut ? `still running after ${timeoutMs} ms, killed` : `exited ${code}`;
+        ended = new Error(`smtplib client ${why} with ${results.length} of ${opts.count} answered: ${stderr}`);
+        reject(ended);
+      }
+      // Whoever still waits for more answers gets none.
+      for (const w of waiters.splice(0)) w.reject(ended ?? new Error(`smtplib client ended after ${results.length} answers`));
+    }),
   );
+  // A caller that only awaits answered() must not see done's rejection as unhandled.
+  done.catch(() => undefined);
   return {
     child,
     results,
     done,
-    answered: (n) => (results.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+    answered: (n) => {
+      if (results.length >= n) return Promise.resolve();
+      if (closed) return Promise.reject(ended ?? new Error(`smtplib client ended after ${results.length} answers`));
+      return new Promise((resolve, reject) => waiters.push({ n, resolve, reject }));
+    },
   };
 }
 

@@ -1,11 +1,13 @@
 /*
  * Helpers for the delivery tests: Maildirs read file by file (new/ and cur/,
  * as a mail client sees them), a message sent over a raw SMTP session with
- * its queue id taken from the 250, and waiting for a message to finish.
+ * its queue id taken from the 250, waiting for a message to finish, and a
+ * bounce's per-recipient fields read back with a MIME parser.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { simpleParser } from 'mailparser';
 import type { Gateway, LogLine } from './gateway.js';
 import { openTransaction } from './smtp.js';
 
@@ -51,4 +53,35 @@ export function deliveryLines(gw: Gateway, id: string, recipient?: string): LogL
   return gw.logs.filter(
     (l) => l.event === 'delivery' && l.queueId === id && (recipient === undefined || l.recipient === recipient),
   );
+}
+
+/** A delivery status notification as a mail client reads it. */
+export interface DeliveryReport {
+  readonly contentType: string;
+  /** One entry per recipient (RFC 3464 2.3): field name as written -> value, folded lines joined. */
+  readonly recipients: Record<string, string>[];
+}
+
+/**
+ * Parses a bounce with mailparser: the top-level type, and the per-recipient
+ * field groups of its message/delivery-status part (mailparser hands that part
+ * on as text, after the human-readable one).
+ */
+export async function deliveryReport(raw: Buffer): Promise<DeliveryReport> {
+  const parsed = await simpleParser(raw);
+  const contentType = (parsed.headers.get('content-type') as { value: string } | undefined)?.value ?? '';
+  const recipients = (parsed.text ?? '')
+    .split(/\r?\n\r?\n/)
+    .map((group) => group.replace(/\r?\n[ \t]+/g, ' '))
+    .filter((group) => /^Final-Recipient:/m.test(group))
+    .map((group) =>
+      Object.fromEntries(
+        group
+          .split(/\r?\n/)
+          .map((line) => /^([A-Za-z-]+):\s*(.*)$/.exec(line))
+          .filter((m): m is RegExpExecArray => m !== null)
+          .map((m) => [m[1]!, m[2]!]),
+      ),
+    );
+  return { contentType, recipients };
 }

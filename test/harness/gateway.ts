@@ -1,10 +1,13 @@
 /*
  * Starts the real gateway as a child process (node bin/qgate.js start) with a
  * private temporary directory, config and queue, on a free port, and gives
- * tests its port, its log lines and ways to stop or SIGKILL it.
+ * tests its port, its log lines and ways to stop or SIGKILL it. Every wait
+ * (a log line, the exit after SIGTERM, a CLI run, a client program) has a
+ * time limit: a gateway or client that hangs fails its test, never the suite.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,8 +52,12 @@ export interface Gateway {
   portOf(name: string): Promise<number>;
   /** Resolves with the first log line matching `pred` (waits for it). */
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-  /** SIGTERM and wait for exit; returns the exit code. */
-  stop(): Promise<number | null>;
+  /**
+   * SIGTERM and wait for exit; returns the exit code. A gateway still running
+   * after `timeoutMs` is killed and the call throws: it must stop within
+   * shutdown_grace (5 s here).
+   */
+  stop(timeoutMs?: number): Promise<number | null>;
   /** SIGKILL and wait for exit. */
   kill(): Promise<void>;
   /** Removes the directory. */
@@ -94,6 +101,35 @@ ${opts.extra ?? ''}
   return file;
 }
 
+/**
+ * How long a start may take until the gateway listens. It takes 1 to 3 s; with
+ * other suites compiling and fuzzing on two shared cores it took over 10 s.
+ */
+const START_TIMEOUT_MS = 30_000;
+/** How long a stopped gateway may take to exit: shutdown_grace is 5 s, a loaded machine gets the rest. */
+const STOP_TIMEOUT_MS = 30_000;
+/** How long a SIGKILLed process may take to be reaped. */
+const KILL_TIMEOUT_MS = 10_000;
+/** A qgate command (queue list, flush, ...) that takes longer than this is hung. */
+const CLI_TIMEOUT_MS = 30_000;
+/** A client program (smtplib, swaks, openssl) that takes longer than this is hung. */
+const RUN_TIMEOUT_MS = 120_000;
+
+/** Gateways of this test process that are still running: killed when it exits, whatever a test left behind. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Resolves with `promise`, or rejects with `what` after `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'qgate-test-'));
   const configFile = opts.configText === undefined ? writeConfig(dir, opts) : join(dir, 'config.yaml');
@@ -102,6 +138,13 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  // A gateway a failed test never stopped must not keep the test file running after its last
+  // test (node waits for every handle): neither it nor its pipes hold the event loop. Every
+  // wait on them has its own timer, which does.
+  child.unref();
+  for (const pipe of [child.stdout, child.stderr]) (pipe as Socket).unref();
   const logs: LogLine[] = [];
   const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   let stderr = '';
@@ -153,7 +196,17 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     });
   };
 
-  const listening = await waitForLog((l) => l.event === 'listening');
+  let listening: LogLine;
+  try {
+    listening = await waitForLog((l) => l.event === 'listening', START_TIMEOUT_MS);
+  } catch (err) {
+    // A gateway that did not come up is killed here: nobody else holds it, and its pipes
+    // would keep the test process alive after the last test, so the file would never end.
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await within(exited, KILL_TIMEOUT_MS, 'gateway exit after SIGKILL');
+    if (opts.dir === undefined) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     dir,
     port: listening.port as number,
@@ -163,15 +216,21 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     logs,
     waitForLog,
     portOf: async (name) => (await waitForLog((l) => l.event === 'listening' && l.listener === name)).port as number,
-    async stop() {
+    async stop(timeoutMs = STOP_TIMEOUT_MS) {
       if (child.exitCode !== null) return child.exitCode;
       child.kill('SIGTERM');
-      return exited;
+      try {
+        return await within(exited, timeoutMs, 'gateway exit after SIGTERM');
+      } catch (err) {
+        child.kill('SIGKILL');
+        await within(exited, KILL_TIMEOUT_MS, 'gateway exit after SIGKILL');
+        throw new Error(`${(err as Error).message}; killed. stderr: ${stderr}`);
+      }
     },
     async kill() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
-        await exited;
+        await within(exited, KILL_TIMEOUT_MS, 'gateway exit after SIGKILL');
       }
     },
     cleanup() {
@@ -180,32 +239,49 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   };
 }
 
-/** Runs `qgate ARGS` to completion; returns exit code and output. */
-export function runCli(args: string[], cwd = REPO): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [QGATE, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Output of a program run to completion. */
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Spawns `cmd` and collects its output until it exits; one still running after
+ * `timeoutMs` is SIGKILLed and the promise rejects with what it printed.
+ */
+function collect(cmd: string, args: string[], cwd: string | undefined, input: string | undefined, timeoutMs: number) {
+  return new Promise<RunResult>((res, rej) => {
+    const child = spawn(cmd, args, { cwd, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    child.on('exit', (code) => res({ code, stdout, stderr }));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(
+        new Error(`${cmd} ${args.join(' ')}: still running after ${timeoutMs} ms, killed\nstdout: ${stdout}\nstderr: ${stderr}`),
+      );
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      rej(err);
+    });
+    child.stdout!.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    // 'close', not 'exit': the output is complete only once the pipes are.
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+    child.stdin?.on('error', () => undefined).end(input);
   });
 }
 
+/** Runs `qgate ARGS` to completion; returns exit code and output. */
+export function runCli(args: string[], cwd = REPO, timeoutMs = CLI_TIMEOUT_MS): Promise<RunResult> {
+  return collect(process.execPath, [QGATE, ...args], cwd, undefined, timeoutMs);
+}
+
 /** Runs any program; resolves with its exit code and output. */
-export function run(
-  cmd: string,
-  args: string[],
-  input?: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.on('error', rej);
-    child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
-    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
-    child.on('exit', (code) => res({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+export function run(cmd: string, args: string[], input?: string, timeoutMs = RUN_TIMEOUT_MS): Promise<RunResult> {
+  return collect(cmd, args, undefined, input ?? '', timeoutMs);
 }

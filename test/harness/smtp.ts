@@ -1,10 +1,42 @@
 /*
  * A raw SMTP peer for protocol tests: sends exact bytes (smuggling sequences,
  * garbage, pipelined batches) and reads replies as the server framed them.
+ * Every wait (connect, TLS handshake, a reply, the close, room to write) has a
+ * time limit, so a server that stops answering fails the test instead of
+ * hanging the suite.
  */
-import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
+
+/** How long connecting or a TLS handshake with the gateway on loopback may take. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Resolves when `socket` emits `event`; rejects on its error, on its close
+ * first, or after `timeoutMs` (then the socket is destroyed).
+ */
+function waitFor(socket: Socket, event: string, what: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      socket.off(event, onEvent);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onEvent = () => done();
+    const onError = (err: Error) => done(new Error(`${what}: ${err.message}`, { cause: err }));
+    const onClose = () => done(new Error(`${what}: the connection closed`));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      done(new Error(`${what}: nothing in ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once(event, onEvent);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+  });
+}
 
 export interface ParsedReply {
   readonly code: number;
@@ -38,7 +70,7 @@ export class RawSmtp {
   /** Connects with TLS from the first byte (implicit TLS, port 465). */
   static async openTls(port: number, options: ConnectionOptions = {}): Promise<RawSmtp> {
     const s = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...options });
-    await once(s, 'secureConnect');
+    await waitFor(s, 'secureConnect', `TLS handshake with port ${port}`, CONNECT_TIMEOUT_MS);
     return new RawSmtp(s);
   }
 
@@ -49,7 +81,7 @@ export class RawSmtp {
     raw.removeAllListeners('close');
     this.buffer = '';
     const secure = tlsConnect({ socket: raw, rejectUnauthorized: false, ...options });
-    await once(secure, 'secureConnect');
+    await waitFor(secure, 'secureConnect', 'TLS handshake after STARTTLS', CONNECT_TIMEOUT_MS);
     this.socket = secure;
     this.attach(secure);
     return secure;
@@ -66,11 +98,10 @@ export class RawSmtp {
     for (const f of w) f();
   }
 
-  static open(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ port, host }, () => resolve(new RawSmtp(s)));
-      s.once('error', reject);
-    });
+  static async open(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
+    const s = connect({ port, host });
+    await waitFor(s, 'connect', `connect to ${host}:${port}`, CONNECT_TIMEOUT_MS);
+    return new RawSmtp(s);
   }
 
   /** Connects and reads the greeting. */
@@ -82,6 +113,19 @@ export class RawSmtp {
 
   write(data: string | Buffer): void {
     this.socket.write(data);
+  }
+
+  /**
+   * Writes `data` in pieces, each once the socket has room for it (what a
+   * client streaming a large message does); rejects if the server stops
+   * reading for `timeoutMs` or closes the connection.
+   */
+  async send(data: Buffer, timeoutMs = 30_000, piece = 65536): Promise<void> {
+    for (let i = 0; i < data.length; i += piece) {
+      if (!this.socket.write(data.subarray(i, i + piece))) {
+        await waitFor(this.socket, 'drain', `writing octet ${i} of ${data.length}`, timeoutMs);
+      }
+    }
   }
 
   private takeReply(): ParsedReply | null {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { smtplibSend } from '../harness/clients.js';
-import { deliveryLines, maildirFiles, makeMaildir, send, waitDone } from '../harness/delivery.js';
+import { deliveryLines, deliveryReport, maildirFiles, makeMaildir, send, waitDone } from '../harness/delivery.js';
 import { type Gateway, REPO, runCli, startGateway } from '../harness/gateway.js';
 import { type Peer, startPeer, storedMessages } from '../harness/peer.js';
 import { queuedIds } from '../harness/queue.js';
@@ -31,7 +31,7 @@ describe('local delivery', () => {
     makeMaildir(mail, 'example.test', 'alice');
     writeFileSync(
       join(dir, 'aliases.yaml'),
-      'team: [alice, carol@example.net]\ninfo@example.test: alice\nlost: [nobody, alice]\n',
+      'team: [alice, carol@example.net]\ninfo@example.test: alice\nlost: [nobody, alice]\nastray: [alice, nobody]\n',
     );
     gw = await startGateway({
       dir,
@@ -78,34 +78,42 @@ describe('local delivery', () => {
     assert.ok(delivered.includes('alice@example.test'));
   });
 
-  it('an alias target that does not exist is bounced to the sender with an RFC 3464 report', async () => {
-    // An unknown recipient itself is refused at RCPT (recipients.test.ts); an alias with one
-    // deliverable target is accepted, and the target that does not exist bounces at delivery.
-    const before = maildirFiles(mail, 'example.test', 'alice').length;
-    const id = await send(
-      gw,
-      'alice@example.test',
-      ['lost@example.test'],
-      'Subject: lost\r\nMessage-ID: <lost@example.test>\r\n\r\nbody\r\n',
-    );
-    const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
-    await waitDone(gw, bounce.bounceId as string);
-    const files = maildirFiles(mail, 'example.test', 'alice');
-    assert.equal(files.length, before + 2, 'the copy for alice, then the bounce');
-    const raw = readFileSync(files.find((f) => readFileSync(f, 'utf8').includes(`X-Qgate-Queue-ID: ${id}`))!);
-    const parsed = await simpleParser(raw);
-    assert.match(
-      String(parsed.headers.get('content-type') && (parsed.headers.get('content-type') as { value: string }).value),
-      /multipart\/report/,
-    );
-    assert.match(raw.toString(), /^Return-Path: <>$/m, 'a bounce has the null sender');
-    const report = raw.toString();
-    assert.match(report, /Final-Recipient: rfc822; ?lost@example\.test/);
-    assert.match(report, /Action: failed/);
-    assert.match(report, /Status: 5\.1\.1/);
-    assert.match(report, /Diagnostic-Code: smtp; ?550 5\.1\.1 <nobody@example\.test>/);
-    assert.match(report, /Message-ID: <lost@example\.test>/, 'the original headers come back');
-  });
+  // An unknown recipient itself is refused at RCPT (recipients.test.ts); an alias with one
+  // deliverable target is accepted, and the target that does not exist bounces at delivery.
+  // The report carries the failed target's reply, whichever place it has in the alias.
+  for (const alias of ['lost', 'astray']) {
+    it(`an alias target that does not exist is bounced to the sender with an RFC 3464 report (${alias})`, async () => {
+      const before = maildirFiles(mail, 'example.test', 'alice').length;
+      const id = await send(
+        gw,
+        'alice@example.test',
+        [`${alias}@example.test`],
+        `Subject: ${alias}\r\nMessage-ID: <${alias}@example.test>\r\n\r\nbody\r\n`,
+      );
+      const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+      await waitDone(gw, bounce.bounceId as string);
+      const files = maildirFiles(mail, 'example.test', 'alice');
+      assert.equal(files.length, before + 2, 'the copy for alice, then the bounce');
+      const raw = readFileSync(files.find((f) => readFileSync(f, 'utf8').includes(`X-Qgate-Queue-ID: ${id}`))!);
+      assert.match(raw.toString(), /^Return-Path: <>$/m, 'a bounce has the null sender');
+      assert.match(raw.toString(), new RegExp(`Message-ID: <${alias}@example\\.test>`), 'the original headers come back');
+      const report = await deliveryReport(raw);
+      assert.equal(report.contentType, 'multipart/report');
+      assert.deepEqual(
+        report.recipients.map((r) => [r['Final-Recipient'], r.Action, r.Status, r['Diagnostic-Code']]),
+        [
+          [
+            `rfc822; ${alias}@example.test`,
+            'failed',
+            '5.1.1',
+            'smtp; 550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in local recipient table',
+          ],
+        ],
+      );
+      const line = deliveryLines(gw, id, `${alias}@example.test`)[0]!;
+      assert.equal((line.targets as string[]).length, 2, 'the log has the reply of each target');
+    });
+  }
 
   it('a remote alias target that cannot be reached stays queued, visible in queue list', async () => {
     const id = await send(gw, 'sender@example.org', ['team@example.test']);

@@ -2,10 +2,11 @@
  * Recipient validation at RCPT, end to end with Python's smtplib: unknown
  * users in local domains get 550 and no bounce is ever queued for them;
  * aliases, extensions, postmaster, existing Maildirs and directory users are
- * accepted; a directory that is down or hangs gives 451; local parts that
- * cannot be a mailbox name get 553 whatever create_mailboxes says; a relay
- * route's recipient list (a file re-read on SIGHUP, or the directory) is
- * enforced; and configuration mistakes stop start-up with file:line.
+ * accepted, and delivered where the same resolution leads; a directory that
+ * is down or hangs gives 451; local parts that cannot be a mailbox name get
+ * 553 whatever create_mailboxes says; a relay route's recipient list (a file
+ * re-read on SIGHUP, or the directory) is enforced; and configuration
+ * mistakes stop start-up with file:line.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -174,6 +175,30 @@ describe('recipients in local domains', () => {
     ];
     const replies = await rcptReplies(gw.port, accepted);
     assert.deepEqual(codes(replies), Object.fromEntries(accepted.map((a) => [a, 250])), JSON.stringify(replies, null, 1));
+  });
+
+  it('an extension of a directory user is accepted at RCPT and delivered to the Maildir the directory names', async () => {
+    // Neither user has a Maildir under maildir_root: RCPT and delivery must both find them in the directory.
+    const result = await probe(
+      gw.port,
+      ['dora-news@example.test', 'fred+tag@dir.test'],
+      'Subject: extension of a directory user\r\n\r\nx\r\n',
+    );
+    assert.deepEqual(
+      result.rcpt.map((r) => r.code),
+      [250, 250],
+    );
+    const id = queueIdOf(result);
+    const done = await gw.waitForLog((l) => l.event === 'done' && l.queueId === id, 20_000);
+    assert.deepEqual([done.delivered, done.failed], [2, 0]);
+    for (const user of ['dora@example.test', 'fred@dir.test']) {
+      const box = join(dir, 'boxes', user.slice(0, user.indexOf('@')));
+      const copies = newFiles(box).filter((f) => readFileSync(f, 'utf8').includes('Subject: extension of a directory user'));
+      assert.equal(copies.length, 1, `one copy in ${box}`);
+      assert.match(readFileSync(copies[0]!, 'utf8'), new RegExp(`^Delivered-To: ${user}$`, 'm'));
+    }
+    assert.ok(!existsSync(join(dir, 'mail', 'example.test', 'dora')), 'nothing under maildir_root');
+    assert.ok(!gw.logs.some((l) => l.event === 'bounce' && l.queueId === id), 'no bounce');
   });
 
   it('refuses unknown users, aliases with no deliverable target, and alias loops', async () => {

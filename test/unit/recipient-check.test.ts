@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AliasTable } from '../../core/delivery/local-address.js';
-import { DeliveryRecipientCheck, type LocalRecipientSettings, LocalRecipients } from '../../core/delivery/recipient-check.js';
+import { type LocalRecipientSettings, LocalRecipients } from '../../core/delivery/local-recipients.js';
+import { DeliveryRecipientCheck } from '../../core/delivery/recipient-check.js';
 import type { UserRecord } from '../../core/hooks/types.js';
 import { silentLogger } from '../../core/log/logger.js';
 import { Pipeline } from '../../core/pipeline/pipeline.js';
@@ -79,6 +80,58 @@ describe('LocalRecipients', () => {
       { kind: 'unknown', address: 'ghost@example.test' },
       { kind: 'forward', address: 'carol@elsewhere.test' },
     ]);
+  });
+
+  test('resolve finds the extension of a directory user in the Maildir the directory names', async () => {
+    const dir = directory((a) => (a === 'dora@example.test' ? { address: a, mailbox: 'boxes/dora' } : null));
+    const local = new LocalRecipients(settings(), dir.users);
+    assert.deepEqual(await local.resolve('dora-news@example.test'), [
+      { kind: 'mailbox', local: 'dora', domain: 'example.test', extension: 'news', maildir: join(process.cwd(), 'boxes/dora') },
+    ]);
+  });
+
+  test('resolve takes the domain a route sent to local delivery as local', async () => {
+    const dir = directory(() => undefined);
+    const local = new LocalRecipients(settings({ createMailboxes: true }), dir.users);
+    assert.deepEqual(await local.resolve('bob@routed.test'), [{ kind: 'forward', address: 'bob@routed.test' }]);
+    assert.deepEqual(await local.resolve('bob@routed.test', 'routed.test'), [
+      { kind: 'mailbox', local: 'bob', domain: 'routed.test', maildir: join(root, 'routed.test', 'bob', 'Maildir') },
+    ]);
+  });
+
+  test('resolve answers a large alias in full, past the RCPT bound, with at most 8 questions at once', async () => {
+    const members = Array.from({ length: 300 }, (_, i) => `member${i}`);
+    let inFlight = 0;
+    let most = 0;
+    const dir = directory(async (a) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return { address: a };
+    });
+    const targets = await new LocalRecipients(settings({}, { list: members }), dir.users).resolve('list@example.test');
+    assert.deepEqual(
+      targets.map((t) => (t.kind === 'mailbox' ? t.local : t.kind)),
+      members,
+    );
+    assert.equal(dir.asked.length, 300, 'each member asked once');
+    assert.equal(most, 8);
+  });
+
+  test('resolve throws when the directory or the mail store cannot answer, and says which', async () => {
+    const down = directory(() => {
+      throw new Error('connect ECONNREFUSED 127.0.0.1:389');
+    });
+    await assert.rejects(
+      new LocalRecipients(settings(), down.users).resolve('alice@example.test'),
+      /^Error: directory lookup failed: .*ECONNREFUSED/,
+    );
+    const unnamable = new LocalRecipients(
+      settings({ maildirRoot: join(root, 'n'.repeat(300)) }),
+      directory(() => undefined).users,
+    );
+    await assert.rejects(unnamable.resolve('alice@example.test'), /^Error: mailbox lookup failed: .*ENAMETOOLONG/);
   });
 
   test('RCPT stops asking once a deliverable target is certain', async () => {

@@ -8,9 +8,12 @@ import {
   type MailboxAnswer,
   mailboxNameProblem,
   type ResolutionRules,
+  recipientResult,
   resolveWithAnswers,
+  type TargetResult,
   unknownLocalUser,
   unknownRelayUser,
+  unknownTarget,
   unquoteLocalPart,
 } from '../../core/delivery/recipient-rules.js';
 
@@ -232,5 +235,52 @@ describe('RCPT replies (Postfix wording)', () => {
   ];
   for (const [result, line] of rows) {
     test(line, () => assert.equal(`${result.reply.code} ${result.reply.enhanced} ${result.reply.text}`, line));
+  }
+});
+
+describe('delivery: a target nobody has', () => {
+  const rows: [string, string, string][] = [
+    [
+      'nobody@example.test',
+      '550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in local recipient table',
+      'an ordinary name: unknown user',
+    ],
+    ['a/b@example.test', '550 5.1.3 <a/b@example.test>: unsafe local part', 'a "/" can never name a Maildir'],
+    ['..@example.test', '550 5.1.3 <..@example.test>: unsafe local part', 'nor a leading dot'],
+    ['"a/b"@example.test', '550 5.1.3 <"a/b"@example.test>: unsafe local part', 'quoted, the same'],
+  ];
+  for (const [address, reply, why] of rows) {
+    test(`${why}: ${address}`, () => {
+      const got = unknownTarget(address);
+      assert.equal(got.result, 'failed');
+      assert.ok(got.reply.startsWith(reply), got.reply);
+    });
+  }
+});
+
+describe("delivery: a recipient's result from its targets", () => {
+  const delivered: TargetResult = { result: 'delivered', reply: '250 2.0.0 delivered to /m/alice' };
+  const unknown: TargetResult = { result: 'failed', reply: '550 5.1.1 <nobody@example.test>: unknown' };
+  const loop: TargetResult = { result: 'failed', reply: '554 5.4.6 <ping@example.test>: alias loop or too deep' };
+  const deferred: TargetResult = { result: 'deferred', reply: '451 4.2.0 bob@example.test: disk full' };
+  const rows: { why: string; targets: TargetResult[]; expected: TargetResult }[] = [
+    { why: 'one target', targets: [delivered], expected: delivered },
+    {
+      why: 'all delivered: every reply',
+      targets: [delivered, { result: 'delivered', reply: '250 2.1.5 forwarded to <c@example.net>' }],
+      expected: { result: 'delivered', reply: '250 2.0.0 delivered to /m/alice; 250 2.1.5 forwarded to <c@example.net>' },
+    },
+    { why: 'a failed target after a delivered one: its reply only', targets: [delivered, unknown], expected: unknown },
+    { why: 'a failed target before a delivered one', targets: [unknown, delivered], expected: unknown },
+    {
+      why: 'two failed targets: both replies, in order',
+      targets: [loop, delivered, unknown],
+      expected: { result: 'failed', reply: `${loop.reply}; ${unknown.reply}` },
+    },
+    { why: 'deferred beats failed: tried again', targets: [unknown, deferred, delivered], expected: deferred },
+    { why: 'no targets', targets: [], expected: { result: 'delivered', reply: '250 2.0.0 no targets' } },
+  ];
+  for (const row of rows) {
+    test(row.why, () => assert.deepEqual(recipientResult(row.targets), row.expected));
   }
 });
