@@ -10,9 +10,9 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { DeliveryOutcome } from '../hooks/types.js';
+import type { DeliveryOutcome, Envelope } from '../model/index.js';
 import type { Directory } from '../pipeline/plugin-context.js';
-import type { Envelope, MessageQueue } from '../queue/queue.js';
+import type { MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import { type AliasTable, type LocalTarget, mailboxPath, resolveLocal, UnsafeMailboxError } from './local-address.js';
 import { copyName, deliverToMaildir, MaildirError } from './maildir.js';

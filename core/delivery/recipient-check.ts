@@ -15,9 +15,9 @@ import type { Logger } from 'pino';
 import { ConfigError, type ConfigProblem } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { AcceptResult, RejectResult } from '../hooks/results.js';
+import type { Address, StaticRoute } from '../model/index.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Directory } from '../pipeline/plugin-context.js';
-import type { Address } from '../smtp/address.js';
 import type { RecipientCheck, RecipientVerdict } from '../smtp/session.js';
 import { type AliasTable, type LocalTarget, mailboxPath, readings } from './local-address.js';
 import { listedEntry, parseRecipientList, type RecipientList } from './recipient-list.js';
@@ -35,7 +35,7 @@ import {
   resolveWithAnswers,
   unknownRelayUser,
 } from './recipient-rules.js';
-import { findStaticRoute, type StaticRoute } from './routing.js';
+import { findStaticRoute } from './routing.js';
 import { domainMatcher } from './setup.js';
 
 export interface LocalRecipientSettings {

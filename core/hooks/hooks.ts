@@ -7,6 +7,7 @@
  * error handling.
  */
 import { AsyncSeriesBailHook, AsyncSeriesHook } from 'tapable';
+import type { DeliveryResult, Route } from '../model/index.js';
 import type { HookResult } from './results.js';
 import type {
   AuthVerdict,
@@ -15,12 +16,10 @@ import type {
   CommandArgs,
   Credentials,
   DeliveryRequest,
-  DeliveryResult,
   HeloArgs,
   LifecycleContext,
   MailArgs,
   RcptArgs,
-  Route,
   RouteQuery,
   Session,
   SpooledMessage,

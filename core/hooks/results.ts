@@ -3,7 +3,7 @@
  * next() cannot stall a session). The first final result (accept, reject,
  * disconnect) in pipeline order wins; `continue` hands the decision on.
  */
-import type { Reply } from '../smtp/reply.js';
+import type { Reply } from '../model/index.js';
 
 export type HookResult = ContinueResult | AcceptResult | RejectResult | DisconnectResult;
 

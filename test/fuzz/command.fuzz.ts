@@ -9,7 +9,8 @@
  * parse to the same result; without SMTPUTF8 the address is ASCII.
  */
 import assert from 'node:assert/strict';
-import { type EsmtpParameters, parseParameters, parsePathCommand, splitCommand } from '../../core/smtp/command.js';
+import type { EsmtpParameters } from '../../core/model/index.js';
+import { parseParameters, parsePathCommand, splitCommand } from '../../core/smtp/command.js';
 import { renderPath } from './oracle.js';
 
 const KEYWORD_AS_WRITTEN = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
