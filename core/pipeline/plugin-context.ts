@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { DECISION_HOOKS, type HookHandler, type HookName, type Hooks } from '../hooks/hooks.js';
+import { HOOK_TABLE, type HookHandler, type HookName, type Hooks, isHookName } from '../hooks/hooks.js';
 import { type NoteKey, noteKey } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
 import { type HookResult, tempfail } from '../hooks/results.js';
@@ -59,9 +59,6 @@ export class PluginFailure extends Error {
   }
 }
 
-const DECISION = new Set<string>(DECISION_HOOKS);
-/** Hooks that answer a question outside any session: a throw reaches the caller as PluginFailure. */
-const SERVICE = new Set<string>(['lookupUser', 'authenticate', 'route', 'deliver', 'bounce']);
 const RESULT_ACTIONS = new Set(['continue', 'accept', 'reject', 'disconnect']);
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -143,7 +140,8 @@ export function createPluginContext(o: ContextOptions): PluginContext {
     };
   }
 
-  function guardLookup(hook: string, handler: (...a: unknown[]) => unknown) {
+  /** Service hooks answer a question outside any SMTP reply: a throw reaches the caller as PluginFailure. */
+  function guardService(hook: string, handler: (...a: unknown[]) => unknown) {
     return async (...args: unknown[]): Promise<unknown> => {
       const started = performance.now();
       try {
@@ -165,20 +163,30 @@ export function createPluginContext(o: ContextOptions): PluginContext {
         const result = handler(...args);
         if (isThenable(result)) await withTimeout(result, timeoutMs, `${name}.${hook}`);
       } catch (err) {
+        log.error({ hook, err }, `plugin ${name} failed in ${hook}; continuing`);
+      }
+    };
+  }
+
+  /** init, reload, shutdown: a throw in init stops start-up; in the others it is logged. */
+  function guardLifecycle(hook: string, handler: (...a: unknown[]) => unknown) {
+    return async (...args: unknown[]): Promise<void> => {
+      try {
+        const result = handler(...args);
+        if (isThenable(result)) await withTimeout(result, timeoutMs, `${name}.${hook}`);
+      } catch (err) {
         if (hook === 'init') throw new PluginFailure(name, hook, err);
         log.error({ hook, err }, `plugin ${name} failed in ${hook}; continuing`);
       }
     };
   }
 
+  const GUARDS = { decision: guardDecision, service: guardService, notify: guardNotify, lifecycle: guardLifecycle };
+
   const on: PluginContext['on'] = (hook, handler) => {
     const fn = handler as unknown as (...a: unknown[]) => unknown;
-    if (!(hook in hooks)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
-    const guarded = SERVICE.has(hook)
-      ? guardLookup(hook, fn)
-      : DECISION.has(hook)
-        ? guardDecision(hook, fn)
-        : guardNotify(hook, fn);
+    if (!isHookName(hook)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
+    const guarded = GUARDS[HOOK_TABLE[hook].kind](hook, fn);
     (hooks[hook] as unknown as { tapPromise(o: { name: string }, f: (...a: unknown[]) => Promise<unknown>): void }).tapPromise(
       { name },
       guarded,
