@@ -51,6 +51,8 @@ export interface HookSpec<Kind extends HookKind, Args extends readonly unknown[]
   readonly shows: string;
   /** What a handler may return (README). */
   readonly returns: string;
+  /** What a failed handler (throw, timeout, malformed result) of a decision hook leads to, for its log line. */
+  readonly onFailure?: string;
   /** Phantom: the argument and result types, for the type checker only. */
   readonly types?: { readonly args: Args; readonly result: Result };
 }
@@ -170,12 +172,14 @@ export const HOOK_TABLE = Object.freeze({
     returns:
       "`{ outcomes: [{ recipient, result: 'delivered' \\| 'deferred' \\| 'failed', reply }] }` (the plugin delivered), or nothing: the core delivers",
   }),
-  bounce: service<[BounceNotice], HandlerReturn>({
+  bounce: decision<[BounceNotice]>({
     scope: 'delivery',
     args: ['bounce'],
     fires: 'a bounce is about to be queued',
     shows: '`{ queueId, to, recipients, double }`',
-    returns: '`reject(...)`: it is not sent (logged); nothing: it is sent',
+    returns:
+      "`reject(...)`: it is not sent; `accept`, `next()` or nothing: it is sent; a plugin that fails does not stop it. The decisions go into the bounce's log line",
+    onFailure: 'the bounce is sent',
   }),
   lookupUser: service<[UserQuery], UserRecord | null | undefined>({
     scope: 'directory',

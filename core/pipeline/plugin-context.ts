@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { HOOK_TABLE, type HookHandler, type HookName, type Hooks, isHookName } from '../hooks/hooks.js';
 import { type NoteKey, noteKey } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
-import { type HookResult, tempfail } from '../hooks/results.js';
+import { checkResult, type HookResult, tempfail } from '../hooks/results.js';
 import type { AuthVerdict, Credentials, Decision, UserRecord } from '../hooks/types.js';
 
 /** User lookups served by whatever directory plugins the pipeline has. */
@@ -59,8 +59,6 @@ export class PluginFailure extends Error {
   }
 }
 
-const RESULT_ACTIONS = new Set(['continue', 'accept', 'reject', 'disconnect']);
-
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
@@ -79,11 +77,6 @@ function withTimeout<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T>
       },
     );
   });
-}
-
-function isValidResult(r: unknown): r is HookResult | undefined {
-  if (r === undefined || r === null) return true;
-  return typeof r === 'object' && RESULT_ACTIONS.has((r as { action?: string }).action ?? '');
 }
 
 export interface ContextOptions {
@@ -108,35 +101,39 @@ export function createPluginContext(o: ContextOptions): PluginContext {
   function guardDecision(hook: string, handler: (...a: unknown[]) => unknown) {
     return async (...args: unknown[]): Promise<HookResult | undefined> => {
       const started = performance.now();
-      let result: unknown;
+      let result: HookResult | undefined;
       let failure: unknown;
       try {
-        result = handler(...args);
-        if (isThenable(result)) result = await withTimeout(result, timeoutMs, `${name}.${hook}`);
-        if (!isValidResult(result)) failure = new TypeError(`returned ${JSON.stringify(result)}, not a hook result`);
+        let value = handler(...args);
+        if (isThenable(value)) value = await withTimeout(value, timeoutMs, `${name}.${hook}`);
+        // Hand-built results are held to what the helpers enforce: {action:'reject', reply:{code:250}}
+        // must not answer 250 to a recipient it then drops.
+        const checked = checkResult(value);
+        if (checked.ok) result = checked.result;
+        else failure = new TypeError(checked.problem);
       } catch (err) {
         failure = err;
       }
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
       if (failure !== undefined) {
         const reason = `plugin ${name} failed: ${failure instanceof Error ? failure.message : String(failure)}`;
-        log.error({ hook, err: failure }, `${reason}; the transaction gets 451 4.3.0`);
+        const consequence = HOOK_TABLE[hook as HookName].onFailure ?? 'the transaction gets 451 4.3.0';
+        log.error({ hook, err: failure }, `${reason}; ${consequence}`);
         record(args[0], { plugin: name, hook, action: 'error', reason, code: 451, ms });
         return tempfail('Error: internal error, please try again later', 451, '4.3.0', reason);
       }
-      const r = (result ?? undefined) as HookResult | undefined;
-      const action = r?.action ?? 'continue';
-      // Extension-verb handlers see every command; only their decisions are worth a log entry.
-      if (hook === 'command' && action === 'continue') return undefined;
+      const action = result?.action ?? 'continue';
+      // Extension-verb handlers see every command; only their decisions (and notes) are worth a log entry.
+      if (hook === 'command' && action === 'continue' && !result?.reason) return undefined;
       record(args[0], {
         plugin: name,
         hook,
         action,
         ms,
-        ...(r && r.action !== 'continue' && r.reason ? { reason: r.reason } : {}),
-        ...(r && r.action !== 'continue' && r.reply ? { code: r.reply.code } : {}),
+        ...(result?.reason ? { reason: result.reason } : {}),
+        ...(result && result.action !== 'continue' && result.reply ? { code: result.reply.code } : {}),
       });
-      return action === 'continue' ? undefined : r;
+      return action === 'continue' ? undefined : result;
     };
   }
 
