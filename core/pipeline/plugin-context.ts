@@ -1,6 +1,6 @@
 /*
- * What a plugin gets in setup(): a name, a logger, typed notes and on(), which
- * taps a core hook. on() is where the hook contract is enforced: each handler
+ * What a plugin gets in setup(): a name, a logger (contextual inside handlers),
+ * typed notes and on(), which taps a core hook. on() is where the hook contract is enforced: each handler
  * runs with a time limit, is timed, has its result checked and recorded, and a
  * throw or timeout becomes a 451 4.3.0 for the transaction, logged with the
  * plugin's name. Mail is never accepted after a failed hook.
@@ -11,7 +11,8 @@ import { HOOK_TABLE, type HookHandler, type HookName, type Hooks, isHookName } f
 import { type NoteKey, noteKey } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
 import { checkResult, type HookResult, tempfail } from '../hooks/results.js';
-import type { AuthVerdict, Credentials, Decision, UserRecord } from '../hooks/types.js';
+import type { AuthVerdict, Credentials, Decision, LifecycleContext, Session, Transaction, UserRecord } from '../hooks/types.js';
+import { runInScope, scopedLogger } from './handler-scope.js';
 
 /** User lookups served by whatever directory plugins the pipeline has. */
 export interface Directory {
@@ -24,6 +25,11 @@ export interface PluginContext {
   /** Instance name (the entry's `name:`, else the plugin's name). */
   readonly name: string;
   readonly pipeline: string;
+  /**
+   * The plugin's logger ({ plugin, pipeline }). Inside a handler of a session hook it also
+   * carries the session's fields (listener, session) and the transaction's queueId; inside
+   * a delivery hook the queueId of the message.
+   */
   readonly log: Logger;
   /** Directory of the file that configured this plugin; relative option paths start here. */
   readonly configDir: string;
@@ -92,6 +98,26 @@ export interface ContextOptions {
 
 export function createPluginContext(o: ContextOptions): PluginContext {
   const { name, hooks, log, timeoutMs } = o;
+  const scopedLog = scopedLogger(log);
+
+  /**
+   * Wraps a handler so it runs in the scope its arguments give (the session and
+   * transaction, or the queued message), and ctx.log inside it carries their fields.
+   * Directory hooks keep the scope of whoever asked. Decided once per tap, not per call.
+   */
+  function scoped(hook: string, handler: (...a: unknown[]) => unknown): (...a: unknown[]) => unknown {
+    const spec = HOOK_TABLE[hook as HookName];
+    if (spec.scope === 'session') {
+      const at = spec.args.indexOf('transaction');
+      return at > 0
+        ? (...args) => runInScope({ session: args[0] as Session, transaction: args[at] as Transaction }, handler, ...args)
+        : (...args) => runInScope({ session: args[0] as Session }, handler, ...args);
+    }
+    if (spec.scope === 'delivery') {
+      return (...args) => runInScope({ queueId: (args[0] as { queueId: string }).queueId }, handler, ...args);
+    }
+    return handler;
+  }
 
   function record(target: unknown, decision: Decision): void {
     const recorder = (target as { [RECORD]?: (d: Decision) => void } | undefined)?.[RECORD];
@@ -167,9 +193,10 @@ export function createPluginContext(o: ContextOptions): PluginContext {
 
   /** init, reload, shutdown: a throw in init stops start-up; in the others it is logged. */
   function guardLifecycle(hook: string, handler: (...a: unknown[]) => unknown) {
-    return async (...args: unknown[]): Promise<void> => {
+    return async (): Promise<void> => {
       try {
-        const result = handler(...args);
+        // The plugin's own logger ({ plugin, pipeline }), whoever started the gateway or sent SIGHUP.
+        const result = handler({ log } satisfies LifecycleContext);
         if (isThenable(result)) await withTimeout(result, timeoutMs, `${name}.${hook}`);
       } catch (err) {
         if (hook === 'init') throw new PluginFailure(name, hook, err);
@@ -181,11 +208,14 @@ export function createPluginContext(o: ContextOptions): PluginContext {
   const GUARDS = { decision: guardDecision, service: guardService, notify: guardNotify, lifecycle: guardLifecycle };
 
   const on: PluginContext['on'] = (hook, handler) => {
-    const fn = handler as unknown as (...a: unknown[]) => unknown;
+    const fn = scoped(hook, handler as unknown as (...a: unknown[]) => unknown);
     if (!isHookName(hook)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
     const guarded = GUARDS[HOOK_TABLE[hook].kind](hook, fn);
+    // Shutdown runs in reverse pipeline order: a plugin set up after another may use what
+    // that one opened, so it lets go of it first (tapable runs lower stages first).
+    const tap = hook === 'shutdown' ? { name, stage: -hooks.shutdown.taps.length } : { name };
     (hooks[hook] as unknown as { tapPromise(o: { name: string }, f: (...a: unknown[]) => Promise<unknown>): void }).tapPromise(
-      { name },
+      tap,
       guarded,
     );
   };
@@ -193,7 +223,9 @@ export function createPluginContext(o: ContextOptions): PluginContext {
   return {
     name,
     pipeline: o.pipeline,
-    log,
+    get log() {
+      return scopedLog();
+    },
     configDir: o.configDir,
     resolvePath: (p: string) => resolve(o.configDir, p),
     on,
@@ -204,7 +236,7 @@ export function createPluginContext(o: ContextOptions): PluginContext {
     },
     reloadable(what, load, summary) {
       const holder = { current: load() };
-      log.debug(summary?.(holder.current) ?? {}, `${what} loaded`);
+      log.info(summary?.(holder.current) ?? {}, `${what} loaded`);
       on('reload', () => {
         try {
           holder.current = load();
