@@ -4,32 +4,16 @@
  */
 import type { LoadedConfig } from '../config/load.js';
 import { buildPipelines } from '../gateway.js';
-import type { HookName } from '../hooks/hooks.js';
+import { HOOK_NAMES, HOOK_TABLE, type HookName } from '../hooks/hooks.js';
 import { silentLogger } from '../log/logger.js';
 
-const HOOK_ORDER: HookName[] = [
-  'init',
-  'connect',
-  'helo',
-  'capabilities',
-  'command',
-  'mail',
-  'rcpt',
-  'data',
-  'message',
-  'queue',
-  'reset',
-  'disconnect',
-  'lookupUser',
-  'authenticate',
-  'reload',
-  'shutdown',
-];
+/** The hooks a listener's pipeline serves, in the hook table's order: all but the delivery hooks. */
+export const LISTENER_HOOKS: readonly HookName[] = HOOK_NAMES.filter((h) => HOOK_TABLE[h].scope !== 'delivery');
 
 export async function describeConfig(loaded: LoadedConfig): Promise<string> {
   const pipelines = await buildPipelines(loaded, silentLogger());
   const lines: string[] = [`${loaded.source.file}: OK`];
-  const width = Math.max(...HOOK_ORDER.map((h) => h.length)) + 1;
+  const width = Math.max(...LISTENER_HOOKS.map((h) => h.length)) + 1;
   for (const listener of loaded.config.listeners) {
     const pipeline = pipelines.get(listener.pipeline)!;
     const spec = loaded.pipelines.get(listener.pipeline)!;
@@ -39,7 +23,7 @@ export async function describeConfig(loaded: LoadedConfig): Promise<string> {
     );
     lines.push(`  plugins: ${pipeline.plugins.map((p) => p.name).join(', ') || '(none)'}`);
     const order = pipeline.order();
-    for (const hook of HOOK_ORDER) {
+    for (const hook of LISTENER_HOOKS) {
       const taps = order[hook];
       let text = taps?.length ? taps.join(' -> ') : '-';
       if (hook === 'rcpt' && !taps?.length) text = '- (refused unless the session may relay: no plugin accepts)';

@@ -3,7 +3,8 @@
  * and show (envelope plus header section).
  */
 import type { Readable } from 'node:stream';
-import type { DeliveryState, Envelope, QueueStats, QueueSummary, RecipientState } from '../queue/queue.js';
+import type { DeliveryState, Envelope, RecipientState } from '../model/index.js';
+import type { QueueStats, QueueSummary } from '../queue/queue.js';
 
 /** "pending, 2 attempts, next 2026-11-23T12:00:00Z, last: 451 4.3.0 try later" */
 export function describeRecipient(r: RecipientState): string {

@@ -9,8 +9,8 @@
  * never aborts the attempt for the others.
  * Does not: schedule, retry, or write the delivery state (the scheduler does).
  */
-import type { DeliveryOutcome } from '../hooks/types.js';
-import type { Envelope, MessageQueue } from '../queue/queue.js';
+import type { DeliveryOutcome, Envelope } from '../model/index.js';
+import type { MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import type { LocalRecipients, ResolvedTarget } from './local-recipients.js';
 import { copyName, deliverToMaildir, MaildirError } from './maildir.js';

@@ -14,15 +14,15 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, type ConfigProblem } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { Address, StaticRoute } from '../model/index.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Directory } from '../pipeline/plugin-context.js';
-import type { Address } from '../smtp/address.js';
 import type { RecipientCheck, RecipientVerdict } from '../smtp/session.js';
 import { type AliasTable, readings } from './local-address.js';
 import { LocalRecipients } from './local-recipients.js';
 import { listedEntry, parseRecipientList, type RecipientList } from './recipient-list.js';
 import { badMailboxName, lookupFailure, mailboxNameProblem, unknownRelayUser } from './recipient-rules.js';
-import { findStaticRoute, type StaticRoute } from './routing.js';
+import { findStaticRoute } from './routing.js';
 import { localRecipientSettings } from './setup.js';
 
 /** Who exists behind a relay route: a list file, or the directory. */

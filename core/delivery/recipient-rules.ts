@@ -6,7 +6,7 @@
  * what the same resolution found. No directory, no file system, no clock.
  */
 import { type AcceptResult, type RejectResult, reject, tempfail } from '../hooks/results.js';
-import type { DeliveryOutcome } from '../hooks/types.js';
+import type { DeliveryOutcome } from '../model/index.js';
 import { type LocalResolutionOptions, type LocalTarget, mailboxPath, resolveLocal } from './local-address.js';
 
 /** What is known about one candidate mailbox (a user the resolution asked about). */

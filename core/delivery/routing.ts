@@ -5,31 +5,7 @@
  * relay domains with a next hop) send to a fixed host; everything else goes
  * to the domain's MX hosts, or to the smarthost if one is set. Pure.
  */
-
-export type TlsPolicy = 'opportunistic' | 'required' | 'none';
-
-export interface StaticRoute {
-  /** "example.net" (exact), ".example.net" (sub-domains), "*" (everything else). */
-  readonly domain: string;
-  readonly host: string;
-  readonly port: number;
-  readonly tls: TlsPolicy;
-  readonly auth?: { readonly user: string; readonly pass: string };
-}
-
-export type Route =
-  | { readonly kind: 'local' }
-  | {
-      readonly kind: 'smtp';
-      /** Explicit hosts in order (static route, smarthost, a plugin's choice). */
-      readonly hosts: readonly { readonly host: string; readonly port: number }[];
-      readonly tls: TlsPolicy;
-      readonly auth?: { readonly user: string; readonly pass: string };
-      /** Why: "route example.net", "smarthost", a plugin name. */
-      readonly via: string;
-    }
-  | { readonly kind: 'mx'; readonly domain: string; readonly port: number; readonly tls: TlsPolicy }
-  | { readonly kind: 'error'; readonly permanent: boolean; readonly reply: string };
+import type { Route, StaticRoute, TlsPolicy } from '../model/index.js';
 
 export interface RoutingTable {
   readonly isLocal: (domain: string) => boolean;

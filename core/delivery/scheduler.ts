@@ -13,8 +13,10 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
-import type { BounceNotice, DeliveryOutcome, RouteQuery } from '../hooks/types.js';
-import type { DeliveryState, Envelope, MessageQueue, RecipientState } from '../queue/queue.js';
+import { recording } from '../hooks/record.js';
+import type { BounceNotice, RouteQuery } from '../hooks/types.js';
+import type { DeliveryOutcome, DeliveryState, Envelope, RecipientState, Route } from '../model/index.js';
+import type { MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import { type DsnRecipient, renderDsn, statusFromReply } from './dsn.js';
 import { LocalDelivery, LocalRun } from './local.js';
@@ -23,7 +25,7 @@ import { lookupMx, type MxResolver } from './mx.js';
 import { groupDuplicates } from './recipients.js';
 import { ConnectionCache, deliverRemote } from './remote.js';
 import { expired, nextAttempt, type RetryPolicy } from './retry.js';
-import { decideRoute, type Route, type RoutingTable } from './routing.js';
+import { decideRoute, type RoutingTable } from './routing.js';
 import { Semaphore } from './semaphore.js';
 import { addedHeaders, messageStream } from './stored-message.js';
 
@@ -515,15 +517,21 @@ export class Scheduler {
       );
       return;
     }
-    const notice: BounceNotice = {
+    const { subject: notice, decisions } = recording<BounceNotice>({
       queueId: id,
       to,
       recipients: failed.map((r) => ({ address: r.address, reply: r.lastReply ?? '' })),
       double,
-    };
+    });
     const verdict = await this.deps.hooks.bounce.promise(notice).catch(() => undefined);
-    if (verdict && verdict.action !== 'continue' && verdict.action !== 'accept') {
-      log.info({ event: 'bounce', queueId: id, result: 'suppressed', reason: verdict.reason }, 'bounce suppressed by a plugin');
+    // A plugin that failed (logged by its guard) does not suppress the bounce: the sender would never learn.
+    const failure = decisions.some((d) => d.action === 'error');
+    const record = decisions.length ? { decisions } : {};
+    if (verdict && !failure && (verdict.action === 'reject' || verdict.action === 'disconnect')) {
+      log.info(
+        { event: 'bounce', queueId: id, result: 'suppressed', reason: verdict.reason, ...record },
+        'bounce suppressed by a plugin',
+      );
       return;
     }
     const original = await readPrefix(queue.readMessage(id), this.settings.bounceMaxBytes + 1);
@@ -567,7 +575,10 @@ export class Scheduler {
       bounceOf: id,
       ...(double ? { doubleBounce: true } : {}),
     });
-    log.info({ event: 'bounce', queueId: id, bounceId, to, recipients: failed.map((r) => r.address), double }, 'bounce queued');
+    log.info(
+      { event: 'bounce', queueId: id, bounceId, to, recipients: failed.map((r) => r.address), double, ...record },
+      'bounce queued',
+    );
   }
 
   private logAttempt(id: string, outcomes: readonly Outcome[], destination: string, ms: number): void {

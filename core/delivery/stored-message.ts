@@ -5,7 +5,8 @@
  * delivering an empty message. Reads only; never a copy held in memory.
  */
 import { PassThrough, Readable } from 'node:stream';
-import type { Envelope, MessageQueue } from '../queue/queue.js';
+import type { Envelope } from '../model/index.js';
+import type { MessageQueue } from '../queue/queue.js';
 
 /** The header fields plugins added in the message hook, as lines to put before the message. */
 export function addedHeaders(env: Envelope): string {

@@ -6,14 +6,10 @@
 import type { Readable } from 'node:stream';
 import type { TLSSocketOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Route } from '../delivery/routing.js';
-import type { Envelope } from '../queue/queue.js';
-import type { Address } from '../smtp/address.js';
-import type { EsmtpParameters } from '../smtp/command.js';
-import type { Reply } from '../smtp/reply.js';
+import type { Address, Envelope, EsmtpParameters, HeaderField, Reply, Route } from '../model/index.js';
 import type { Notes } from './notes.js';
 
-export type { Address, Envelope, EsmtpParameters, Logger, Reply, Route, TLSSocketOptions };
+export type { Logger, TLSSocketOptions };
 
 /** One recorded plugin decision: the material of the per-message log line. */
 export interface Decision {
@@ -48,13 +44,6 @@ export interface TlsInfo {
 export interface Recipient {
   readonly address: Address;
   readonly parameters: EsmtpParameters;
-}
-
-export interface HeaderField {
-  /** Field name as written. */
-  readonly name: string;
-  /** Unfolded value, without the leading space. */
-  readonly value: string;
 }
 
 export interface Transaction {
@@ -207,19 +196,6 @@ export interface DeliveryRequest {
   readonly envelope: Envelope;
   /** A fresh stream of the message as it should be sent (added headers included, CRLF). */
   message(): Readable;
-}
-
-/** What became of one recipient in one attempt. */
-export interface DeliveryOutcome {
-  readonly recipient: string;
-  /** delivered; deferred (4xx, connection trouble: try again later); failed (5xx: bounce). */
-  readonly result: 'delivered' | 'deferred' | 'failed';
-  readonly reply: string;
-  readonly host?: string;
-}
-
-export interface DeliveryResult {
-  readonly outcomes: readonly DeliveryOutcome[];
 }
 
 /** A bounce about to be queued. */

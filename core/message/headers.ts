@@ -2,7 +2,7 @@
  * RFC 5322 header section parsing, bounded: reads fields up to the first empty
  * line and unfolds them. Pure; used on the first bytes of a spooled message.
  */
-import type { HeaderField } from '../hooks/types.js';
+import type { HeaderField } from '../model/index.js';
 
 /** Parses the header section at the start of `text` (CRLF or LF line endings). */
 export function parseHeaderSection(text: string): HeaderField[] {

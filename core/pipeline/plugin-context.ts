@@ -1,17 +1,18 @@
 /*
- * What a plugin gets in setup(): a name, a logger, typed notes and on(), which
- * taps a core hook. on() is where the hook contract is enforced: each handler
+ * What a plugin gets in setup(): a name, a logger (contextual inside handlers),
+ * typed notes and on(), which taps a core hook. on() is where the hook contract is enforced: each handler
  * runs with a time limit, is timed, has its result checked and recorded, and a
  * throw or timeout becomes a 451 4.3.0 for the transaction, logged with the
  * plugin's name. Mail is never accepted after a failed hook.
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { DECISION_HOOKS, type HookHandler, type HookName, type Hooks } from '../hooks/hooks.js';
+import { HOOK_TABLE, type HookHandler, type HookName, type Hooks, isHookName } from '../hooks/hooks.js';
 import { type NoteKey, noteKey } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
-import { type HookResult, tempfail } from '../hooks/results.js';
-import type { AuthVerdict, Credentials, Decision, UserRecord } from '../hooks/types.js';
+import { checkResult, type HookResult, tempfail } from '../hooks/results.js';
+import type { AuthVerdict, Credentials, Decision, LifecycleContext, Session, Transaction, UserRecord } from '../hooks/types.js';
+import { runInScope, scopedLogger } from './handler-scope.js';
 
 /** User lookups served by whatever directory plugins the pipeline has. */
 export interface Directory {
@@ -24,6 +25,11 @@ export interface PluginContext {
   /** Instance name (the entry's `name:`, else the plugin's name). */
   readonly name: string;
   readonly pipeline: string;
+  /**
+   * The plugin's logger ({ plugin, pipeline }). Inside a handler of a session hook it also
+   * carries the session's fields (listener, session) and the transaction's queueId; inside
+   * a delivery hook the queueId of the message.
+   */
   readonly log: Logger;
   /** Directory of the file that configured this plugin; relative option paths start here. */
   readonly configDir: string;
@@ -59,11 +65,6 @@ export class PluginFailure extends Error {
   }
 }
 
-const DECISION = new Set<string>(DECISION_HOOKS);
-/** Hooks that answer a question outside any session: a throw reaches the caller as PluginFailure. */
-const SERVICE = new Set<string>(['lookupUser', 'authenticate', 'route', 'deliver', 'bounce']);
-const RESULT_ACTIONS = new Set(['continue', 'accept', 'reject', 'disconnect']);
-
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
@@ -84,11 +85,6 @@ function withTimeout<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T>
   });
 }
 
-function isValidResult(r: unknown): r is HookResult | undefined {
-  if (r === undefined || r === null) return true;
-  return typeof r === 'object' && RESULT_ACTIONS.has((r as { action?: string }).action ?? '');
-}
-
 export interface ContextOptions {
   readonly name: string;
   readonly pipeline: string;
@@ -102,6 +98,26 @@ export interface ContextOptions {
 
 export function createPluginContext(o: ContextOptions): PluginContext {
   const { name, hooks, log, timeoutMs } = o;
+  const scopedLog = scopedLogger(log);
+
+  /**
+   * Wraps a handler so it runs in the scope its arguments give (the session and
+   * transaction, or the queued message), and ctx.log inside it carries their fields.
+   * Directory hooks keep the scope of whoever asked. Decided once per tap, not per call.
+   */
+  function scoped(hook: string, handler: (...a: unknown[]) => unknown): (...a: unknown[]) => unknown {
+    const spec = HOOK_TABLE[hook as HookName];
+    if (spec.scope === 'session') {
+      const at = spec.args.indexOf('transaction');
+      return at > 0
+        ? (...args) => runInScope({ session: args[0] as Session, transaction: args[at] as Transaction }, handler, ...args)
+        : (...args) => runInScope({ session: args[0] as Session }, handler, ...args);
+    }
+    if (spec.scope === 'delivery') {
+      return (...args) => runInScope({ queueId: (args[0] as { queueId: string }).queueId }, handler, ...args);
+    }
+    return handler;
+  }
 
   function record(target: unknown, decision: Decision): void {
     const recorder = (target as { [RECORD]?: (d: Decision) => void } | undefined)?.[RECORD];
@@ -111,39 +127,44 @@ export function createPluginContext(o: ContextOptions): PluginContext {
   function guardDecision(hook: string, handler: (...a: unknown[]) => unknown) {
     return async (...args: unknown[]): Promise<HookResult | undefined> => {
       const started = performance.now();
-      let result: unknown;
+      let result: HookResult | undefined;
       let failure: unknown;
       try {
-        result = handler(...args);
-        if (isThenable(result)) result = await withTimeout(result, timeoutMs, `${name}.${hook}`);
-        if (!isValidResult(result)) failure = new TypeError(`returned ${JSON.stringify(result)}, not a hook result`);
+        let value = handler(...args);
+        if (isThenable(value)) value = await withTimeout(value, timeoutMs, `${name}.${hook}`);
+        // Hand-built results are held to what the helpers enforce: {action:'reject', reply:{code:250}}
+        // must not answer 250 to a recipient it then drops.
+        const checked = checkResult(value);
+        if (checked.ok) result = checked.result;
+        else failure = new TypeError(checked.problem);
       } catch (err) {
         failure = err;
       }
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
       if (failure !== undefined) {
         const reason = `plugin ${name} failed: ${failure instanceof Error ? failure.message : String(failure)}`;
-        log.error({ hook, err: failure }, `${reason}; the transaction gets 451 4.3.0`);
+        const consequence = HOOK_TABLE[hook as HookName].onFailure ?? 'the transaction gets 451 4.3.0';
+        log.error({ hook, err: failure }, `${reason}; ${consequence}`);
         record(args[0], { plugin: name, hook, action: 'error', reason, code: 451, ms });
         return tempfail('Error: internal error, please try again later', 451, '4.3.0', reason);
       }
-      const r = (result ?? undefined) as HookResult | undefined;
-      const action = r?.action ?? 'continue';
-      // Extension-verb handlers see every command; only their decisions are worth a log entry.
-      if (hook === 'command' && action === 'continue') return undefined;
+      const action = result?.action ?? 'continue';
+      // Extension-verb handlers see every command; only their decisions (and notes) are worth a log entry.
+      if (hook === 'command' && action === 'continue' && !result?.reason) return undefined;
       record(args[0], {
         plugin: name,
         hook,
         action,
         ms,
-        ...(r && r.action !== 'continue' && r.reason ? { reason: r.reason } : {}),
-        ...(r && r.action !== 'continue' && r.reply ? { code: r.reply.code } : {}),
+        ...(result?.reason ? { reason: result.reason } : {}),
+        ...(result && result.action !== 'continue' && result.reply ? { code: result.reply.code } : {}),
       });
-      return action === 'continue' ? undefined : r;
+      return action === 'continue' ? undefined : result;
     };
   }
 
-  function guardLookup(hook: string, handler: (...a: unknown[]) => unknown) {
+  /** Service hooks answer a question outside any SMTP reply: a throw reaches the caller as PluginFailure. */
+  function guardService(hook: string, handler: (...a: unknown[]) => unknown) {
     return async (...args: unknown[]): Promise<unknown> => {
       const started = performance.now();
       try {
@@ -165,22 +186,36 @@ export function createPluginContext(o: ContextOptions): PluginContext {
         const result = handler(...args);
         if (isThenable(result)) await withTimeout(result, timeoutMs, `${name}.${hook}`);
       } catch (err) {
+        log.error({ hook, err }, `plugin ${name} failed in ${hook}; continuing`);
+      }
+    };
+  }
+
+  /** init, reload, shutdown: a throw in init stops start-up; in the others it is logged. */
+  function guardLifecycle(hook: string, handler: (...a: unknown[]) => unknown) {
+    return async (): Promise<void> => {
+      try {
+        // The plugin's own logger ({ plugin, pipeline }), whoever started the gateway or sent SIGHUP.
+        const result = handler({ log } satisfies LifecycleContext);
+        if (isThenable(result)) await withTimeout(result, timeoutMs, `${name}.${hook}`);
+      } catch (err) {
         if (hook === 'init') throw new PluginFailure(name, hook, err);
         log.error({ hook, err }, `plugin ${name} failed in ${hook}; continuing`);
       }
     };
   }
 
+  const GUARDS = { decision: guardDecision, service: guardService, notify: guardNotify, lifecycle: guardLifecycle };
+
   const on: PluginContext['on'] = (hook, handler) => {
-    const fn = handler as unknown as (...a: unknown[]) => unknown;
-    if (!(hook in hooks)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
-    const guarded = SERVICE.has(hook)
-      ? guardLookup(hook, fn)
-      : DECISION.has(hook)
-        ? guardDecision(hook, fn)
-        : guardNotify(hook, fn);
+    const fn = scoped(hook, handler as unknown as (...a: unknown[]) => unknown);
+    if (!isHookName(hook)) throw new Error(`plugin ${name}: no hook named "${String(hook)}"`);
+    const guarded = GUARDS[HOOK_TABLE[hook].kind](hook, fn);
+    // Shutdown runs in reverse pipeline order: a plugin set up after another may use what
+    // that one opened, so it lets go of it first (tapable runs lower stages first).
+    const tap = hook === 'shutdown' ? { name, stage: -hooks.shutdown.taps.length } : { name };
     (hooks[hook] as unknown as { tapPromise(o: { name: string }, f: (...a: unknown[]) => Promise<unknown>): void }).tapPromise(
-      { name },
+      tap,
       guarded,
     );
   };
@@ -188,7 +223,9 @@ export function createPluginContext(o: ContextOptions): PluginContext {
   return {
     name,
     pipeline: o.pipeline,
-    log,
+    get log() {
+      return scopedLog();
+    },
     configDir: o.configDir,
     resolvePath: (p: string) => resolve(o.configDir, p),
     on,
@@ -199,7 +236,7 @@ export function createPluginContext(o: ContextOptions): PluginContext {
     },
     reloadable(what, load, summary) {
       const holder = { current: load() };
-      log.debug(summary?.(holder.current) ?? {}, `${what} loaded`);
+      log.info(summary?.(holder.current) ?? {}, `${what} loaded`);
       on('reload', () => {
         try {
           holder.current = load();

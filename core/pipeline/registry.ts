@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { PluginDefinition } from '../plugin-api/index.js';
+import type { PluginDefinition } from './define.js';
 
 const BUILTIN_DIR = fileURLToPath(new URL('../../plugins/', import.meta.url));
 

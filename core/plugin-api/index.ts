@@ -1,11 +1,10 @@
 /*
  * The public plugin API: everything a plugin may import, built-in or third
- * party. Built-in plugins use nothing else, which proves this is enough.
+ * party. Built-in plugins use nothing else, which proves this is enough. A pure
+ * re-export: the contract lives in core/model, core/hooks and core/pipeline.
  *
  *   import { definePlugin, Type, reject } from 'qgate';
  */
-import type { Static, TSchema } from '@sinclair/typebox';
-import type { PluginContext } from '../pipeline/plugin-context.js';
 
 export type { Static, TSchema } from '@sinclair/typebox';
 export { Type } from '@sinclair/typebox';
@@ -15,20 +14,17 @@ export type { HookHandler, HookName } from '../hooks/hooks.js';
 export type { NoteKey } from '../hooks/notes.js';
 export { accept, disconnect, type HookResult, next, reject, tempfail } from '../hooks/results.js';
 export type * from '../hooks/types.js';
+export type {
+  Address,
+  DeliveryOutcome,
+  DeliveryResult,
+  Envelope,
+  EnvelopeRecipient,
+  EsmtpParameters,
+  HeaderField,
+  Route,
+  TlsPolicy,
+} from '../model/index.js';
+export { formatReply, type Reply, reply } from '../model/index.js';
+export { definePlugin, type PluginDefinition } from '../pipeline/define.js';
 export type { Directory, PluginContext, Reloadable } from '../pipeline/plugin-context.js';
-export { formatReply, type Reply, reply } from '../smtp/reply.js';
-
-export interface PluginDefinition<S extends TSchema = TSchema> {
-  /** Plugin name, as written after `use:` for built-ins; used in logs and decisions. */
-  readonly name: string;
-  readonly description?: string;
-  /** Options schema (TypeBox); `with:` in the pipeline is validated against it, defaults filled in. */
-  readonly options?: S;
-  /** Called once per pipeline that uses the plugin: register hook handlers with ctx.on(). */
-  setup(ctx: PluginContext, options: Static<S>): void | Promise<void>;
-}
-
-/** Declares a plugin; the identity function that gives the options their type. */
-export function definePlugin<S extends TSchema>(definition: PluginDefinition<S>): PluginDefinition<S> {
-  return definition;
-}

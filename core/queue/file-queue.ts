@@ -39,12 +39,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import type { DeliveryState, Envelope } from '../model/index.js';
 import { envelopeTrailer, FOOTER_LENGTH, type FooterInfo, parseFooter } from './entry-format.js';
 import { GroupSync } from './group-sync.js';
 import { lockHolder, QueueLock } from './lock.js';
 import {
-  type DeliveryState,
-  type Envelope,
   type MessageQueue,
   QUEUE_ID_PATTERN,
   type QueueStats,

@@ -5,36 +5,7 @@
  * file-queue.ts; another backend implements the same interface.
  */
 import type { Readable } from 'node:stream';
-
-export interface EnvelopeRecipient {
-  readonly address: string;
-  readonly parameters: Readonly<Record<string, string | true>>;
-}
-
-/** Everything about a message except its bytes. Stored as JSON beside the message. */
-export interface Envelope {
-  readonly version: 1;
-  readonly id: string;
-  /** ISO 8601 time the message was accepted. */
-  readonly received: string;
-  /** "" for the null sender <>. */
-  readonly sender: string;
-  readonly senderParameters: Readonly<Record<string, string | true>>;
-  readonly recipients: readonly EnvelopeRecipient[];
-  readonly size: number;
-  readonly utf8: boolean;
-  readonly body: '7BIT' | '8BITMIME';
-  readonly client: { readonly address: string; readonly port: number; readonly helo: string | undefined };
-  readonly listener: string;
-  readonly tls?: { readonly protocol: string; readonly cipher: string };
-  readonly authenticatedUser?: string;
-  /** Header fields plugins added in the message hook; prepended on delivery. */
-  readonly addedHeaders: readonly { readonly name: string; readonly value: string }[];
-  /** For a bounce: the queue id of the message it reports on. */
-  readonly bounceOf?: string;
-  /** A bounce of a bounce, sent to the double-bounce address; never bounced itself. */
-  readonly doubleBounce?: boolean;
-}
+import type { DeliveryState, Envelope, RecipientState } from '../model/index.js';
 
 /** A message being received: written as it streams in, committed or discarded at the end. */
 export interface Spool {
@@ -77,35 +48,6 @@ export interface RecoveryReport {
   readonly removed: readonly string[];
   /** Damaged entries moved to corrupt/. */
   readonly corrupt: readonly string[];
-}
-
-/** Where delivery stands for one recipient. */
-export interface RecipientState {
-  readonly address: string;
-  /** pending: to be tried (again); delivered; failed: permanently, with the reply (bounced once). */
-  readonly status: 'pending' | 'delivered' | 'failed';
-  readonly attempts: number;
-  /** ISO time of the next attempt (pending only). */
-  readonly nextAttempt?: string;
-  readonly lastAttempt?: string;
-  /** The last reply or error, e.g. "451 4.3.0 try later (mx.example.net)". */
-  readonly lastReply?: string;
-  /** Host or mailbox it was delivered to. */
-  readonly deliveredTo?: string;
-  /** A bounce for this failure has been queued. */
-  readonly bounced?: boolean;
-}
-
-/** Per-recipient delivery state, stored beside the entry and rewritten durably before the next step. */
-export interface DeliveryState {
-  readonly version: 1;
-  readonly id: string;
-  readonly recipients: readonly RecipientState[];
-  /**
-   * Alias targets outside local delivery already queued as forwards (by address, domain
-   * lower-cased), so that an attempt after a deferral does not queue them again.
-   */
-  readonly forwarded?: readonly string[];
 }
 
 export interface MessageQueue {

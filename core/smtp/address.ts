@@ -6,19 +6,7 @@
  */
 
 import { isIPv6 } from 'node:net';
-
-export interface Address {
-  /** The local part exactly as written (quoted strings keep their quotes). */
-  readonly local: string;
-  /** The domain, lower-cased; "" only for the special <postmaster> recipient. */
-  readonly domain: string;
-  /** local@domain (or "postmaster"). */
-  readonly address: string;
-  /** True if the local part is a quoted string. */
-  readonly quoted: boolean;
-  /** RFC 5321 source route (@a,@b:), obsolete; kept so policy can refuse it. */
-  readonly sourceRoute?: readonly string[];
-}
+import type { Address } from '../model/index.js';
 
 export type PathParse =
   | { readonly ok: true; readonly address: Address | null; readonly rest: string }

@@ -3,7 +3,8 @@
  * MAIL/RCPT argument into a path plus ESMTP parameters (RFC 5321 4.1.2,
  * RFC 1869). Pure: the session decides what each outcome means.
  */
-import { type Address, parsePath } from './address.js';
+import type { Address, EsmtpParameters } from '../model/index.js';
+import { parsePath } from './address.js';
 
 export interface CommandLine {
   /** Upper-cased verb ("MAIL"); "" for an empty line. */
@@ -27,9 +28,6 @@ export function splitCommand(line: string): CommandLine {
   const argument = sp < 0 ? '' : line.slice(sp + 1).trim();
   return { verb, argument };
 }
-
-/** ESMTP parameters by upper-cased keyword; a keyword without "=value" maps to true. */
-export type EsmtpParameters = ReadonlyMap<string, string | true>;
 
 export type PathCommandParse =
   | { readonly ok: true; readonly address: Address | null; readonly parameters: EsmtpParameters }

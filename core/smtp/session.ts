@@ -20,18 +20,18 @@ import type { ListenerConfig } from '../config/schema.js';
 import { Notes } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
 import type { AcceptResult, DisconnectResult, HookResult, RejectResult } from '../hooks/results.js';
-import type { Decision, HeaderField, HeloInfo, Session, SpooledMessage, TlsInfo } from '../hooks/types.js';
+import type { Decision, HeloInfo, Session, SpooledMessage, TlsInfo } from '../hooks/types.js';
 import { parseHeaderSection } from '../message/headers.js';
 import { receivedHeader } from '../message/received.js';
+import type { Address, Envelope, EsmtpParameters, HeaderField } from '../model/index.js';
+import { formatReply, type Reply, replyText } from '../model/index.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { Envelope, MessageQueue, Spool } from '../queue/queue.js';
+import type { MessageQueue, Spool } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
-import type { Address } from './address.js';
-import { type EsmtpParameters, parsePathCommand, splitCommand } from './command.js';
+import { parsePathCommand, splitCommand } from './command.js';
 import { type CommandInput, CommandReader } from './command-reader.js';
 import { DataDecoder } from './data-decoder.js';
 import { DataRateBudget } from './data-rate.js';
-import { formatReply, type Reply, replyText } from './reply.js';
 import { CapabilityList, SmtpTransaction } from './transaction.js';
 
 export interface SessionSettings {

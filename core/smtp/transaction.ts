@@ -3,9 +3,8 @@
  * the mutable state behind the Transaction and Capabilities interfaces.
  */
 import { Notes } from '../hooks/notes.js';
-import type { Capabilities, Decision, HeaderField, Recipient, Transaction } from '../hooks/types.js';
-import type { Address } from './address.js';
-import type { EsmtpParameters } from './command.js';
+import type { Capabilities, Decision, Recipient, Transaction } from '../hooks/types.js';
+import type { Address, EsmtpParameters, HeaderField } from '../model/index.js';
 
 export class SmtpTransaction implements Transaction {
   readonly recipients: Recipient[] = [];

@@ -29,7 +29,7 @@ export default definePlugin({
     ctx.on('connect', (session) => {
       if (table.current.matches(session.remote.address)) {
         session.relayAllowed = true;
-        ctx.log.debug({ session: session.id, client: session.remote.address }, 'client may relay');
+        ctx.log.debug({ client: session.remote.address }, 'client may relay');
       }
       // Not accept(): a final result would end connect processing for the plugins after this one.
       return next();

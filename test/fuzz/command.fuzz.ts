@@ -12,7 +12,8 @@
  * ASCII.
  */
 import assert from 'node:assert/strict';
-import { type EsmtpParameters, parseParameters, parsePathCommand, splitCommand } from '../../core/smtp/command.js';
+import type { EsmtpParameters } from '../../core/model/index.js';
+import { parseParameters, parsePathCommand, splitCommand } from '../../core/smtp/command.js';
 import { renderPath } from './oracle.js';
 
 const KEYWORD_AS_WRITTEN = /^[A-Za-z0-9][A-Za-z0-9-]*$/;

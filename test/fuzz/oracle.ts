@@ -4,7 +4,7 @@
  * corpus files stay plain messages), and a check that a parser throws only
  * what it documents. Pure.
  */
-import type { Address } from '../../core/smtp/address.js';
+import type { Address } from '../../core/model/index.js';
 
 /** FNV-1a over the bytes: the seed for the chunking of one input. */
 export function fingerprint(data: Uint8Array): number {

@@ -1,11 +1,13 @@
 /*
- * The README's option tables, rendered from the schemas. The readme test
- * compares; `node dist/test/harness/readme-tables.js --write` rewrites them.
+ * The README's option tables, rendered from the schemas, and its hook table,
+ * rendered from core/hooks/table.ts. The readme test compares;
+ * `node dist/test/harness/readme-tables.js --write` rewrites them.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { optionsTable } from '../../core/config/options-table.js';
 import { CoreConfigSchema, DeliverySchema, ListenerSchema, PluginEntrySchema, RouteSchema } from '../../core/config/schema.js';
+import { hookReference } from '../../core/hooks/reference.js';
 import { AuthOptions } from '../../plugins/auth/options.js';
 import { BlacklistOptions } from '../../plugins/blacklist/options.js';
 import { FileUsersOptions } from '../../plugins/file-users/options.js';
@@ -47,9 +49,18 @@ export function readmeTables(text: string): Record<string, string> {
   return out;
 }
 
+const HOOKS_MARKER = /<!-- hooks -->\n([\s\S]*?)\n?<!-- \/hooks -->/;
+
+/** The hook table between `<!-- hooks -->` and `<!-- /hooks -->`, if the README has one. */
+export function readmeHookTable(text: string): string | undefined {
+  return HOOKS_MARKER.exec(text)?.[1];
+}
+
 export function renderReadme(text: string): string {
   const tables = expectedTables();
-  return text.replace(MARKER, (_all, name: string) => `<!-- options:${name} -->\n${tables[name] ?? ''}\n<!-- /options -->`);
+  return text
+    .replace(MARKER, (_all, name: string) => `<!-- options:${name} -->\n${tables[name] ?? ''}\n<!-- /options -->`)
+    .replace(HOOKS_MARKER, () => `<!-- hooks -->\n${hookReference()}\n<!-- /hooks -->`);
 }
 
 if (process.argv.includes('--write')) writeFileSync(README, renderReadme(readFileSync(README, 'utf8')));

@@ -325,13 +325,62 @@ describe('deliver and bounce hooks', () => {
     assert.match(text, /\r\nSubject: captured\r\n\r\nbody\r\n$/);
   });
 
-  it('the bounce hook can suppress a bounce; it is logged', async () => {
+  it('the bounce hook can suppress a bounce; it is logged with the decision', async () => {
     const id = await send(gw, 'quiet@example.org', ['x@refused.test']);
     const line = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
     assert.equal(line.result, 'suppressed');
     assert.equal(line.reason, 'quiet sender');
+    const [decision, ...more] = line.decisions as {
+      plugin: string;
+      hook: string;
+      action: string;
+      reason: string;
+      code: number;
+    }[];
+    assert.deepEqual(more, []);
+    assert.deepEqual(
+      { ...decision, ms: 0 },
+      { plugin: 'deliver-capture', hook: 'bounce', action: 'reject', reason: 'quiet sender', code: 550, ms: 0 },
+    );
     await waitDone(gw, id);
   });
+
+  it("a bounce the hook lets through is queued, with the plugin's note in its log line", async () => {
+    const id = await send(gw, 'loud@example.org', ['x@refused.test']);
+    const line = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+    assert.equal(line.msg, 'bounce queued');
+    const decisions = line.decisions as { action: string; reason: string }[];
+    assert.deepEqual(
+      decisions.map((d) => [d.action, d.reason]),
+      [['continue', 'bounce to loud@example.org let through']],
+    );
+    await waitDone(gw, id);
+  });
+
+  for (const [sender, what, reason] of [
+    ['broken@example.org', 'throws', /bounce filter exploded/],
+    [
+      'garbage@example.org',
+      'returns a reject with a 250 reply',
+      /returned reject that needs a reply code between 400 and 599, got 250/,
+    ],
+  ] as const) {
+    it(`a bounce hook that ${what} does not stop the bounce; the failure is logged with the plugin and hook`, async () => {
+      const id = await send(gw, sender, ['x@refused.test']);
+      const line = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+      assert.equal(line.msg, 'bounce queued');
+      assert.equal(line.to, sender);
+      const decisions = line.decisions as { plugin: string; action: string; reason: string }[];
+      assert.equal(decisions.length, 1);
+      assert.equal(decisions[0]!.action, 'error');
+      assert.match(decisions[0]!.reason, reason);
+      const error = await gw.waitForLog(
+        (l) => l.level === 'error' && l.plugin === 'deliver-capture' && l.hook === 'bounce' && reason.test(l.msg),
+      );
+      assert.match(error.msg, /; the bounce is sent$/);
+      await waitDone(gw, id);
+    });
+  }
 });
 
 describe('a full mailbox disk', () => {

@@ -120,6 +120,71 @@ describe('plugin results and failures', () => {
   });
 });
 
+describe('results built by hand are held to the contract', () => {
+  let gw: Gateway;
+  before(async () => {
+    gw = await startGateway({
+      plugins: `
+      - use: ${join(FIXTURES, 'forger.js')}
+      - use: rcpthosts
+        with:
+          domains: [example.test]`,
+    });
+  });
+  after(async () => {
+    await gw.stop();
+    gw.cleanup();
+  });
+
+  const forged = [
+    { local: 'ok250', problem: 'returned reject that needs a reply code between 400 and 599, got 250' },
+    { local: 'accept550', problem: 'returned accept that needs a reply code between 200 and 299, got 550' },
+    {
+      local: 'wrongclass',
+      problem: 'returned reject that has enhanced status code 4.7.1, whose class does not match reply code 550',
+    },
+    { local: 'deny', problem: 'returned an unknown action "deny"' },
+    { local: 'code700', problem: 'returned reject that has a reply code that is not 200-599: 700' },
+    { local: 'noreply', problem: 'returned reject that needs a reply, got undefined' },
+  ];
+  for (const { local, problem } of forged) {
+    it(`"${local}": 451 4.3.0 for the recipient, which is not kept; logged at error with plugin and hook`, async () => {
+      const smtp = await openTransaction(gw.port, `${local}-sender@example.test`, 'fine@example.test');
+      const reply = await smtp.command(`RCPT TO:<${local}@example.test>`);
+      assert.equal(reply.text, '451 4.3.0 Error: internal error, please try again later');
+      const error = await gw.waitForLog((l) => l.level === 'error' && l.plugin === 'forger' && l.msg.includes(problem));
+      assert.equal(error.hook, 'rcpt');
+      assert.equal((await smtp.command('DATA')).code, 354);
+      smtp.write('Subject: x\r\n\r\nbody\r\n.\r\n');
+      const id = /queued as (\w+)/.exec((await smtp.reply()).text)![1]!;
+      assert.deepEqual(
+        readQueued(gw.queueDir, id).envelope.recipients.map((r) => r.address),
+        ['fine@example.test'],
+        'only the recipient that got a 250',
+      );
+      smtp.close();
+    });
+  }
+
+  it('next(reason) records the note without deciding: the plugin, hook, continue, reason and time are in the log line', async () => {
+    const smtp = await openTransaction(gw.port, 'observed@example.test', 'watched@example.test');
+    await smtp.command('DATA');
+    smtp.write('Subject: x\r\n\r\nbody\r\n.\r\n');
+    assert.equal((await smtp.reply()).code, 250);
+    smtp.close();
+    const line = await gw.waitForLog((l) => l.event === 'message' && l.sender === 'observed@example.test');
+    const decisions = line.decisions as { plugin: string; hook: string; action: string; reason?: string; ms: number }[];
+    assert.deepEqual(
+      decisions.map(({ ms: _, ...d }) => d),
+      [
+        { plugin: 'forger', hook: 'rcpt', action: 'continue', reason: 'observed watched, score 3' },
+        { plugin: 'rcpthosts', hook: 'rcpt', action: 'accept', reason: 'example.test is in rcpthosts' },
+      ],
+    );
+    assert.ok(decisions.every((d) => typeof d.ms === 'number'));
+  });
+});
+
 describe('directory hooks and several listeners', () => {
   let gw: Gateway;
   let secondPort: number;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type Address, isDomain, type PathOptions, type PathParse, parsePath } from '../../core/smtp/address.js';
+import type { Address } from '../../core/model/index.js';
+import { isDomain, type PathOptions, type PathParse, parsePath } from '../../core/smtp/address.js';
 
 /** A valid domain of exactly `length` characters, in labels of at most 63. */
 function domainOfLength(length: number): string {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Address } from '../../core/smtp/address.js';
+import type { Address } from '../../core/model/index.js';
 import { type PathCommandParse, parseParameters, parsePathCommand, splitCommand } from '../../core/smtp/command.js';
 
 describe('splitCommand', () => {

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lookupMx, type MxResolver, orderExchanges } from '../../core/delivery/mx.js';
 import { expired, nextAttempt } from '../../core/delivery/retry.js';
-import { decideRoute, findStaticRoute, type RoutingTable, type StaticRoute } from '../../core/delivery/routing.js';
+import { decideRoute, findStaticRoute, type RoutingTable } from '../../core/delivery/routing.js';
+import type { StaticRoute } from '../../core/model/index.js';
 
 const DAY = 86_400_000;
 

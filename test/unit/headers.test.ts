@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { HeaderField } from '../../core/hooks/types.js';
 import { parseHeaderSection } from '../../core/message/headers.js';
+import type { HeaderField } from '../../core/model/index.js';
 
 const f = (name: string, value: string): HeaderField => ({ name, value });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatReply, isTemporary, type Reply, reply, replyText } from '../../core/smtp/reply.js';
+import { formatReply, isTemporary, type Reply, reply, replyText } from '../../core/model/index.js';
 
 describe('formatReply', () => {
   const rows: Array<{ why: string; reply: Reply; wire: string }> = [

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   accept,
+  checkResult,
   disconnect,
   type HandlerReturn,
   type HookResult,
@@ -153,6 +154,113 @@ describe('next and accept', () => {
     const reply = { code: 250, text: 'OK' };
     assert.deepEqual(accept(undefined, reply), { action: 'accept', reply });
   });
+  test('next(reason) keeps the reason for the decision record', () => {
+    assert.deepEqual(next('spam score 3.1'), { action: 'continue', reason: 'spam score 3.1' });
+  });
+  test('next("") is plain continue', () => {
+    assert.equal(next(''), next());
+  });
+  const badAccepts: Array<{ why: string; reply: { code: number; enhanced?: string; text: string } }> = [
+    { why: 'a 5xx reply', reply: { code: 550, enhanced: '5.7.1', text: 'no' } },
+    { why: 'a 3xx reply', reply: { code: 334, text: '' } },
+    { why: 'an enhanced code of another class', reply: { code: 250, enhanced: '5.0.0', text: 'Ok' } },
+  ];
+  for (const row of badAccepts) {
+    test(`accept throws: ${row.why}`, () => {
+      assert.throws(() => accept('x', row.reply), RangeError);
+    });
+  }
+});
+
+describe('checkResult', () => {
+  const ok: Array<{ why: string; value: unknown }> = [
+    { why: 'nothing', value: undefined },
+    { why: 'null', value: null },
+    { why: 'continue', value: { action: 'continue' } },
+    { why: 'continue with a reason', value: { action: 'continue', reason: 'score 2' } },
+    { why: 'accept without a reply', value: { action: 'accept' } },
+    { why: 'accept with a 2xx reply', value: { action: 'accept', reply: { code: 235, enhanced: '2.7.0', text: 'Ok' } } },
+    { why: 'accept with a reply without an enhanced code', value: { action: 'accept', reply: { code: 250, text: 'Ok' } } },
+    { why: 'reject 5xx', value: { action: 'reject', reply: { code: 550, enhanced: '5.7.1', text: 'no' } } },
+    {
+      why: 'reject 4xx, multi-line text',
+      value: { action: 'reject', reply: { code: 451, enhanced: '4.3.0', text: ['a', 'b'] } },
+    },
+    { why: 'disconnect 421', value: { action: 'disconnect', reply: { code: 421, enhanced: '4.7.0', text: 'bye' } } },
+    { why: 'every helper', value: reject(554, '5.7.1', 'x') },
+  ];
+  for (const row of ok) {
+    test(`accepts ${row.why}`, () => {
+      const checked = checkResult(row.value);
+      assert.equal(checked.ok, true, checked.ok ? '' : checked.problem);
+    });
+  }
+  const bad: Array<{ why: string; value: unknown; problem: string }> = [
+    { why: 'a number', value: 42, problem: 'returned 42, not a hook result' },
+    { why: 'a string', value: 'reject', problem: 'returned "reject", not a hook result' },
+    { why: 'an unknown action', value: { action: 'deny' }, problem: 'returned an unknown action "deny": {"action":"deny"}' },
+    { why: 'no action', value: {}, problem: 'returned an unknown action undefined: {}' },
+    {
+      why: 'reject with a 250 reply',
+      value: { action: 'reject', reply: { code: 250, text: 'Ok' } },
+      problem: 'returned reject that needs a reply code between 400 and 599, got 250',
+    },
+    {
+      why: 'disconnect with a 354 reply',
+      value: { action: 'disconnect', reply: { code: 354, text: 'go on' } },
+      problem: 'returned disconnect that needs a reply code between 400 and 599, got 354',
+    },
+    {
+      why: 'accept with a 550 reply',
+      value: { action: 'accept', reply: { code: 550, enhanced: '5.7.1', text: 'no' } },
+      problem: 'returned accept that needs a reply code between 200 and 299, got 550',
+    },
+    {
+      why: 'reject without a reply',
+      value: { action: 'reject', reason: 'x' },
+      problem: 'returned reject that needs a reply, got undefined',
+    },
+    {
+      why: 'a reply code that is no number',
+      value: { action: 'reject', reply: { code: '550', text: 'no' } },
+      problem: 'returned reject that has a reply code that is not 200-599: "550"',
+    },
+    {
+      why: 'a reply code of 700',
+      value: { action: 'reject', reply: { code: 700, text: 'no' } },
+      problem: 'returned reject that has a reply code that is not 200-599: 700',
+    },
+    {
+      why: 'a fractional reply code',
+      value: { action: 'reject', reply: { code: 550.5, text: 'no' } },
+      problem: 'returned reject that has a reply code that is not 200-599: 550.5',
+    },
+    {
+      why: 'an enhanced code of another class',
+      value: { action: 'reject', reply: { code: 550, enhanced: '4.7.1', text: 'no' } },
+      problem: 'returned reject that has enhanced status code 4.7.1, whose class does not match reply code 550',
+    },
+    {
+      why: 'a malformed enhanced code',
+      value: { action: 'reject', reply: { code: 550, enhanced: '5.7', text: 'no' } },
+      problem: 'returned reject that has a malformed enhanced status code "5.7"',
+    },
+    {
+      why: 'a reply without text',
+      value: { action: 'reject', reply: { code: 550, enhanced: '5.7.1' } },
+      problem: 'returned reject that has a reply text that is not a string or a list of strings: undefined',
+    },
+    {
+      why: 'a reason that is not a string',
+      value: { action: 'continue', reason: 3 },
+      problem: 'returned a reason that is not a string: 3',
+    },
+  ];
+  for (const row of bad) {
+    test(`refuses ${row.why}`, () => {
+      assert.deepEqual(checkResult(row.value), { ok: false, problem: row.problem });
+    });
+  }
 });
 
 describe('isFinal', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { takeControlRequests, writeControlRequest } from '../../core/delivery/control.js';
 import { applyOutcomes, asSmtpReply, finished, initialState } from '../../core/delivery/scheduler.js';
-import type { Envelope, RecipientState } from '../../core/queue/queue.js';
+import type { Envelope, RecipientState } from '../../core/model/index.js';
 
 const HOUR = 3_600_000;
 const born = Date.UTC(2026, 10, 23, 12, 0, 0);

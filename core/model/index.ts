@@ -1,0 +1,13 @@
+/*
+ * The shared model: the shapes the hook contract and the engines (SMTP, queue,
+ * delivery) exchange, and the pure helpers that go with them. It imports
+ * nothing from the rest of the core, so the contract (core/hooks) can stand on
+ * it without depending on the engines that implement it.
+ */
+export type { Address } from './address.js';
+export type { DeliveryOutcome, DeliveryResult, DeliveryState, RecipientState } from './delivery.js';
+export type { Envelope, EnvelopeRecipient } from './envelope.js';
+export type { EsmtpParameters } from './esmtp.js';
+export type { HeaderField } from './header.js';
+export { formatReply, isTemporary, type Reply, reply, replyText } from './reply.js';
+export type { Route, StaticRoute, TlsPolicy } from './route.js';
