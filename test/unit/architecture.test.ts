@@ -23,11 +23,54 @@ function describeEdges(edges: readonly ImportEdge[]): string {
 
 describe('folderCycles', () => {
   const cases: { name: string; edges: [string, string][]; cycles: string[][] }[] = [
-    { name: 'a chain has none', edges: [['a', 'b'], ['b', 'c']], cycles: [] },
-    { name: 'two folders importing each other', edges: [['a', 'b'], ['b', 'a']], cycles: [['a', 'b']] },
-    { name: 'a cycle through a third folder', edges: [['a', 'b'], ['b', 'c'], ['c', 'a'], ['c', 'd']], cycles: [['a', 'b', 'c']] },
-    { name: 'a folder importing itself is not a cycle', edges: [['a', 'a'], ['a', 'b']], cycles: [] },
-    { name: 'two separate cycles', edges: [['a', 'b'], ['b', 'a'], ['c', 'd'], ['d', 'c'], ['b', 'c']], cycles: [['a', 'b'], ['c', 'd']] },
+    {
+      name: 'a chain has none',
+      edges: [
+        ['a', 'b'],
+        ['b', 'c'],
+      ],
+      cycles: [],
+    },
+    {
+      name: 'two folders importing each other',
+      edges: [
+        ['a', 'b'],
+        ['b', 'a'],
+      ],
+      cycles: [['a', 'b']],
+    },
+    {
+      name: 'a cycle through a third folder',
+      edges: [
+        ['a', 'b'],
+        ['b', 'c'],
+        ['c', 'a'],
+        ['c', 'd'],
+      ],
+      cycles: [['a', 'b', 'c']],
+    },
+    {
+      name: 'a folder importing itself is not a cycle',
+      edges: [
+        ['a', 'a'],
+        ['a', 'b'],
+      ],
+      cycles: [],
+    },
+    {
+      name: 'two separate cycles',
+      edges: [
+        ['a', 'b'],
+        ['b', 'a'],
+        ['c', 'd'],
+        ['d', 'c'],
+        ['b', 'c'],
+      ],
+      cycles: [
+        ['a', 'b'],
+        ['c', 'd'],
+      ],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -93,7 +136,11 @@ describe('import rules', () => {
       if (e.local) return e.to !== PLUGIN_API && folderOf(e.to) !== folderOf(e.from);
       if (e.specifier === 'qgate' || e.specifier === 'qgate/testing') return false;
       // A bare name is an npm package (or a Node built-in); a path into this package is not.
-      return !(e.specifier.startsWith('node:') || builtins.has(e.specifier) || /^(@[^/]+\/)?[^./][^/]*(\/.*)?$/.test(e.specifier));
+      return !(
+        e.specifier.startsWith('node:') ||
+        builtins.has(e.specifier) ||
+        /^(@[^/]+\/)?[^./][^/]*(\/.*)?$/.test(e.specifier)
+      );
     });
     assert.deepEqual(bad, [], `plugins use the public API only:\n${describeEdges(bad)}`);
   });
