@@ -9,6 +9,7 @@ import { loadConfig } from '../config/load.js';
 import { type ControlAction, writeControlRequest } from '../delivery/control.js';
 import { initialState } from '../delivery/scheduler.js';
 import { startGateway } from '../gateway.js';
+import { deliveryReply } from '../model/index.js';
 import { FileQueue, runningGateway } from '../queue/file-queue.js';
 import { describeConfig } from './describe.js';
 import { formatEnvelope, formatList, formatStat } from './queue-view.js';
@@ -129,7 +130,11 @@ async function control(action: ControlAction, id: string | undefined): Promise<v
           recipients: state.recipients.map((r) => {
             if (r.status !== 'pending') return r;
             if (action === 'flush') return { ...r, nextAttempt: now };
-            return { ...r, status: 'failed' as const, lastReply: '550 5.0.0 Message bounced by the administrator' };
+            return {
+              ...r,
+              status: 'failed' as const,
+              reply: deliveryReply(550, '5.0.0', 'Message bounced by the administrator'),
+            };
           }),
         });
       }

@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { DeliveryOutcome, Envelope } from '../model/index.js';
+import { type DeliveryOutcome, deliveryReply, type Envelope, replyText } from '../model/index.js';
 import type { Directory } from '../pipeline/plugin-context.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
@@ -53,7 +53,7 @@ export class LocalRun {
   ) {}
 }
 
-type Result = Pick<DeliveryOutcome, 'result' | 'reply'>;
+export type Result = Pick<DeliveryOutcome, 'result' | 'reply'>;
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -63,13 +63,13 @@ export class LocalDelivery {
     private readonly deps: LocalDeliveryDeps,
   ) {}
 
-  /** Delivers to one recipient; resolves with its outcome, never rejects. */
+  /** Delivers to one recipient; resolves with its outcome, never rejects. Replies are our own: no host. */
   async deliver(run: LocalRun, recipient: string): Promise<DeliveryOutcome> {
     try {
-      return { recipient, host: 'local', ...(await this.deliverRecipient(run, recipient)) };
+      return { recipient, ...(await this.deliverRecipient(run, recipient)) };
     } catch (err) {
       // Not foreseen (a plugin, the file system, a bug): this recipient waits for the next attempt.
-      return { recipient, result: 'deferred', reply: `451 4.3.0 local delivery failed: ${errorText(err)}` };
+      return { recipient, result: 'deferred', reply: deliveryReply(451, '4.3.0', `local delivery failed: ${errorText(err)}`) };
     }
   }
 
@@ -81,7 +81,7 @@ export class LocalDelivery {
       record = await this.deps.users.lookup(recipient);
     } catch (err) {
       // A directory that is down says nothing about the user: wait, never bounce.
-      return { result: 'deferred', reply: `451 4.3.0 directory lookup failed: ${errorText(err)}` };
+      return { result: 'deferred', reply: deliveryReply(451, '4.3.0', `directory lookup failed: ${errorText(err)}`) };
     }
     const known = new Map<string, boolean>();
     if (record !== undefined) known.set(recipient.toLowerCase(), record !== null);
@@ -108,24 +108,18 @@ export class LocalDelivery {
         userExists,
       });
     } catch (err) {
-      return { result: 'deferred', reply: `451 4.3.0 alias resolution failed: ${errorText(err)}` };
+      return { result: 'deferred', reply: deliveryReply(451, '4.3.0', `alias resolution failed: ${errorText(err)}`) };
     }
 
-    let result: DeliveryOutcome['result'] = 'delivered';
-    const replies: string[] = [];
+    const results: Result[] = [];
     for (const target of targets) {
-      let one: Result;
       try {
-        one = await this.deliverTarget(run, recipient, record?.mailbox, target);
+        results.push(await this.deliverTarget(run, recipient, record?.mailbox, target));
       } catch (err) {
-        one = { result: 'deferred', reply: `451 4.3.0 ${describeTarget(target)}: ${errorText(err)}` };
+        results.push({ result: 'deferred', reply: deliveryReply(451, '4.3.0', `${describeTarget(target)}: ${errorText(err)}`) });
       }
-      // deferred beats failed beats delivered: a deferred target is tried again, and the
-      // targets it shares the recipient with find their copies then.
-      if (one.result === 'deferred' || (one.result === 'failed' && result === 'delivered')) result = one.result;
-      replies.push(one.reply);
     }
-    return { result, reply: replies.join('; ') || '250 2.0.0 no targets' };
+    return combine(results);
   }
 
   private async deliverTarget(
@@ -137,17 +131,25 @@ export class LocalDelivery {
     if (target.kind === 'unknown') {
       return {
         result: 'failed',
-        reply: `550 5.1.1 <${target.address}>: Recipient address rejected: User unknown in local recipient table`,
+        reply: deliveryReply(
+          550,
+          '5.1.1',
+          `<${target.address}>: Recipient address rejected: User unknown in local recipient table`,
+        ),
       };
     }
-    if (target.kind === 'loop') return { result: 'failed', reply: `554 5.4.6 <${target.address}>: alias loop or too deep` };
+    if (target.kind === 'loop') {
+      return { result: 'failed', reply: deliveryReply(554, '5.4.6', `<${target.address}>: alias loop or too deep`) };
+    }
     if (target.kind === 'forward') {
       // A forward is a new message in the queue, so it gets its own retries and bounces.
       const key = recipientKey(target.address);
-      if (run.forwarded.has(key)) return { result: 'delivered', reply: `250 2.1.5 already forwarded to <${target.address}>` };
+      if (run.forwarded.has(key)) {
+        return { result: 'delivered', reply: deliveryReply(250, '2.1.5', `already forwarded to <${target.address}>`) };
+      }
       await this.forward(run, target.address);
       run.forwarded.add(key);
-      return { result: 'delivered', reply: `250 2.1.5 forwarded to <${target.address}>` };
+      return { result: 'delivered', reply: deliveryReply(250, '2.1.5', `forwarded to <${target.address}>`) };
     }
 
     const mailbox = `${target.local}@${target.domain}`;
@@ -159,14 +161,18 @@ export class LocalDelivery {
         maildir = mailboxPath(this.settings.maildirRoot, target.local, target.domain);
       } catch (err) {
         // RFC 3463 5.1.3: the address cannot name a mailbox here, now or later.
-        if (err instanceof UnsafeMailboxError) return { result: 'failed', reply: `550 5.1.3 <${mailbox}>: ${err.message}` };
+        if (err instanceof UnsafeMailboxError) {
+          return { result: 'failed', reply: deliveryReply(550, '5.1.3', `<${mailbox}>: ${err.message}`) };
+        }
         throw err;
       }
     }
     // One copy per Maildir (Postfix suppresses duplicates the same way): a second recipient
     // leading here, an alias and its target both listed, two aliases to one user.
     const earlier = run.copies.get(maildir);
-    if (earlier !== undefined) return { result: 'delivered', reply: `250 2.0.0 ${mailbox}: the copy in ${earlier} serves` };
+    if (earlier !== undefined) {
+      return { result: 'delivered', reply: deliveryReply(250, '2.0.0', `${mailbox}: the copy in ${earlier} serves`) };
+    }
     try {
       const { file, existed } = await deliverToMaildir({
         maildir,
@@ -179,13 +185,15 @@ export class LocalDelivery {
       run.copies.set(maildir, file);
       return {
         result: 'delivered',
-        reply: existed ? `250 2.0.0 already delivered to ${file}` : `250 2.0.0 delivered to ${file}`,
+        reply: deliveryReply(250, '2.0.0', existed ? `already delivered to ${file}` : `delivered to ${file}`),
       };
     } catch (err) {
       const temporary = !(err instanceof MaildirError) || err.temporary;
       return {
         result: temporary ? 'deferred' : 'failed',
-        reply: `${temporary ? '451 4.2.0' : '550 5.2.0'} ${mailbox}: ${errorText(err)}`,
+        reply: temporary
+          ? deliveryReply(451, '4.2.0', `${mailbox}: ${errorText(err)}`)
+          : deliveryReply(550, '5.2.0', `${mailbox}: ${errorText(err)}`),
       };
     }
   }
@@ -209,6 +217,25 @@ export class LocalDelivery {
       throw err;
     }
   }
+}
+
+/**
+ * One recipient's outcome from its targets' (an alias may have several): deferred
+ * beats failed beats delivered, since a deferred target is tried again and the
+ * targets it shares the recipient with find their copies then. The reply is that
+ * of the targets with the deciding result, their texts joined, so a bounce
+ * reports the failures and not the mailboxes that got their copy.
+ */
+export function combine(results: readonly Result[]): Result {
+  const result = results.some((r) => r.result === 'deferred')
+    ? 'deferred'
+    : results.some((r) => r.result === 'failed')
+      ? 'failed'
+      : 'delivered';
+  const deciding = results.filter((r) => r.result === result);
+  const first = deciding[0]?.reply ?? deliveryReply(250, '2.0.0', 'no targets');
+  if (deciding.length < 2) return { result, reply: first };
+  return { result, reply: { ...first, text: deciding.map((r) => replyText(r.reply)).join('; ') } };
 }
 
 function describeTarget(target: LocalTarget): string {

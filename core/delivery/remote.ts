@@ -2,8 +2,9 @@
  * Remote delivery: one SMTP transaction to one destination, as qmail-remote
  * does it. Hosts are tried in the caller's (MX preference) order; the first
  * one that greets 2xx gets the whole transaction and its replies decide the
- * fate of every recipient. Reply texts that are not a server's own words end in
- * a qmail-style (#x.y.z) status.
+ * fate of every recipient. Every outcome carries its reply as fields: the
+ * server's own (with the host that gave it), or our diagnosis written as an
+ * SMTP reply (a connection that failed, TLS that was required, ...).
  *
  * With a ConnectionCache, a connection whose transaction ended cleanly waits
  * idle for the next transaction to the same destination instead of QUITting,
@@ -13,6 +14,7 @@ import { isIP, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { type DeliveryOutcome, type DeliveryReply, deliveryReply, parseReply, replyLine } from '../model/index.js';
 
 export interface RemoteHost {
   readonly host: string;
@@ -33,10 +35,12 @@ export interface RemoteDelivery {
   readonly rejectUnauthorized?: boolean; // certificate verification for STARTTLS (default false for opportunistic, true for required unless overridden)
 }
 
-export type RecipientOutcome =
-  | { readonly recipient: string; readonly result: 'delivered'; readonly reply: string; readonly host: string }
-  | { readonly recipient: string; readonly result: 'deferred'; readonly reply: string; readonly host?: string } // 4xx or connection/timeout/TLS trouble
-  | { readonly recipient: string; readonly result: 'failed'; readonly reply: string; readonly host: string }; // 5xx for this recipient (or for the whole transaction)
+/**
+ * delivered: the server took it; deferred: 4xx, or trouble with the connection, TLS or
+ * AUTH; failed: 5xx for this recipient or the whole transaction. The reply's host is the
+ * server the transaction was with, absent when no server was reached.
+ */
+export type RecipientOutcome = DeliveryOutcome;
 
 export interface RemoteResult {
   readonly outcomes: readonly RecipientOutcome[];
@@ -64,7 +68,7 @@ type TrackedEnvelope = SMTPConnection.Envelope & { rejectedErrors?: RcptRejectio
 /** A transaction-wide verdict, applied to every recipient without a RCPT reply of its own. */
 interface Verdict {
   readonly result: 'delivered' | 'deferred' | 'failed';
-  readonly reply: string;
+  readonly reply: DeliveryReply;
 }
 
 type Greeted = Extract<HostAttempt, { kind: 'greeted' }>;
@@ -145,18 +149,18 @@ function pool(cache: ConnectionCache): Pool {
 
 export async function deliverRemote(d: RemoteDelivery, cache?: ConnectionCache): Promise<RemoteResult> {
   const outcomes: RecipientOutcome[] = [];
-  // Local refusals carry host '': no remote host was involved.
+  // Refusals of our own: no remote host was involved.
   // CR, LF, < or > cannot be written in a MAIL or RCPT command, so no server will ever take them.
   if (!sendable(d.sender, true)) {
-    const reply = `sender address ${JSON.stringify(d.sender)} cannot be sent in SMTP (#5.1.7)`;
-    return { outcomes: d.recipients.map((recipient) => ({ recipient, result: 'failed', reply, host: '' })) };
+    const reply = deliveryReply(550, '5.1.7', `sender address ${JSON.stringify(d.sender)} cannot be sent in SMTP`);
+    return { outcomes: d.recipients.map((recipient) => ({ recipient, result: 'failed', reply })) };
   }
   const recipients: string[] = [];
   for (const recipient of d.recipients) {
     if (sendable(recipient, false)) recipients.push(recipient);
     else {
-      const reply = `recipient address ${JSON.stringify(recipient)} cannot be sent in SMTP (#5.1.3)`;
-      outcomes.push({ recipient, result: 'failed', reply, host: '' });
+      const reply = deliveryReply(550, '5.1.3', `recipient address ${JSON.stringify(recipient)} cannot be sent in SMTP`);
+      outcomes.push({ recipient, result: 'failed', reply });
     }
   }
   if (recipients.length === 0) return { outcomes: order(d.recipients, outcomes) };
@@ -180,8 +184,11 @@ export async function deliverRemote(d: RemoteDelivery, cache?: ConnectionCache):
     return attempt.tls ? { ...result, tls: attempt.tls } : result;
   }
 
-  const reply =
-    misses.length === 0 ? 'no host to deliver to (#4.4.1)' : `no host accepted an SMTP connection: ${misses.join('; ')} (#4.4.1)`;
+  const reply = deliveryReply(
+    451,
+    '4.4.1',
+    misses.length === 0 ? 'no host to deliver to' : `no host accepted an SMTP connection: ${misses.join('; ')}`,
+  );
   for (const recipient of recipients) outcomes.push({ recipient, result: 'deferred', reply });
   return { outcomes: order(d.recipients, outcomes) };
 }
@@ -217,7 +224,7 @@ async function tryHost(
   });
   const everyone = (verdict: Verdict): Greeted => ({
     kind: 'greeted',
-    outcomes: recipients.map((recipient) => outcome(recipient, verdict, host)),
+    outcomes: recipients.map((recipient) => outcome(recipient, verdict)),
     tlsBroke: false,
   });
 
@@ -232,15 +239,18 @@ async function tryHost(
     if (!session.greeted) return { kind: 'unreachable', reason: describe(err) };
     const tlsBroke = session.handshaking && !session.conn.secure;
     const reply = tlsBroke
-      ? `TLS negotiation with ${host} failed: ${describe(err)} (#4.7.5)`
-      : `connected to ${host} but the session failed: ${describe(err)} (#4.4.2)`;
+      ? deliveryReply(451, '4.7.5', `TLS negotiation with ${host} failed: ${describe(err)}`, host)
+      : deliveryReply(451, '4.4.2', `connected to ${host} but the session failed: ${describe(err)}`, host);
     return { ...everyone({ result: 'deferred', reply }), tlsBroke };
   }
 
   let ending: Ending = 'quit';
   try {
     if (tls === 'required' && !session.tlsInfo()) {
-      return everyone({ result: 'deferred', reply: `${host} did not start TLS and TLS is required (#4.7.4)` });
+      return everyone({
+        result: 'deferred',
+        reply: deliveryReply(451, '4.7.4', `${host} did not start TLS and TLS is required`, host),
+      });
     }
     if (d.auth) {
       const credentials = { user: d.auth.user, pass: d.auth.pass };
@@ -249,7 +259,10 @@ async function tryHost(
       } catch (err) {
         // RFC 4954 makes 535 permanent for these credentials, not for the message: the mail
         // waits in the queue until the postmaster fixes them (Postfix: smtp_sasl_auth_soft_bounce).
-        return everyone({ result: 'deferred', reply: `${host} refused our authentication: ${describe(err)} (#4.7.0)` });
+        return everyone({
+          result: 'deferred',
+          reply: deliveryReply(451, '4.7.0', `${host} refused our authentication: ${describe(err)}`, host),
+        });
       }
     }
     const done = await transact(d, session, recipients, host, idle && (() => idle.wants(key, session)));
@@ -303,7 +316,7 @@ async function transact(
 ): Promise<{ attempt: Greeted; ending: Ending }> {
   const everyone = (verdict: Verdict): Greeted => ({
     kind: 'greeted',
-    outcomes: recipients.map((recipient) => outcome(recipient, verdict, host)),
+    outcomes: recipients.map((recipient) => outcome(recipient, verdict)),
     tlsBroke: false,
   });
   const tlsInfo = session.tlsInfo();
@@ -313,7 +326,10 @@ async function transact(
     message = d.message();
   } catch (err) {
     return {
-      attempt: everyone({ result: 'deferred', reply: `cannot read the message: ${describe(err)} (#4.3.0)` }),
+      attempt: everyone({
+        result: 'deferred',
+        reply: deliveryReply(451, '4.3.0', `cannot read the message: ${describe(err)}`, host),
+      }),
       ending: 'quit',
     };
   }
@@ -325,7 +341,7 @@ async function transact(
     return {
       attempt: {
         kind: 'greeted',
-        outcomes: assign(recipients, info.rejectedErrors ?? [], { result: 'delivered', reply: info.response }, host),
+        outcomes: assign(recipients, info.rejectedErrors ?? [], accepted(info.response, host), host),
         ...(tlsInfo ? { tls: tlsInfo } : {}),
         tlsBroke: false,
       },
@@ -365,17 +381,37 @@ async function finish(session: Session, ending: Ending, idle: Pool | undefined, 
 
 /** What a failed send means for the recipients that have no RCPT reply of their own. */
 function transactionVerdict(err: unknown, session: Session, host: string): Verdict {
-  if (session.broken) {
-    return { result: 'deferred', reply: `connection to ${host} failed during the transaction: ${describe(err)} (#4.4.2)` };
-  }
+  const ours = (result: Verdict['result'], code: number, enhanced: string, text: string): Verdict => ({
+    result,
+    reply: deliveryReply(code, enhanced, text, host),
+  });
+  if (session.broken)
+    return ours('deferred', 451, '4.4.2', `connection to ${host} failed during the transaction: ${describe(err)}`);
   const e = err as SMTPError;
   if (e.code === 'EMESSAGE' && e.command === 'MAIL FROM' && !e.response) {
     // nodemailer's own check against the SIZE the server announced: RFC 1870 makes that permanent.
-    return { result: 'failed', reply: `message is larger than ${host} accepts: ${e.message} (#5.3.4)` };
+    return ours('failed', 550, '5.3.4', `message is larger than ${host} accepts: ${e.message}`);
   }
-  if (e.code === 'ESTREAM') return { result: 'deferred', reply: `cannot read the message: ${describe(err)} (#4.3.0)` };
-  if (e.response) return { result: e.response.startsWith('5') ? 'failed' : 'deferred', reply: e.response };
-  return { result: 'deferred', reply: `delivery to ${host} failed: ${describe(err)} (#4.4.2)` };
+  if (e.code === 'ESTREAM') return ours('deferred', 451, '4.3.0', `cannot read the message: ${describe(err)}`);
+  if (e.response) return refused(e.response, host);
+  return ours('deferred', 451, '4.4.2', `delivery to ${host} failed: ${describe(err)}`);
+}
+
+/** The server's reply to a message it took; nodemailer has checked that it is 2xx. */
+function accepted(response: string, host: string): Verdict {
+  const reply = parseReply(response) ?? { code: 250, text: response };
+  return { result: 'delivered', reply: { ...reply, host } };
+}
+
+/**
+ * The server's refusal: 5xx fails, 4xx defers. Anything else where a refusal was
+ * due (a 2xx or 3xx out of turn, text without a code) is a session gone wrong: defer.
+ */
+function refused(response: string, host: string): Verdict {
+  const reply = parseReply(response);
+  if (reply && reply.code >= 400) return { result: reply.code >= 500 ? 'failed' : 'deferred', reply: { ...reply, host } };
+  const said = reply ? replyLine(reply) : response;
+  return { result: 'deferred', reply: deliveryReply(451, '4.4.2', `${host} gave an unexpected reply: ${said}`, host) };
 }
 
 /**
@@ -393,14 +429,13 @@ function assign(
   for (const rejection of rejections) {
     const i = recipients.findIndex((r, n) => !own.has(n) && r.trim() === rejection.recipient);
     if (i < 0) continue;
-    const reply = rejection.response ?? rejection.message;
-    own.set(i, { result: reply.startsWith('5') ? 'failed' : 'deferred', reply });
+    own.set(i, refused(rejection.response ?? rejection.message, host));
   }
-  return recipients.map((recipient, i) => outcome(recipient, own.get(i) ?? verdict, host));
+  return recipients.map((recipient, i) => outcome(recipient, own.get(i) ?? verdict));
 }
 
-function outcome(recipient: string, verdict: Verdict, host: string): RecipientOutcome {
-  return { recipient, result: verdict.result, reply: verdict.reply, host };
+function outcome(recipient: string, verdict: Verdict): RecipientOutcome {
+  return { recipient, result: verdict.result, reply: verdict.reply };
 }
 
 /** Outcomes in the caller's recipient order (repeated addresses keep their own entries). */

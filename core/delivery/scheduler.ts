@@ -14,14 +14,25 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
 import type { BounceNotice, RouteQuery } from '../hooks/types.js';
-import type { DeliveryOutcome, DeliveryState, Envelope, RecipientState, Route } from '../model/index.js';
+import {
+  type DeliveryOutcome,
+  type DeliveryReply,
+  type DeliveryState,
+  deliveryReply,
+  type Envelope,
+  type RecipientState,
+  type Route,
+  replyLine,
+  replyText,
+} from '../model/index.js';
 import type { Directory } from '../pipeline/plugin-context.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
-import { type DsnRecipient, renderDsn, statusFromReply } from './dsn.js';
+import { type DsnRecipient, renderDsn } from './dsn.js';
 import { LocalDelivery, LocalRun } from './local.js';
 import type { AliasTable } from './local-address.js';
 import { lookupMx, type MxResolver } from './mx.js';
+import { offeredOutcomes, routeErrorOutcome } from './plugin-replies.js';
 import { groupDuplicates } from './recipients.js';
 import { ConnectionCache, deliverRemote } from './remote.js';
 import { expired, nextAttempt, type RetryPolicy } from './retry.js';
@@ -298,8 +309,8 @@ export class Scheduler {
 
     let changed = false;
     if (request?.bounce !== undefined) {
-      const reply = `550 5.0.0 ${request.bounce}`;
-      state = mapPending(state, (r) => ({ ...r, status: 'failed', lastReply: reply, nextAttempt: undefined }));
+      const reply = deliveryReply(550, '5.0.0', request.bounce);
+      state = mapPending(state, (r) => ({ ...r, status: 'failed', reply, nextAttempt: undefined }));
       changed = true;
     }
     // Expired recipients fail with the last reply they got (RFC 3463 4.4.7).
@@ -309,7 +320,11 @@ export class Scheduler {
       state = mapPending(state, (r) => ({
         ...r,
         status: 'failed',
-        lastReply: `451 4.4.7 Message expired after ${hours} hours${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
+        reply: deliveryReply(
+          451,
+          '4.4.7',
+          `Message expired after ${hours} hours${r.reply ? `; last reply: ${replyLine(r.reply)}` : ''}`,
+        ),
       }));
       changed = true;
     }
@@ -361,7 +376,7 @@ export class Scheduler {
         const query: RouteQuery = { queueId: id, recipient, domain, envelope: env };
         const route = (await this.deps.hooks.route.promise(query)) ?? decideRoute(domain, this.settings.routing);
         if (route.kind === 'error') {
-          outcomes.push({ recipient, result: route.permanent ? 'failed' : 'deferred', reply: route.reply, kind: 'remote' });
+          outcomes.push({ ...routeErrorOutcome(recipient, route.permanent, route.reply), kind: 'remote' });
           continue;
         }
         const key = destinationKey(route);
@@ -372,7 +387,7 @@ export class Scheduler {
         outcomes.push({
           recipient,
           result: 'deferred',
-          reply: `451 4.3.0 routing failed: ${errorText(err)}`,
+          reply: deliveryReply(451, '4.3.0', `routing failed: ${errorText(err)}`),
           kind: 'remote',
         });
       }
@@ -387,7 +402,7 @@ export class Scheduler {
           g.recipients.map((recipient) => ({
             recipient,
             result: 'deferred',
-            reply: `451 4.3.0 delivery failed: ${errorText(err)}`,
+            reply: deliveryReply(451, '4.3.0', `delivery failed: ${errorText(err)}`),
             kind: g.route.kind === 'local' ? 'local' : 'remote',
           })),
         ),
@@ -398,7 +413,7 @@ export class Scheduler {
       const first = byRecipient.get(spellings[0]!) ?? {
         recipient: spellings[0]!,
         result: 'deferred' as const,
-        reply: '451 4.3.0 no outcome for this recipient',
+        reply: deliveryReply(451, '4.3.0', 'no outcome for this recipient'),
         kind: 'remote' as const,
       };
       return spellings.map((recipient) => ({ ...first, recipient }));
@@ -438,7 +453,7 @@ export class Scheduler {
 
   private async deliverRemoteNow(id: string, env: Envelope, route: Route, recipients: string[]): Promise<Outcome[]> {
     const started = performance.now();
-    const all = (result: DeliveryOutcome['result'], reply: string): Outcome[] =>
+    const all = (result: DeliveryOutcome['result'], reply: DeliveryReply): Outcome[] =>
       recipients.map((recipient) => ({ recipient, result, reply, kind: 'remote' as const }));
     let outcomes: Outcome[];
     try {
@@ -451,29 +466,26 @@ export class Scheduler {
         message: () => messageStream(this.deps.queue, id, addedHeaders(env)),
       });
       if (offered) {
-        outcomes = recipients.map((recipient) => {
-          const o = offered.outcomes.find((x) => x.recipient === recipient);
-          return o
-            ? { ...o, kind: 'remote' as const }
-            : {
-                recipient,
-                result: 'deferred' as const,
-                reply: '451 4.3.0 the deliver plugin gave no result',
-                kind: 'remote' as const,
-              };
-        });
+        const checked = offeredOutcomes(recipients, offered);
+        if (checked.problems.length) {
+          this.deps.log.error(
+            { event: 'delivery', queueId: id, problems: checked.problems },
+            'the deliver hook returned a malformed result; those recipients are deferred: fix the deliver plugin',
+          );
+        }
+        outcomes = checked.outcomes.map((o) => ({ ...o, kind: 'remote' as const }));
       } else {
         outcomes = await this.smtp(id, env, route, recipients);
       }
     } catch (err) {
-      outcomes = all('deferred', `451 4.3.0 delivery failed: ${errorText(err)}`);
+      outcomes = all('deferred', deliveryReply(451, '4.3.0', `delivery failed: ${errorText(err)}`));
     }
     this.logAttempt(id, outcomes, describeRoute(route), performance.now() - started);
     return outcomes;
   }
 
   private async smtp(id: string, env: Envelope, route: Route, recipients: string[]): Promise<Outcome[]> {
-    const all = (result: DeliveryOutcome['result'], reply: string): Outcome[] =>
+    const all = (result: DeliveryOutcome['result'], reply: DeliveryReply): Outcome[] =>
       recipients.map((recipient) => ({ recipient, result, reply, kind: 'remote' as const }));
     let hosts: { host: string; port: number; name?: string }[];
     let tls: 'opportunistic' | 'required' | 'none';
@@ -488,7 +500,7 @@ export class Scheduler {
       tls = route.tls;
       auth = route.auth;
     } else {
-      return all('deferred', '451 4.3.0 no route');
+      return all('deferred', deliveryReply(451, '4.3.0', 'no route'));
     }
     const result = await deliverRemote(
       {
@@ -508,7 +520,7 @@ export class Scheduler {
       },
       this.connections,
     );
-    return result.outcomes.map((o) => ({ ...o, reply: asSmtpReply(o.reply, o.result), kind: 'remote' as const }));
+    return result.outcomes.map((o) => ({ ...o, kind: 'remote' as const }));
   }
 
   private async bounce(id: string, env: Envelope, failed: readonly RecipientState[]): Promise<void> {
@@ -531,7 +543,7 @@ export class Scheduler {
     const notice: BounceNotice = {
       queueId: id,
       to,
-      recipients: failed.map((r) => ({ address: r.address, reply: r.lastReply ?? '' })),
+      recipients: failed.map((r) => ({ address: r.address, reply: r.reply ? replyLine(r.reply) : '' })),
       double,
     };
     const verdict = await this.deps.hooks.bounce.promise(notice).catch(() => undefined);
@@ -543,9 +555,8 @@ export class Scheduler {
     const recipients: DsnRecipient[] = failed.map((r) => ({
       recipient: r.address,
       action: 'failed',
-      status: statusFromReply(r.lastReply, true),
-      ...(r.lastReply ? { diagnostic: r.lastReply } : {}),
-      ...(r.deliveredTo ? { remoteMta: r.deliveredTo } : {}),
+      // Every failure has its reply; a state edited by hand may not.
+      reply: r.reply ?? deliveryReply(550, '5.0.0', 'delivery failed'),
       ...(r.lastAttempt ? { lastAttempt: new Date(r.lastAttempt) } : {}),
     }));
     const bounceId = newQueueId();
@@ -590,9 +601,9 @@ export class Scheduler {
           event: 'delivery',
           queueId: id,
           recipient: o.recipient,
-          destination: o.host ?? destination,
+          destination: o.reply.host ?? destination,
           result: o.result,
-          reply: o.reply,
+          reply: replyLine(o.reply),
           ms: Math.round(ms),
         },
         `delivery ${o.result}`,
@@ -603,7 +614,7 @@ export class Scheduler {
 
 export function initialState(env: Envelope): DeliveryState {
   return {
-    version: 1,
+    version: 2,
     id: env.id,
     recipients: env.recipients.map((r) => ({ address: r.address, status: 'pending', attempts: 0, nextAttempt: env.received })),
   };
@@ -636,32 +647,22 @@ export function applyOutcomes(
       const o = byRecipient.get(r.address);
       if (!o || r.status !== 'pending') return r;
       const attempts = r.attempts + 1;
-      const base = { address: r.address, attempts, lastAttempt, lastReply: o.reply };
-      if (o.result === 'delivered') return { ...base, status: 'delivered', ...(o.host ? { deliveredTo: o.host } : {}) };
-      if (o.result === 'failed') return { ...base, status: 'failed', ...(o.host ? { deliveredTo: o.host } : {}) };
+      const base = { address: r.address, attempts, lastAttempt, reply: o.reply };
+      if (o.result === 'delivered') return { ...base, status: 'delivered' };
+      if (o.result === 'failed') return { ...base, status: 'failed' };
       const policy = o.kind === 'local' ? settings.retryLocal : settings.retryRemote;
       const next = nextAttempt(bornMs, attempts, nowMs + 1, policy);
       if (next === undefined || expired(bornMs, nowMs, policy)) {
         // Like Postfix, the status stays the temporary one (4.x.x) with Action: failed.
-        return { ...base, status: 'failed', lastReply: `${o.reply} (gave up: queue lifetime reached)` };
+        return {
+          ...base,
+          status: 'failed',
+          reply: { ...o.reply, text: `${replyText(o.reply)} (gave up: queue lifetime reached)` },
+        };
       }
       return { ...base, status: 'pending', nextAttempt: new Date(next).toISOString() };
     }),
   };
-}
-
-/**
- * Replies in the state, the logs and bounces always read as SMTP replies: a
- * local diagnosis such as "connect ECONNREFUSED (#4.4.1)" becomes
- * "451 4.4.1 connect ECONNREFUSED".
- */
-export function asSmtpReply(reply: string, result: DeliveryOutcome['result']): string {
-  if (/^[245]\d\d[ -]/.test(reply)) return reply;
-  const m = /\s*\(#([245])\.(\d{1,3})\.(\d{1,3})\)\s*$/.exec(reply);
-  const text = m ? reply.slice(0, m.index) : reply;
-  if (result === 'failed') return `550 ${m && m[1] === '5' ? `5.${m[2]}.${m[3]}` : '5.0.0'} ${text}`;
-  if (result === 'deferred') return `451 ${m && m[1] === '4' ? `4.${m[2]}.${m[3]}` : '4.0.0'} ${text}`;
-  return `250 2.0.0 ${text}`;
 }
 
 function destinationKey(route: Route): string {

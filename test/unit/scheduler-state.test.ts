@@ -1,6 +1,5 @@
 /*
- * How one attempt changes a message's delivery state, and how local
- * diagnoses are written as SMTP replies. Pure parts of the scheduler.
+ * How one attempt changes a message's delivery state. Pure parts of the scheduler.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -8,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { takeControlRequests, writeControlRequest } from '../../core/delivery/control.js';
-import { applyOutcomes, asSmtpReply, finished, initialState } from '../../core/delivery/scheduler.js';
-import type { Envelope, RecipientState } from '../../core/model/index.js';
+import { applyOutcomes, finished, initialState } from '../../core/delivery/scheduler.js';
+import { deliveryReply, type Envelope, type RecipientState } from '../../core/model/index.js';
 
 const HOUR = 3_600_000;
 const born = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -50,17 +49,27 @@ describe('applyOutcomes', () => {
     const s = applyOutcomes(
       initialState(envelope),
       [
-        { recipient: 'x@one.test', result: 'delivered', reply: '250 ok', host: 'mx.one.test', kind: 'remote' },
-        { recipient: 'y@two.test', result: 'failed', reply: '550 5.1.1 unknown', host: 'mx.two.test', kind: 'remote' },
-        { recipient: 'z@three.test', result: 'deferred', reply: '451 4.3.0 later', kind: 'remote' },
+        {
+          recipient: 'x@one.test',
+          result: 'delivered',
+          reply: deliveryReply(250, undefined, 'ok', 'mx.one.test'),
+          kind: 'remote',
+        },
+        {
+          recipient: 'y@two.test',
+          result: 'failed',
+          reply: deliveryReply(550, '5.1.1', 'unknown', 'mx.two.test'),
+          kind: 'remote',
+        },
+        { recipient: 'z@three.test', result: 'deferred', reply: deliveryReply(451, '4.3.0', 'later'), kind: 'remote' },
       ],
       born,
       now,
       policies,
     );
     const [x, y, z] = s.recipients;
-    assert.deepEqual([x!.status, x!.attempts, x!.deliveredTo], ['delivered', 1, 'mx.one.test']);
-    assert.deepEqual([y!.status, y!.lastReply], ['failed', '550 5.1.1 unknown']);
+    assert.deepEqual([x!.status, x!.attempts, x!.reply?.host], ['delivered', 1, 'mx.one.test']);
+    assert.deepEqual([y!.status, y!.reply], ['failed', { code: 550, enhanced: '5.1.1', text: 'unknown', host: 'mx.two.test' }]);
     assert.equal(z!.status, 'pending');
     assert.equal(z!.nextAttempt, new Date(born + 400_000).toISOString(), 'remote retry 1 at birth + 400 s');
   });
@@ -68,7 +77,7 @@ describe('applyOutcomes', () => {
   it('local deferrals use the local schedule', () => {
     const s = applyOutcomes(
       initialState(envelope),
-      [{ recipient: 'x@one.test', result: 'deferred', reply: '451 4.2.0 disk', kind: 'local' }],
+      [{ recipient: 'x@one.test', result: 'deferred', reply: deliveryReply(451, '4.2.0', 'disk'), kind: 'local' }],
       born,
       born,
       policies,
@@ -79,14 +88,14 @@ describe('applyOutcomes', () => {
   it('recipients without an outcome, or already final, are left alone', () => {
     const first = applyOutcomes(
       initialState(envelope),
-      [{ recipient: 'x@one.test', result: 'delivered', reply: '250', kind: 'remote' }],
+      [{ recipient: 'x@one.test', result: 'delivered', reply: deliveryReply(250, undefined, ''), kind: 'remote' }],
       born,
       born,
       policies,
     );
     const second = applyOutcomes(
       first,
-      [{ recipient: 'x@one.test', result: 'failed', reply: '550', kind: 'remote' }],
+      [{ recipient: 'x@one.test', result: 'failed', reply: deliveryReply(550, undefined, ''), kind: 'remote' }],
       born,
       born + 10,
       policies,
@@ -98,13 +107,25 @@ describe('applyOutcomes', () => {
     const late = born + 7 * 24 * HOUR;
     const s = applyOutcomes(
       initialState(envelope),
-      [{ recipient: 'x@one.test', result: 'deferred', reply: '451 4.4.1 no answer', kind: 'remote' }],
+      [
+        {
+          recipient: 'x@one.test',
+          result: 'deferred',
+          reply: deliveryReply(451, '4.4.1', 'no answer', 'mx.one.test'),
+          kind: 'remote',
+        },
+      ],
       born,
       late,
       policies,
     );
     assert.equal(s.recipients[0]!.status, 'failed');
-    assert.equal(s.recipients[0]!.lastReply, '451 4.4.1 no answer (gave up: queue lifetime reached)');
+    assert.deepEqual(s.recipients[0]!.reply, {
+      code: 451,
+      enhanced: '4.4.1',
+      text: 'no answer (gave up: queue lifetime reached)',
+      host: 'mx.one.test',
+    });
   });
 });
 
@@ -125,37 +146,6 @@ describe('finished', () => {
     { state: state(['delivered'], ['pending']), finished: false, why: 'a recipient still pending' },
   ];
   for (const row of rows) it(row.why, () => assert.equal(finished(row.state), row.finished));
-});
-
-describe('asSmtpReply', () => {
-  const cases: { reply: string; result: 'delivered' | 'deferred' | 'failed'; expect: string; why: string }[] = [
-    {
-      reply: '550 5.1.1 <x@y>: unknown',
-      result: 'failed',
-      expect: '550 5.1.1 <x@y>: unknown',
-      why: 'SMTP replies stay as they are',
-    },
-    {
-      reply: 'connect ECONNREFUSED 127.0.0.1:9 (#4.4.1)',
-      result: 'deferred',
-      expect: '451 4.4.1 connect ECONNREFUSED 127.0.0.1:9',
-      why: 'a qmail-style code becomes the enhanced code',
-    },
-    {
-      reply: 'message too big for the server (#5.3.4)',
-      result: 'failed',
-      expect: '550 5.3.4 message too big for the server',
-      why: 'permanent local diagnosis',
-    },
-    {
-      reply: 'socket hang up',
-      result: 'deferred',
-      expect: '451 4.0.0 socket hang up',
-      why: 'no code at all: a generic one of the right class',
-    },
-    { reply: 'odd (#5.1.1)', result: 'deferred', expect: '451 4.0.0 odd', why: 'a code of the wrong class is not used' },
-  ];
-  for (const c of cases) it(c.why, () => assert.equal(asSmtpReply(c.reply, c.result), c.expect));
 });
 
 describe('control requests', () => {
