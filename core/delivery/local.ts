@@ -10,14 +10,14 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type DeliveryOutcome, deliveryReply, type Envelope, replyText } from '../model/index.js';
+import { createEnvelope, type DeliveryOutcome, deliveryReply, type Envelope, replyText } from '../model/index.js';
 import type { Directory } from '../pipeline/plugin-context.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import { type AliasTable, type LocalTarget, mailboxPath, resolveLocal, UnsafeMailboxError } from './local-address.js';
 import { copyName, deliverToMaildir, MaildirError } from './maildir.js';
 import { recipientKey } from './recipients.js';
-import { addedHeaders, messageStream } from './stored-message.js';
+import { deliveredStream } from './stored-message.js';
 
 export interface LocalDeliverySettings {
   readonly hostname: string;
@@ -176,8 +176,8 @@ export class LocalDelivery {
     try {
       const { file, existed } = await deliverToMaildir({
         maildir,
-        prepend: `Return-Path: <${run.envelope.sender}>\r\nDelivered-To: ${mailbox}\r\n${addedHeaders(run.envelope)}`,
-        message: () => messageStream(this.deps.queue, run.queueId, ''),
+        prepend: `Return-Path: <${run.envelope.sender}>\r\nDelivered-To: ${mailbox}\r\n`,
+        message: () => deliveredStream(this.deps.queue, run.envelope),
         hostname: this.settings.hostname,
         name: copyName(run.queueId, new Date(run.envelope.received), this.settings.hostname),
         lookInCur: !run.fresh,
@@ -202,16 +202,19 @@ export class LocalDelivery {
   private async forward(run: LocalRun, address: string): Promise<void> {
     const spool = this.deps.queue.createSpool(newQueueId());
     try {
-      const source = messageStream(this.deps.queue, run.queueId, addedHeaders(run.envelope));
+      const source = deliveredStream(this.deps.queue, run.envelope);
       for await (const chunk of source) spool.write(chunk as Buffer);
-      await spool.commit({
-        ...run.envelope,
-        id: spool.id,
-        recipients: [{ address, parameters: {} }],
-        addedHeaders: [],
-        size: spool.size,
-        received: new Date(this.deps.now()).toISOString(),
-      });
+      // The original's envelope for the new recipient: the added headers are in the copy now.
+      await spool.commit(
+        createEnvelope({
+          ...run.envelope,
+          id: spool.id,
+          received: new Date(this.deps.now()),
+          recipients: [address],
+          size: spool.size,
+          addedHeaders: [],
+        }),
+      );
     } catch (err) {
       await spool.discard();
       throw err;

@@ -14,7 +14,9 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
 import type { BounceNotice, RouteQuery } from '../hooks/types.js';
+import { deliveredMessage } from '../message/delivered.js';
 import {
+  createEnvelope,
   type DeliveryOutcome,
   type DeliveryReply,
   type DeliveryState,
@@ -38,7 +40,7 @@ import { ConnectionCache, deliverRemote } from './remote.js';
 import { expired, nextAttempt, type RetryPolicy } from './retry.js';
 import { decideRoute, type RoutingTable } from './routing.js';
 import { Semaphore } from './semaphore.js';
-import { addedHeaders, messageStream } from './stored-message.js';
+import { deliveredStream } from './stored-message.js';
 
 export interface SchedulerSettings {
   readonly hostname: string;
@@ -463,7 +465,7 @@ export class Scheduler {
         sender: env.sender,
         recipients,
         envelope: env,
-        message: () => messageStream(this.deps.queue, id, addedHeaders(env)),
+        message: () => deliveredStream(this.deps.queue, env),
       });
       if (offered) {
         const checked = offeredOutcomes(recipients, offered);
@@ -475,7 +477,7 @@ export class Scheduler {
         }
         outcomes = checked.outcomes.map((o) => ({ ...o, kind: 'remote' as const }));
       } else {
-        outcomes = await this.smtp(id, env, route, recipients);
+        outcomes = await this.smtp(env, route, recipients);
       }
     } catch (err) {
       outcomes = all('deferred', deliveryReply(451, '4.3.0', `delivery failed: ${errorText(err)}`));
@@ -484,7 +486,7 @@ export class Scheduler {
     return outcomes;
   }
 
-  private async smtp(id: string, env: Envelope, route: Route, recipients: string[]): Promise<Outcome[]> {
+  private async smtp(env: Envelope, route: Route, recipients: string[]): Promise<Outcome[]> {
     const all = (result: DeliveryOutcome['result'], reply: DeliveryReply): Outcome[] =>
       recipients.map((recipient) => ({ recipient, result, reply, kind: 'remote' as const }));
     let hosts: { host: string; port: number; name?: string }[];
@@ -510,7 +512,7 @@ export class Scheduler {
         ...(auth ? { auth } : {}),
         sender: env.sender,
         recipients,
-        message: () => messageStream(this.deps.queue, id, addedHeaders(env)),
+        message: () => deliveredStream(this.deps.queue, env),
         size: env.size,
         timeouts: {
           connectMs: this.settings.connectTimeoutMs,
@@ -551,7 +553,10 @@ export class Scheduler {
       log.info({ event: 'bounce', queueId: id, result: 'suppressed', reason: verdict.reason }, 'bounce suppressed by a plugin');
       return;
     }
-    const original = await readPrefix(queue.readMessage(id), this.settings.bounceMaxBytes + 1);
+    // The original as it was delivered (with the fields plugins added); an entry gone missing returns nothing.
+    const stored = queue.readMessage(id);
+    const max = this.settings.bounceMaxBytes + 1;
+    const original = stored ? await readPrefix(deliveredMessage(stored, env.addedHeaders), max) : Buffer.alloc(0);
     const recipients: DsnRecipient[] = failed.map((r) => ({
       recipient: r.address,
       action: 'failed',
@@ -575,22 +580,19 @@ export class Scheduler {
     });
     const spool = queue.createSpool(bounceId);
     spool.write(dsn);
-    await spool.commit({
-      version: 1,
-      id: bounceId,
-      received: new Date(this.now()).toISOString(),
-      sender: '',
-      senderParameters: {},
-      recipients: [{ address: to, parameters: {} }],
-      size: spool.size,
-      utf8: false,
-      body: '7BIT',
-      client: { address: '127.0.0.1', port: 0, helo: this.settings.hostname },
-      listener: 'bounce',
-      addedHeaders: [],
-      bounceOf: id,
-      ...(double ? { doubleBounce: true } : {}),
-    });
+    await spool.commit(
+      createEnvelope({
+        id: bounceId,
+        received: new Date(this.now()),
+        sender: '',
+        recipients: [to],
+        size: spool.size,
+        client: { address: '127.0.0.1', port: 0, helo: this.settings.hostname },
+        listener: 'bounce',
+        bounceOf: id,
+        doubleBounce: double,
+      }),
+    );
     log.info({ event: 'bounce', queueId: id, bounceId, to, recipients: failed.map((r) => r.address), double }, 'bounce queued');
   }
 
@@ -679,8 +681,7 @@ function describeRoute(route: Route): string {
   return route.kind;
 }
 
-async function readPrefix(stream: Readable | undefined, max: number): Promise<Buffer> {
-  if (!stream) return Buffer.alloc(0);
+async function readPrefix(stream: Readable, max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of stream) {

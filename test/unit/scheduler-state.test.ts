@@ -8,28 +8,19 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { takeControlRequests, writeControlRequest } from '../../core/delivery/control.js';
 import { applyOutcomes, finished, initialState } from '../../core/delivery/scheduler.js';
-import { deliveryReply, type Envelope, type RecipientState } from '../../core/model/index.js';
+import { createEnvelope, deliveryReply, type RecipientState } from '../../core/model/index.js';
 
 const HOUR = 3_600_000;
 const born = Date.UTC(2026, 10, 23, 12, 0, 0);
-const envelope: Envelope = {
-  version: 1,
+const envelope = createEnvelope({
   id: '0MWT707BG0038AI',
-  received: new Date(born).toISOString(),
+  received: new Date(born),
   sender: 'a@example.test',
-  senderParameters: {},
-  recipients: [
-    { address: 'x@one.test', parameters: {} },
-    { address: 'y@two.test', parameters: {} },
-    { address: 'z@three.test', parameters: {} },
-  ],
+  recipients: ['x@one.test', 'y@two.test', 'z@three.test'],
   size: 100,
-  utf8: false,
-  body: '7BIT',
   client: { address: '127.0.0.1', port: 1, helo: 'c' },
   listener: 'test',
-  addedHeaders: [],
-};
+});
 const policies = {
   retryLocal: { baseMs: 100_000, lifetimeMs: 7 * 24 * HOUR },
   retryRemote: { baseMs: 400_000, lifetimeMs: 7 * 24 * HOUR },
