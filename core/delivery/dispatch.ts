@@ -19,7 +19,8 @@ import { LocalDelivery, type LocalDeliverySettings, type LocalRun } from './loca
 import { lookupMx, type MxResolver } from './mx.js';
 import { offeredOutcomes, routeErrorOutcome } from './plugin-replies.js';
 import { groupDuplicates } from './recipients.js';
-import { ConnectionCache, deliverRemote, type RemoteHost } from './remote.js';
+import { ConnectionCache } from './remote/cache.js';
+import { deliverRemote, type RemoteHost } from './remote/deliver.js';
 import { decideRoute, type RoutingTable } from './routing.js';
 import type { DeliveryLimits } from './semaphore.js';
 import type { AttemptOutcome } from './state.js';

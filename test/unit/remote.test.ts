@@ -1,14 +1,19 @@
+/*
+ * Remote delivery (core/delivery/remote/) against real SMTP servers: aiosmtpd
+ * peers that accept, refuse, drop, greet 421, offer STARTTLS or AUTH; then the
+ * connection cache reusing, expiring and closing connections.
+ */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { ConnectionCache } from '../../core/delivery/remote/cache.js';
 import {
-  ConnectionCache,
   deliverRemote,
   type RecipientOutcome,
   type RemoteDelivery,
   type RemoteHost,
-} from '../../core/delivery/remote.js';
+} from '../../core/delivery/remote/deliver.js';
 import { replyLine, replyText } from '../../core/model/index.js';
 import { type Peer, type PeerMode, startPeer, storedMessages } from '../harness/peer.js';
 

@@ -4,17 +4,16 @@
  * one that greets 2xx gets the whole transaction and its replies decide the
  * fate of every recipient. Every outcome carries its reply as fields: the
  * server's own (with the host that gave it), or our diagnosis written as an
- * SMTP reply (a connection that failed, TLS that was required, ...).
- *
- * With a ConnectionCache, a connection whose transaction ended cleanly waits
- * idle for the next transaction to the same destination instead of QUITting,
- * as in Postfix's connection cache.
+ * SMTP reply (a connection that failed, TLS that was required, ...). With a
+ * ConnectionCache (cache.ts), a connection whose transaction ended cleanly
+ * serves the next transaction to the same destination.
  */
 import { isIP, Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { TLSSocket } from 'node:tls';
-import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
-import { type DeliveryOutcome, type DeliveryReply, deliveryReply, parseReply, replyLine } from '../model/index.js';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { type DeliveryOutcome, type DeliveryReply, deliveryReply, parseReply, replyLine } from '../../model/index.js';
+import { type ConnectionCache, type Pool, pool } from './cache.js';
+import { describe, errorCode, type SMTPError, SmtpClientConnection } from './client.js';
 
 export interface RemoteHost {
   readonly host: string;
@@ -52,14 +51,7 @@ export interface RemoteResult {
 const DEFAULT_CONNECT_MS = 60_000;
 const DEFAULT_GREETING_MS = 300_000;
 const DEFAULT_SOCKET_MS = 600_000;
-/** The outcome is known once QUIT is sent; a silent server must not hold the caller longer than this. */
-const QUIT_WAIT_MS = 5_000;
-const DEFAULT_IDLE_MS = 5_000;
-const DEFAULT_MAX_PER_DESTINATION = 2;
-const DEFAULT_MAX_REUSE = 100;
 
-type SMTPError = SMTPConnection.SMTPError;
-type Logger = Exclude<SMTPConnection.Options['logger'], boolean | undefined>;
 /** nodemailer marks each RCPT rejection with the recipient it belongs to. */
 type RcptRejection = SMTPError & { recipient?: string };
 /** nodemailer records RCPT progress on the envelope object it is given. */
@@ -91,61 +83,6 @@ type HostAttempt =
       /** The STARTTLS handshake broke the session; opportunistic TLS retries in the clear. */
       readonly tlsBroke: boolean;
     };
-
-export interface ConnectionCacheOptions {
-  /** How long an idle connection waits for its next transaction before it is QUIT (default 5000). */
-  readonly idleMs?: number;
-  /** Idle connections kept per destination; one more is QUIT instead (default 2). */
-  readonly maxPerDestination?: number;
-  /** Transactions a connection carries before it is QUIT (default 100). */
-  readonly maxReuse?: number;
-}
-
-/**
- * Idle SMTP connections for deliverRemote to reuse. A connection is kept only
- * after a transaction that ended cleanly, under its destination: host, port,
- * TLS policy (with the certificate check and the name it was made for), AUTH
- * user and HELO name. Each one serves a single transaction at a time. Idle
- * connections keep no timer or socket of the process active.
- */
-export class ConnectionCache {
-  constructor(options: ConnectionCacheOptions = {}) {
-    const limit = (value: number | undefined, fallback: number, name: string): number => {
-      const n = value ?? fallback;
-      // setTimeout fires at once beyond 2^31 - 1 ms.
-      if (!(n >= 0 && n <= 2 ** 31 - 1)) throw new RangeError(`ConnectionCache ${name} must be between 0 and 2^31 - 1, not ${n}`);
-      return n;
-    };
-    pools.set(
-      this,
-      new Pool(
-        limit(options.idleMs, DEFAULT_IDLE_MS, 'idleMs'),
-        limit(options.maxPerDestination, DEFAULT_MAX_PER_DESTINATION, 'maxPerDestination'),
-        limit(options.maxReuse, DEFAULT_MAX_REUSE, 'maxReuse'),
-      ),
-    );
-  }
-
-  /** Idle connections held right now. */
-  get size(): number {
-    return pool(this).size;
-  }
-
-  /**
-   * QUITs every idle connection and resolves once all of them are closed.
-   * Transactions still running close their connections as without a cache.
-   */
-  close(): Promise<void> {
-    return pool(this).close();
-  }
-}
-
-/** Each cache's connections, out of reach of anything but this module. */
-const pools = new WeakMap<ConnectionCache, Pool>();
-
-function pool(cache: ConnectionCache): Pool {
-  return pools.get(cache)!;
-}
 
 export async function deliverRemote(d: RemoteDelivery, cache?: ConnectionCache): Promise<RemoteResult> {
   const outcomes: RecipientOutcome[] = [];
@@ -204,7 +141,7 @@ async function tryHost(
   const host = label(target);
   const key = cacheKey(d, target, tls);
   const servername = serverName(target);
-  const session = new Session({
+  const session = new SmtpClientConnection({
     host: target.host,
     port: target.port,
     // Without it nodemailer speaks TLS from the first byte on port 465.
@@ -222,12 +159,6 @@ async function tryHost(
     greetingTimeout: d.timeouts?.greetingMs ?? DEFAULT_GREETING_MS,
     socketTimeout: d.timeouts?.socketMs ?? DEFAULT_SOCKET_MS,
   });
-  const everyone = (verdict: Verdict): Greeted => ({
-    kind: 'greeted',
-    outcomes: recipients.map((recipient) => outcome(recipient, verdict)),
-    tlsBroke: false,
-  });
-
   try {
     await session.step<void>((resolve, reject) => session.conn.connect((err) => (err ? reject(err) : resolve())));
     // Without this the final "." of DATA waits for the peer's delayed ACK (Nagle): 40 ms a message.
@@ -241,36 +172,30 @@ async function tryHost(
     const reply = tlsBroke
       ? deliveryReply(451, '4.7.5', `TLS negotiation with ${host} failed: ${describe(err)}`, host)
       : deliveryReply(451, '4.4.2', `connected to ${host} but the session failed: ${describe(err)}`, host);
-    return { ...everyone({ result: 'deferred', reply }), tlsBroke };
+    return { ...everyone(recipients, { result: 'deferred', reply }), tlsBroke };
   }
 
-  let ending: Ending = 'quit';
-  try {
+  return transactThenEnd(d, session, recipients, host, idle, key, async () => {
     if (tls === 'required' && !session.tlsInfo()) {
-      return everyone({
+      return everyone(recipients, {
         result: 'deferred',
         reply: deliveryReply(451, '4.7.4', `${host} did not start TLS and TLS is required`, host),
       });
     }
-    if (d.auth) {
-      const credentials = { user: d.auth.user, pass: d.auth.pass };
-      try {
-        await session.step<void>((resolve, reject) => session.conn.login(credentials, (err) => (err ? reject(err) : resolve())));
-      } catch (err) {
-        // RFC 4954 makes 535 permanent for these credentials, not for the message: the mail
-        // waits in the queue until the postmaster fixes them (Postfix: smtp_sasl_auth_soft_bounce).
-        return everyone({
-          result: 'deferred',
-          reply: deliveryReply(451, '4.7.0', `${host} refused our authentication: ${describe(err)}`, host),
-        });
-      }
+    if (!d.auth) return undefined;
+    const credentials = { user: d.auth.user, pass: d.auth.pass };
+    try {
+      await session.step<void>((resolve, reject) => session.conn.login(credentials, (err) => (err ? reject(err) : resolve())));
+      return undefined;
+    } catch (err) {
+      // RFC 4954 makes 535 permanent for these credentials, not for the message: the mail
+      // waits in the queue until the postmaster fixes them (Postfix: smtp_sasl_auth_soft_bounce).
+      return everyone(recipients, {
+        result: 'deferred',
+        reply: deliveryReply(451, '4.7.0', `${host} refused our authentication: ${describe(err)}`, host),
+      });
     }
-    const done = await transact(d, session, recipients, host, idle && (() => idle.wants(key, session)));
-    ending = done.ending;
-    return done.attempt;
-  } finally {
-    await finish(session, ending, idle, key);
-  }
+  });
 }
 
 /**
@@ -292,9 +217,28 @@ async function reuse(
     await session.settle(true);
     return undefined;
   }
+  return transactThenEnd(d, session, recipients, label(target), idle, key);
+}
+
+/**
+ * What a session does once it stands: `prepare` (the TLS check and AUTH of a
+ * fresh connection) may end it with an attempt of its own; otherwise the
+ * transaction. Either way the connection then goes to the cache or is ended.
+ */
+async function transactThenEnd(
+  d: RemoteDelivery,
+  session: SmtpClientConnection,
+  recipients: readonly string[],
+  host: string,
+  idle: Pool | undefined,
+  key: string,
+  prepare?: () => Promise<Greeted | undefined>,
+): Promise<Greeted> {
   let ending: Ending = 'quit';
   try {
-    const done = await transact(d, session, recipients, label(target), () => idle.wants(key, session));
+    const refused = await prepare?.();
+    if (refused) return refused;
+    const done = await transact(d, session, recipients, host, idle && (() => idle.wants(key, session)));
     ending = done.ending;
     return done.attempt;
   } finally {
@@ -309,16 +253,11 @@ async function reuse(
  */
 async function transact(
   d: RemoteDelivery,
-  session: Session,
+  session: SmtpClientConnection,
   recipients: readonly string[],
   host: string,
   keepable: (() => boolean) | undefined,
 ): Promise<{ attempt: Greeted; ending: Ending }> {
-  const everyone = (verdict: Verdict): Greeted => ({
-    kind: 'greeted',
-    outcomes: recipients.map((recipient) => outcome(recipient, verdict)),
-    tlsBroke: false,
-  });
   const tlsInfo = session.tlsInfo();
   const envelope: TrackedEnvelope = { from: d.sender, to: [...recipients], ...(d.size ? { size: d.size } : {}) };
   let message: Readable;
@@ -326,7 +265,7 @@ async function transact(
     message = d.message();
   } catch (err) {
     return {
-      attempt: everyone({
+      attempt: everyone(recipients, {
         result: 'deferred',
         reply: deliveryReply(451, '4.3.0', `cannot read the message: ${describe(err)}`, host),
       }),
@@ -354,8 +293,8 @@ async function transact(
       tlsBroke: false,
     };
     // A broken stream leaves the server inside DATA: closing without the final dot discards it.
-    if (code(err) === 'ESTREAM') return { attempt, ending: 'close' };
-    const noRecipient = code(err) === 'EENVELOPE' && (err as SMTPError).command === 'RCPT TO' && !session.broken;
+    if (errorCode(err) === 'ESTREAM') return { attempt, ending: 'close' };
+    const noRecipient = errorCode(err) === 'EENVELOPE' && (err as SMTPError).command === 'RCPT TO' && !session.broken;
     if (noRecipient && keepable?.() && (await reset(session))) return { attempt, ending: 'keep' };
     return { attempt, ending: 'quit' };
   } finally {
@@ -364,7 +303,7 @@ async function transact(
 }
 
 /** RSET; false if the server refused it or the connection is gone. */
-async function reset(session: Session): Promise<boolean> {
+async function reset(session: SmtpClientConnection): Promise<boolean> {
   try {
     await session.step<void>((resolve, reject) => session.conn.reset((err) => (err ? reject(err) : resolve())));
     return true;
@@ -374,13 +313,13 @@ async function reset(session: Session): Promise<boolean> {
 }
 
 /** Hands a cleanly ended session to the cache if it takes it; QUITs or closes it otherwise. */
-async function finish(session: Session, ending: Ending, idle: Pool | undefined, key: string): Promise<void> {
+async function finish(session: SmtpClientConnection, ending: Ending, idle: Pool | undefined, key: string): Promise<void> {
   if (ending === 'keep' && idle?.park(key, session)) return;
   await session.settle(ending !== 'close');
 }
 
 /** What a failed send means for the recipients that have no RCPT reply of their own. */
-function transactionVerdict(err: unknown, session: Session, host: string): Verdict {
+function transactionVerdict(err: unknown, session: SmtpClientConnection, host: string): Verdict {
   const ours = (result: Verdict['result'], code: number, enhanced: string, text: string): Verdict => ({
     result,
     reply: deliveryReply(code, enhanced, text, host),
@@ -434,6 +373,11 @@ function assign(
   return recipients.map((recipient, i) => outcome(recipient, own.get(i) ?? verdict));
 }
 
+/** The same verdict for every recipient of a session that ended before their replies. */
+function everyone(recipients: readonly string[], verdict: Verdict): Greeted {
+  return { kind: 'greeted', outcomes: recipients.map((recipient) => outcome(recipient, verdict)), tlsBroke: false };
+}
+
 function outcome(recipient: string, verdict: Verdict): RecipientOutcome {
   return { recipient, result: verdict.result, reply: verdict.reply };
 }
@@ -475,222 +419,4 @@ function cacheKey(d: RemoteDelivery, target: RemoteHost, tls: RemoteDelivery['tl
 
 function label(target: RemoteHost): string {
   return target.name ?? target.host;
-}
-
-function code(err: unknown): string | undefined {
-  return (err as SMTPError | undefined)?.code;
-}
-
-function describe(err: unknown): string {
-  const e = err as SMTPError;
-  // nodemailer appends the server's reply to its own message; the reply alone says it better.
-  if (e?.response) return e.response;
-  return e instanceof Error ? e.message : String(err);
-}
-
-interface Parked {
-  readonly key: string;
-  readonly session: Session;
-  readonly timer: NodeJS.Timeout;
-}
-
-/** The idle connections of one ConnectionCache. */
-class Pool {
-  private readonly idle = new Map<string, Parked[]>();
-  /** QUITs and closes under way, for close() to wait for. */
-  private readonly ending = new Set<Promise<void>>();
-  private closed = false;
-
-  constructor(
-    private readonly idleMs: number,
-    private readonly maxPerDestination: number,
-    private readonly maxReuse: number,
-  ) {}
-
-  get size(): number {
-    let n = 0;
-    for (const list of this.idle.values()) n += list.length;
-    return n;
-  }
-
-  /** Whether park() would keep this session now. */
-  wants(key: string, session: Session): boolean {
-    return (
-      !this.closed &&
-      !session.broken &&
-      session.transactions < this.maxReuse &&
-      (this.idle.get(key)?.length ?? 0) < this.maxPerDestination
-    );
-  }
-
-  /** Keeps a session whose transaction ended cleanly; false leaves it to the caller to QUIT. */
-  park(key: string, session: Session): boolean {
-    if (!this.wants(key, session)) return false;
-    const entry: Parked = { key, session, timer: setTimeout(() => this.expire(entry), this.idleMs).unref() };
-    let list = this.idle.get(key);
-    if (!list) {
-      list = [];
-      this.idle.set(key, list);
-    }
-    list.push(entry);
-    session.hold(false);
-    // The server may hang up on an idle client at any time.
-    void session.gone.then(() => {
-      if (this.remove(entry)) this.end(session, false);
-    });
-    return true;
-  }
-
-  /** The most recently parked session for key, from now on the caller's alone. */
-  take(key: string): Session | undefined {
-    const entry = this.idle.get(key)?.at(-1);
-    if (!entry) return undefined;
-    this.remove(entry);
-    entry.session.hold(true);
-    return entry.session;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const list of [...this.idle.values()]) {
-      for (const entry of [...list]) if (this.remove(entry)) this.end(entry.session, true);
-    }
-    while (this.ending.size > 0) await Promise.all(this.ending);
-  }
-
-  private expire(entry: Parked): void {
-    if (this.remove(entry)) this.end(entry.session, true);
-  }
-
-  private remove(entry: Parked): boolean {
-    const list = this.idle.get(entry.key);
-    const i = list?.indexOf(entry) ?? -1;
-    if (!list || i < 0) return false;
-    list.splice(i, 1);
-    if (list.length === 0) this.idle.delete(entry.key);
-    clearTimeout(entry.timer);
-    return true;
-  }
-
-  private end(session: Session, quit: boolean): void {
-    const ended = session
-      .settle(quit)
-      .catch(() => {})
-      .finally(() => this.ending.delete(ended));
-    this.ending.add(ended);
-  }
-}
-
-/**
- * nodemailer's connection with its events turned into promises. nodemailer
- * reports a broken connection only as an 'error' or 'end' event, never to the
- * callback of the command in flight, so every step races against them.
- */
-class Session {
-  readonly conn: SMTPConnection;
-  /** The server's first reply was 2xx, so this host is the one that delivers. */
-  greeted = false;
-  /** The connection failed or closed; no more commands, no QUIT. */
-  broken = false;
-  /** The server said yes to STARTTLS: a failure before TLS is up is the handshake's. */
-  handshaking = false;
-  /** Transactions begun on this connection. */
-  transactions = 0;
-  /** Settles once the connection failed or closed. */
-  readonly gone: Promise<void>;
-  private readonly lost: Promise<never>;
-  private replies = 0;
-  private startTlsSent = false;
-  private held = true;
-
-  constructor(options: SMTPConnection.Options) {
-    // The transaction log is the only place nodemailer shows the server's replies as they come.
-    const logger = this.transcript();
-    this.conn = new SMTPConnection({ ...options, logger, transactionLog: true });
-    this.lost = new Promise<never>((_, reject) => {
-      let failure: unknown;
-      this.conn.on('error', (err) => {
-        this.broken = true;
-        failure ??= err;
-        reject(err);
-      });
-      this.conn.on('end', () => {
-        this.broken = true;
-        reject(failure ?? new Error('connection closed'));
-      });
-    });
-    // Nothing may await it (a clean QUIT also ends the connection).
-    this.gone = this.lost.catch(() => {});
-  }
-
-  step<T>(start: (resolve: (value: T) => void, reject: (err: unknown) => void) => void): Promise<T> {
-    return Promise.race([this.lost, new Promise<T>(start)]);
-  }
-
-  tlsInfo(): { protocol: string; cipher: string } | undefined {
-    const socket: unknown = this.conn._socket;
-    if (!(socket instanceof TLSSocket) || !this.conn.secure) return undefined;
-    return { protocol: socket.getProtocol() ?? 'unknown', cipher: socket.getCipher().name };
-  }
-
-  /** Whether the socket keeps the process alive: an idle connection must not. */
-  hold(active: boolean): void {
-    const socket: Socket | false | undefined = this.conn._socket;
-    if (!socket) return;
-    if (active) socket.ref();
-    else socket.unref();
-    this.held = active;
-  }
-
-  /** The socket timeout of the transaction about to start, which may not be the one that opened it. */
-  retime(socketMs: number): void {
-    this.conn.options.socketTimeout = socketMs;
-    const socket: Socket | false | undefined = this.conn._socket;
-    if (socket) socket.setTimeout(socketMs);
-  }
-
-  /** QUITs if the session still stands, then waits until the socket is closed. */
-  async settle(quit: boolean): Promise<void> {
-    const socket: Socket | false | undefined = this.conn._socket;
-    if (quit && !this.broken) this.conn.quit();
-    else this.conn.close();
-    if (!socket || socket.closed) return;
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), QUIT_WAIT_MS);
-      // An idle connection's QUIT is no reason to keep the process alive either.
-      if (!this.held) timer.unref();
-    });
-    if ((await Promise.race([closed, late])) === 'late') {
-      this.conn.close();
-      socket.destroy();
-      await closed;
-    }
-    clearTimeout(timer);
-  }
-
-  private transcript(): Logger {
-    const ignore = () => {};
-    return {
-      level: ignore,
-      trace: ignore,
-      info: ignore,
-      warn: ignore,
-      error: ignore,
-      fatal: ignore,
-      debug: (...params: unknown[]) => {
-        const tnx = (params[0] as { tnx?: unknown } | undefined)?.tnx;
-        const line = String(params[1]);
-        if (tnx === 'client' && line === 'STARTTLS') this.startTlsSent = true;
-        if (tnx !== 'server') return;
-        // The first reply is the greeting; nodemailer itself insists on exactly 220.
-        if (this.replies++ === 0) this.greeted = /^2\d\d/.test(line);
-        if (this.startTlsSent) {
-          this.startTlsSent = false;
-          this.handshaking = line.startsWith('2');
-        }
-      },
-    };
-  }
 }
