@@ -44,14 +44,16 @@ describe('a recipient whose mailbox cannot be named', () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgate-unsafe-'));
     const mail = join(dir, 'mail');
     writeFileSync(join(dir, 'aliases.yaml'), 'evil: a/b\n');
+    // RCPT refuses evil@ now (its only target cannot be a mailbox), so the message is one
+    // accepted before the alias was changed to this.
+    const id = '0MWT707BG0038AI';
+    writeQueued(
+      join(dir, 'queue'),
+      { id, sender: 'sender@example.test', recipients: ['victim@example.test', 'evil@example.test'] },
+      'Subject: bomb\r\nMessage-ID: <bomb@client.test>\r\n\r\nonce\r\n',
+    );
     const gw = await startGateway({ dir, delivery: `${CREATE_MAILBOXES}\n  aliases: aliases.yaml` });
     try {
-      const id = await send(
-        gw,
-        'sender@example.test',
-        ['victim@example.test', 'evil@example.test'],
-        'Subject: bomb\r\nMessage-ID: <bomb@client.test>\r\n\r\nonce\r\n',
-      );
       await firstRunOver(gw, id);
       // A flush makes every pending recipient due again: what was delivered must stay delivered.
       const flush = await runCli(['queue', 'flush', id, '--config', gw.configFile]);
@@ -121,7 +123,17 @@ describe('a recipient whose mailbox cannot be named', () => {
 describe('a directory that is down', () => {
   it('defers its local recipient (never a 5.1.1 bounce); the remote one gets one copy', async () => {
     const peer = await startPeer('accept');
+    // RCPT asks the same directory and gets 451 while it is down: the message is one
+    // accepted before it went down.
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-directory-down-'));
+    const id = '0MWT707BG0039AI';
+    writeQueued(
+      join(dir, 'queue'),
+      { id, sender: 'a@example.org', recipients: ['alice@example.test', 'r@far.test'] },
+      'Subject: directory down\r\n\r\nx\r\n',
+    );
     const gw = await startGateway({
+      dir,
       plugins: `
       - use: rcpthosts
         with:
@@ -138,7 +150,6 @@ describe('a directory that is down', () => {
     - { domain: far.test, host: 127.0.0.1, port: ${peer.port}, tls: none }`,
     });
     try {
-      const id = await send(gw, 'a@example.org', ['alice@example.test', 'r@far.test'], 'Subject: directory down\r\n\r\nx\r\n');
       const waitAttempts = (n: number) => gw.waitForLog(() => deliveryLines(gw, id, 'alice@example.test').length >= n, 10_000);
       await waitAttempts(1);
       await runCli(['queue', 'flush', id, '--config', gw.configFile]);
