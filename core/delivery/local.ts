@@ -53,7 +53,8 @@ export class LocalRun {
   ) {}
 }
 
-export type Result = Pick<DeliveryOutcome, 'result' | 'reply'>;
+/** What delivery to one target (a mailbox, a forward) of a recipient gave. */
+export type TargetResult = Pick<DeliveryOutcome, 'result' | 'reply'>;
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -73,7 +74,7 @@ export class LocalDelivery {
     }
   }
 
-  private async deliverRecipient(run: LocalRun, recipient: string): Promise<Result> {
+  private async deliverRecipient(run: LocalRun, recipient: string): Promise<TargetResult> {
     const at = recipient.lastIndexOf('@');
     const domain = at < 0 ? this.settings.hostname : recipient.slice(at + 1).toLowerCase();
     let record: Awaited<ReturnType<Directory['lookup']>>;
@@ -111,7 +112,7 @@ export class LocalDelivery {
       return { result: 'deferred', reply: deliveryReply(451, '4.3.0', `alias resolution failed: ${errorText(err)}`) };
     }
 
-    const results: Result[] = [];
+    const results: TargetResult[] = [];
     for (const target of targets) {
       try {
         results.push(await this.deliverTarget(run, recipient, record?.mailbox, target));
@@ -119,7 +120,7 @@ export class LocalDelivery {
         results.push({ result: 'deferred', reply: deliveryReply(451, '4.3.0', `${describeTarget(target)}: ${errorText(err)}`) });
       }
     }
-    return combine(results);
+    return combineTargets(results);
   }
 
   private async deliverTarget(
@@ -127,7 +128,7 @@ export class LocalDelivery {
     recipient: string,
     directoryMailbox: string | undefined,
     target: LocalTarget,
-  ): Promise<Result> {
+  ): Promise<TargetResult> {
     if (target.kind === 'unknown') {
       return {
         result: 'failed',
@@ -229,7 +230,7 @@ export class LocalDelivery {
  * of the targets with the deciding result, their texts joined, so a bounce
  * reports the failures and not the mailboxes that got their copy.
  */
-export function combine(results: readonly Result[]): Result {
+export function combineTargets(results: readonly TargetResult[]): TargetResult {
   const result = results.some((r) => r.result === 'deferred')
     ? 'deferred'
     : results.some((r) => r.result === 'failed')
