@@ -9,6 +9,7 @@ import { type LoadedConfig, loadConfig } from './config/load.js';
 import { takeControlRequests } from './delivery/control.js';
 import { createRecipientCheck } from './delivery/recipient-check.js';
 import { createScheduler, loadAliasTable } from './delivery/setup.js';
+import { BOUNCED_BY_ADMINISTRATOR } from './delivery/state.js';
 import { createLogger } from './log/logger.js';
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
 import { FileQueue } from './queue/file-queue.js';
@@ -162,7 +163,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
           ? scheduler.flush(request.id)
           : request.action === 'remove'
             ? scheduler.remove(request.id!)
-            : scheduler.bounceNow(request.id!, 'Message bounced by the administrator');
+            : scheduler.bounceNow(request.id!, BOUNCED_BY_ADMINISTRATOR);
       work.then(() => done(), done);
     }
   });

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import { type ControlAction, writeControlRequest } from '../delivery/control.js';
-import { initialState } from '../delivery/scheduler.js';
+import { BOUNCED_BY_ADMINISTRATOR, bounceNow, flushNow, initialState } from '../delivery/state.js';
 import { startGateway } from '../gateway.js';
 import { FileQueue, runningGateway } from '../queue/file-queue.js';
 import { describeConfig } from './describe.js';
@@ -122,16 +122,9 @@ async function control(action: ControlAction, id: string | undefined): Promise<v
       for (const one of id ? [id] : await q.ids()) {
         const env = await q.envelope(one);
         if (!env) continue;
+        // The same transitions the scheduler makes when a running gateway is asked.
         const state = (await q.readState(one)) ?? initialState(env);
-        const now = new Date().toISOString();
-        await q.writeState({
-          ...state,
-          recipients: state.recipients.map((r) => {
-            if (r.status !== 'pending') return r;
-            if (action === 'flush') return { ...r, nextAttempt: now };
-            return { ...r, status: 'failed' as const, lastReply: '550 5.0.0 Message bounced by the administrator' };
-          }),
-        });
+        await q.writeState(action === 'flush' ? flushNow(state, Date.now()) : bounceNow(state, BOUNCED_BY_ADMINISTRATOR));
       }
     }
     process.stdout.write(

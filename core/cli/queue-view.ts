@@ -3,14 +3,15 @@
  * and show (envelope plus header section).
  */
 import type { Readable } from 'node:stream';
-import type { DeliveryState, Envelope, RecipientState } from '../model/index.js';
+import { type DeliveryState, type Envelope, type RecipientState, replyLine } from '../model/index.js';
 import type { QueueStats, QueueSummary } from '../queue/queue.js';
 
-/** "pending, 2 attempts, next 2026-11-23T12:00:00Z, last: 451 4.3.0 try later" */
+/** "pending, 2 attempts, next 2026-11-23T12:00:00Z, last: 451 4.7.1 try later (mx.example.net)" */
 export function describeRecipient(r: RecipientState): string {
   const parts: string[] = [r.status, `${r.attempts} attempt${r.attempts === 1 ? '' : 's'}`];
   if (r.status === 'pending' && r.nextAttempt) parts.push(`next ${r.nextAttempt}`);
-  if (r.lastReply) parts.push(`last: ${r.lastReply}`);
+  // The host that gave the reply, as in a DSN's Remote-MTA; a diagnosis of our own names none.
+  if (r.reply) parts.push(`last: ${replyLine(r.reply)}${r.reply.host ? ` (${r.reply.host})` : ''}`);
   return parts.join(', ');
 }
 

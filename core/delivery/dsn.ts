@@ -1,22 +1,24 @@
 /*
  * Delivery status notifications: renders a bounce or delay warning as a complete
  * RFC 5322 message, multipart/report (RFC 6522) with an RFC 3464 report, laid out
- * as Postfix lays it out. Guarantees CRLF line ends, lines of at most 998 octets, a
- * 7-bit report (8-bit only inside the returned original). Pure: dates, ids and the
- * boundary are inputs; it neither decides whom to notify nor sends anything.
+ * as Postfix lays it out. Each recipient's Status, Diagnostic-Code and Remote-MTA
+ * come from the fields of its reply. Guarantees CRLF line ends, lines of at most
+ * 998 octets, a 7-bit report (8-bit only inside the returned original). Pure:
+ * dates, ids and the boundary are inputs; it neither decides whom to notify nor
+ * sends anything.
  */
 import { rfc5322Date } from '../message/received.js';
+import { type DeliveryReply, ENHANCED_CODE, type Reply, replyLine } from '../model/index.js';
 
 export interface DsnRecipient {
   /** The original envelope recipient, reported as "rfc822; addr". */
   readonly recipient: string;
   readonly action: 'failed' | 'delayed';
-  /** RFC 3463 enhanced status code, "5.1.1"; statusFromReply() derives one from the remote's reply. */
-  readonly status: string;
-  /** The remote's reply, "550 5.1.1 <x@y>: User unknown"; reported as "Diagnostic-Code: smtp; ...". */
-  readonly diagnostic?: string;
-  /** The host that gave the reply, reported as "Remote-MTA: dns; mx.example.com". */
-  readonly remoteMta?: string;
+  /**
+   * The reply that decided it: reported as "Status: 5.1.1" (deliveryStatus), "Diagnostic-Code:
+   * smtp; 550 5.1.1 ..." and, when a remote host gave it, "Remote-MTA: dns; mx.example.com".
+   */
+  readonly reply: DeliveryReply;
   readonly lastAttempt?: Date;
   /** Reported for delayed recipients only (RFC 3464 2.3.9). */
   readonly willRetryUntil?: Date;
@@ -54,24 +56,21 @@ const SOFT_LINE = 78;
 /** Longer words are cut, so even an indented piece stays far below RFC 5322's 998 octets. */
 const MAX_WORD = 900;
 
-const STATUS = /^[245]\.\d{1,3}\.\d{1,3}$/;
 /** RFC 2046 5.1.1 bchars, 1 to 70 of them, not ending in a space. */
 const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
-/** Reply code, then an optional RFC 2034 enhanced code on the same line. */
-const REPLY = /^([2-5])\d\d(?:[ -]|$)(?:([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$))?/;
 
 /**
- * The enhanced status code for a recipient: the one in the remote's reply
- * ("550 5.1.1 ..." -> "5.1.1"), else the reply code's class ("550 no such user" ->
- * "5.0.0"). The reply code decides the class (RFC 3463 2: the two must agree), so
- * a recipient that expired after "451 4.4.1" replies is reported as 4.4.1, as
- * Postfix does; `permanent` decides only when there is no usable reply.
+ * The RFC 3463 status reported for a reply: its enhanced code ("550 5.1.1 ..." ->
+ * 5.1.1), else the class of its reply code ("550 no such user" -> 5.0.0). The
+ * reply code decides the class (RFC 3463 2: the two must agree, and the code is
+ * what the client acted on), so "554 4.4.7" is 5.4.7, and a recipient that
+ * expired after "451 4.4.1" replies is reported as 4.4.1, as Postfix does.
  */
-export function statusFromReply(reply: string | undefined, permanent: boolean): string {
-  const m = reply === undefined ? null : REPLY.exec(reply.trimStart());
-  if (!m || (m[1] !== '4' && m[1] !== '5')) return permanent ? '5.0.0' : '4.0.0';
-  if (m[2] === undefined) return `${m[1]}.0.0`;
-  return `${m[1]}.${Number(m[3])}.${Number(m[4])}`;
+export function deliveryStatus(r: Reply): string {
+  const cls = r.code >= 400 && r.code < 500 ? 4 : 5;
+  if (r.enhanced === undefined || !ENHANCED_CODE.test(r.enhanced)) return `${cls}.0.0`;
+  const [, subject, detail] = r.enhanced.split('.');
+  return `${cls}.${Number(subject)}.${Number(detail)}`;
 }
 
 /** Remote replies and host names are foreign text: one line of printable ASCII, so they can neither add fields nor make the report 8-bit. */
@@ -228,20 +227,22 @@ function hasEightBit(bytes: Buffer): boolean {
   return false;
 }
 
-/** The remote's reply as reported: printable, or undefined when there is nothing left of it. */
-function diagnosticOf(r: DsnRecipient): string | undefined {
-  const text = r.diagnostic === undefined ? '' : printable(r.diagnostic);
-  return text === '' ? undefined : text;
+/** The reply as reported: one printable line. */
+function diagnosticOf(r: DsnRecipient): string {
+  return printable(replyLine(r.reply));
+}
+
+/** The host that gave the reply, printable, or undefined for a diagnosis of our own. */
+function remoteMtaOf(r: DsnRecipient): string | undefined {
+  const host = r.reply.host === undefined ? '' : printable(r.reply.host);
+  return host === '' ? undefined : host;
 }
 
 /** One recipient's paragraph in the human-readable part, as Postfix writes its bounce log entries. */
 function reason(r: DsnRecipient): string {
   const who = `<${addressText(r.recipient)}>:`;
-  const said = diagnosticOf(r);
-  const host = r.remoteMta === undefined ? undefined : printable(r.remoteMta);
-  if (said !== undefined) return host ? `${who} host ${host} said: ${said}` : `${who} ${said}`;
-  const what = r.action === 'failed' ? 'delivery failed' : 'delivery is delayed';
-  return `${who} ${what}${host ? ` at host ${host}` : ''} (status ${r.status})`;
+  const host = remoteMtaOf(r);
+  return host ? `${who} host ${host} said: ${diagnosticOf(r)}` : `${who} ${diagnosticOf(r)}`;
 }
 
 function elapsed(ms: number): string {
@@ -306,12 +307,15 @@ function report(input: DsnInput): string {
     field('Arrival-Date', date(input.arrivalDate, 'arrivalDate')),
   ];
   for (const r of input.recipients) {
-    if (!STATUS.test(r.status)) throw new RangeError(`dsn: status "${printable(r.status)}" is not an RFC 3463 code`);
-    out.push(CRLF, field('Final-Recipient', addressField(r.recipient)), field('Action', r.action), field('Status', r.status));
-    if (r.remoteMta !== undefined && printable(r.remoteMta) !== '')
-      out.push(field('Remote-MTA', `dns; ${printable(r.remoteMta)}`));
-    const diagnostic = diagnosticOf(r);
-    if (diagnostic !== undefined) out.push(field('Diagnostic-Code', `smtp; ${diagnostic}`));
+    out.push(
+      CRLF,
+      field('Final-Recipient', addressField(r.recipient)),
+      field('Action', r.action),
+      field('Status', deliveryStatus(r.reply)),
+    );
+    const remoteMta = remoteMtaOf(r);
+    if (remoteMta !== undefined) out.push(field('Remote-MTA', `dns; ${remoteMta}`));
+    out.push(field('Diagnostic-Code', `smtp; ${diagnosticOf(r)}`));
     if (r.lastAttempt) out.push(field('Last-Attempt-Date', date(r.lastAttempt, 'lastAttempt')));
     if (r.action === 'delayed' && r.willRetryUntil) out.push(field('Will-Retry-Until', date(r.willRetryUntil, 'willRetryUntil')));
   }
@@ -320,7 +324,7 @@ function report(input: DsnInput): string {
 
 /**
  * The notification as wire bytes. Throws RangeError on input no valid report can
- * carry: no recipients, the null sender as recipient, an invalid status, date or
+ * carry: no recipients, the null sender as recipient, an invalid date or
  * boundary, or a boundary that occurs in the returned original.
  */
 export function renderDsn(input: DsnInput): Buffer {

@@ -9,14 +9,14 @@
  * never aborts the attempt for the others.
  * Does not: schedule, retry, or write the delivery state (the scheduler does).
  */
-import type { DeliveryOutcome, Envelope } from '../model/index.js';
+import { createEnvelope, type DeliveryOutcome, deliveryReply, type Envelope, replyLine } from '../model/index.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import type { LocalRecipients, ResolvedTarget } from './local-recipients.js';
 import { copyName, deliverToMaildir, MaildirError } from './maildir.js';
 import { recipientResult, type TargetResult, unknownTarget } from './recipient-rules.js';
 import { recipientKey } from './recipients.js';
-import { addedHeaders, messageStream } from './stored-message.js';
+import { deliveredStream } from './stored-message.js';
 
 export interface LocalDeliverySettings {
   /** The domain of a recipient without one, and the host in copy names. */
@@ -58,13 +58,13 @@ export class LocalDelivery {
     private readonly deps: LocalDeliveryDeps,
   ) {}
 
-  /** Delivers to one recipient; resolves with its outcome, never rejects. */
+  /** Delivers to one recipient; resolves with its outcome, never rejects. Replies are our own: no host. */
   async deliver(run: LocalRun, recipient: string): Promise<LocalOutcome> {
     try {
-      return { recipient, host: 'local', ...(await this.deliverRecipient(run, recipient)) };
+      return { recipient, ...(await this.deliverRecipient(run, recipient)) };
     } catch (err) {
       // Not foreseen (a plugin, the file system, a bug): this recipient waits for the next attempt.
-      return { recipient, result: 'deferred', reply: `451 4.3.0 local delivery failed: ${errorText(err)}` };
+      return { recipient, result: 'deferred', reply: deliveryReply(451, '4.3.0', `local delivery failed: ${errorText(err)}`) };
     }
   }
 
@@ -78,7 +78,7 @@ export class LocalDelivery {
       targets = await this.deps.recipients.resolve(at < 0 ? `${recipient}@${domain}` : recipient, domain);
     } catch (err) {
       // A directory or mail store that cannot answer says nothing about the user: wait, never bounce.
-      return { result: 'deferred', reply: `451 4.3.0 ${errorText(err)}` };
+      return { result: 'deferred', reply: deliveryReply(451, '4.3.0', errorText(err)) };
     }
 
     const results: TargetResult[] = [];
@@ -86,23 +86,25 @@ export class LocalDelivery {
       try {
         results.push(await this.deliverTarget(run, target));
       } catch (err) {
-        results.push({ result: 'deferred', reply: `451 4.3.0 ${describeTarget(target)}: ${errorText(err)}` });
+        results.push({ result: 'deferred', reply: deliveryReply(451, '4.3.0', `${describeTarget(target)}: ${errorText(err)}`) });
       }
     }
     const outcome = recipientResult(results);
-    return results.length > 1 ? { ...outcome, targets: results.map((r) => r.reply) } : outcome;
+    return results.length > 1 ? { ...outcome, targets: results.map((r) => replyLine(r.reply)) } : outcome;
   }
 
   private async deliverTarget(run: LocalRun, target: ResolvedTarget): Promise<TargetResult> {
     if (target.kind === 'unknown') return unknownTarget(target.address);
-    if (target.kind === 'loop') return { result: 'failed', reply: `554 5.4.6 <${target.address}>: alias loop or too deep` };
+    if (target.kind === 'loop')
+      return { result: 'failed', reply: deliveryReply(554, '5.4.6', `<${target.address}>: alias loop or too deep`) };
     if (target.kind === 'forward') {
       // A forward is a new message in the queue, so it gets its own retries and bounces.
       const key = recipientKey(target.address);
-      if (run.forwarded.has(key)) return { result: 'delivered', reply: `250 2.1.5 already forwarded to <${target.address}>` };
+      if (run.forwarded.has(key))
+        return { result: 'delivered', reply: deliveryReply(250, '2.1.5', `already forwarded to <${target.address}>`) };
       await this.forward(run, target.address);
       run.forwarded.add(key);
-      return { result: 'delivered', reply: `250 2.1.5 forwarded to <${target.address}>` };
+      return { result: 'delivered', reply: deliveryReply(250, '2.1.5', `forwarded to <${target.address}>`) };
     }
 
     const mailbox = `${target.local}@${target.domain}`;
@@ -110,12 +112,13 @@ export class LocalDelivery {
     // One copy per Maildir (Postfix suppresses duplicates the same way): a second recipient
     // leading here, an alias and its target both listed, two aliases to one user.
     const earlier = run.copies.get(maildir);
-    if (earlier !== undefined) return { result: 'delivered', reply: `250 2.0.0 ${mailbox}: the copy in ${earlier} serves` };
+    if (earlier !== undefined)
+      return { result: 'delivered', reply: deliveryReply(250, '2.0.0', `${mailbox}: the copy in ${earlier} serves`) };
     try {
       const { file, existed } = await deliverToMaildir({
         maildir,
-        prepend: `Return-Path: <${run.envelope.sender}>\r\nDelivered-To: ${mailbox}\r\n${addedHeaders(run.envelope)}`,
-        message: () => messageStream(this.deps.queue, run.queueId, ''),
+        prepend: `Return-Path: <${run.envelope.sender}>\r\nDelivered-To: ${mailbox}\r\n`,
+        message: () => deliveredStream(this.deps.queue, run.envelope),
         hostname: this.settings.hostname,
         name: copyName(run.queueId, new Date(run.envelope.received), this.settings.hostname),
         lookInCur: !run.fresh,
@@ -123,13 +126,15 @@ export class LocalDelivery {
       run.copies.set(maildir, file);
       return {
         result: 'delivered',
-        reply: existed ? `250 2.0.0 already delivered to ${file}` : `250 2.0.0 delivered to ${file}`,
+        reply: deliveryReply(250, '2.0.0', existed ? `already delivered to ${file}` : `delivered to ${file}`),
       };
     } catch (err) {
       const temporary = !(err instanceof MaildirError) || err.temporary;
       return {
         result: temporary ? 'deferred' : 'failed',
-        reply: `${temporary ? '451 4.2.0' : '550 5.2.0'} ${mailbox}: ${errorText(err)}`,
+        reply: temporary
+          ? deliveryReply(451, '4.2.0', `${mailbox}: ${errorText(err)}`)
+          : deliveryReply(550, '5.2.0', `${mailbox}: ${errorText(err)}`),
       };
     }
   }
@@ -138,16 +143,19 @@ export class LocalDelivery {
   private async forward(run: LocalRun, address: string): Promise<void> {
     const spool = this.deps.queue.createSpool(newQueueId());
     try {
-      const source = messageStream(this.deps.queue, run.queueId, addedHeaders(run.envelope));
+      const source = deliveredStream(this.deps.queue, run.envelope);
       for await (const chunk of source) spool.write(chunk as Buffer);
-      await spool.commit({
-        ...run.envelope,
-        id: spool.id,
-        recipients: [{ address, parameters: {} }],
-        addedHeaders: [],
-        size: spool.size,
-        received: new Date(this.deps.now()).toISOString(),
-      });
+      // The original's envelope for the new recipient: the added headers are in the copy now.
+      await spool.commit(
+        createEnvelope({
+          ...run.envelope,
+          id: spool.id,
+          received: new Date(this.deps.now()),
+          recipients: [address],
+          size: spool.size,
+          addedHeaders: [],
+        }),
+      );
     } catch (err) {
       await spool.discard();
       throw err;

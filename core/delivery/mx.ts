@@ -5,6 +5,7 @@
  * recipient is never bounced because a resolver was down. The resolver is
  * passed in, so tests can answer from a local zone.
  */
+import { type DeliveryReply, deliveryReply } from '../model/index.js';
 
 export interface MxResolver {
   resolveMx(domain: string): Promise<{ exchange: string; priority: number }[]>;
@@ -14,7 +15,7 @@ export interface MxResolver {
 
 export type MxAnswer =
   | { readonly ok: true; readonly hosts: readonly string[] }
-  | { readonly ok: false; readonly permanent: boolean; readonly reply: string };
+  | { readonly ok: false; readonly permanent: boolean; readonly reply: DeliveryReply };
 
 /** Sorts MX records by preference; shuffles equal preferences (load spreading, RFC 5321 5.1). */
 export function orderExchanges(records: readonly { exchange: string; priority: number }[], random = Math.random): string[] {
@@ -39,13 +40,17 @@ export async function lookupMx(domain: string, resolver: MxResolver): Promise<Mx
   } catch (err) {
     const c = code(err);
     if (NO_DOMAIN.has(c))
-      return { ok: false, permanent: true, reply: `550 5.1.2 Host or domain name not found: ${domain} (${c})` };
-    if (!NO_DATA.has(c)) return { ok: false, permanent: false, reply: `451 4.4.3 DNS lookup of ${domain} failed (${c})` };
+      return {
+        ok: false,
+        permanent: true,
+        reply: deliveryReply(550, '5.1.2', `Host or domain name not found: ${domain} (${c})`),
+      };
+    if (!NO_DATA.has(c)) return dnsTrouble(domain, c);
     records = [];
   }
   // RFC 7505: a single MX "." with preference 0 says the domain takes no mail.
   if (records.length === 1 && (records[0]!.exchange === '' || records[0]!.exchange === '.')) {
-    return { ok: false, permanent: true, reply: `556 5.1.10 Domain ${domain} does not accept mail (null MX)` };
+    return { ok: false, permanent: true, reply: deliveryReply(556, '5.1.10', `Domain ${domain} does not accept mail (null MX)`) };
   }
   if (records.length) return { ok: true, hosts: orderExchanges(records) };
   // No MX: the domain itself is the mail host if it has an address (implicit MX).
@@ -60,6 +65,14 @@ export async function lookupMx(domain: string, resolver: MxResolver): Promise<Mx
     }
   }
   if (found.length) return { ok: true, hosts: [domain] };
-  if (temporary) return { ok: false, permanent: false, reply: `451 4.4.3 DNS lookup of ${domain} failed (${temporary})` };
-  return { ok: false, permanent: true, reply: `550 5.1.2 Host or domain name not found: ${domain} has no MX or address records` };
+  if (temporary) return dnsTrouble(domain, temporary);
+  return {
+    ok: false,
+    permanent: true,
+    reply: deliveryReply(550, '5.1.2', `Host or domain name not found: ${domain} has no MX or address records`),
+  };
+}
+
+function dnsTrouble(domain: string, code: string): MxAnswer {
+  return { ok: false, permanent: false, reply: deliveryReply(451, '4.4.3', `DNS lookup of ${domain} failed (${code})`) };
 }

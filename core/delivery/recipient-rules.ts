@@ -6,7 +6,7 @@
  * what the same resolution found. No directory, no file system, no clock.
  */
 import { type AcceptResult, type RejectResult, reject, tempfail } from '../hooks/results.js';
-import type { DeliveryOutcome } from '../model/index.js';
+import { type DeliveryOutcome, deliveryReply, replyText } from '../model/index.js';
 import { type LocalResolutionOptions, type LocalTarget, mailboxPath, resolveLocal } from './local-address.js';
 
 /** What is known about one candidate mailbox (a user the resolution asked about). */
@@ -163,8 +163,11 @@ export type TargetResult = Pick<DeliveryOutcome, 'result' | 'reply'>;
 export function unknownTarget(address: string): TargetResult {
   const at = address.lastIndexOf('@');
   const problem = mailboxNameProblem(address.slice(0, at), address.slice(at + 1));
-  if (problem) return { result: 'failed', reply: `550 5.1.3 <${address}>: ${problem}` };
-  return { result: 'failed', reply: `550 5.1.1 <${address}>: Recipient address rejected: User unknown in local recipient table` };
+  if (problem) return { result: 'failed', reply: deliveryReply(550, '5.1.3', `<${address}>: ${problem}`) };
+  return {
+    result: 'failed',
+    reply: deliveryReply(550, '5.1.1', `<${address}>: Recipient address rejected: User unknown in local recipient table`),
+  };
 }
 
 /**
@@ -172,20 +175,16 @@ export function unknownTarget(address: string): TargetResult {
  * delivered: a deferred target is tried again, and the targets it shares the
  * recipient with find their copies then. The reply is that of the targets that
  * decided it, so the bounce for an alias to [alice, nobody] carries nobody's
- * 5.1.1 rather than alice's 250 (the DSN status is read from the reply).
+ * 5.1.1 rather than alice's 250, and the DSN its status.
  */
 export function recipientResult(results: readonly TargetResult[]): TargetResult {
-  if (results.length === 0) return { result: 'delivered', reply: '250 2.0.0 no targets' };
   const result = results.some((r) => r.result === 'deferred')
     ? 'deferred'
     : results.some((r) => r.result === 'failed')
       ? 'failed'
       : 'delivered';
-  return {
-    result,
-    reply: results
-      .filter((r) => r.result === result)
-      .map((r) => r.reply)
-      .join('; '),
-  };
+  const deciding = results.filter((r) => r.result === result);
+  const first = deciding[0]?.reply ?? deliveryReply(250, '2.0.0', 'no targets');
+  if (deciding.length < 2) return { result, reply: first };
+  return { result, reply: { ...first, text: deciding.map((r) => replyText(r.reply)).join('; ') } };
 }

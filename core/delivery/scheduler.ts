@@ -1,48 +1,39 @@
 /*
  * The scheduler (qmail-send): takes committed queue entries as soon as they
- * are committed (and all of them after a restart), routes each recipient,
- * delivers locally or by SMTP within the concurrency limits, writes every
- * recipient's new state durably before the next step, retries on qmail's
- * schedule, bounces what failed for good and removes what is finished.
- * Each recipient is delivered once: an error stays with its recipient, a
- * state that cannot be written holds the message until it is written, and
- * duplicates share one delivery. A crash never loses a recipient; it repeats
- * at most a remote attempt in flight (local delivery finds its earlier copy).
+ * are committed (and all of them after a restart), runs an attempt for the
+ * recipients that are due (dispatch.ts), writes every recipient's new state
+ * durably before the next step (state.ts holds the transitions), retries on
+ * qmail's schedule, has what failed for good bounced (bounce.ts) and removes
+ * what is finished. It owns the timers, one run per message at a time, and the
+ * concurrency limits. A state that cannot be written holds the message until
+ * it is written. A crash never loses a recipient; it repeats at most a remote
+ * attempt in flight (local delivery finds its earlier copy).
  */
-import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
-import { recording } from '../hooks/record.js';
-import type { BounceNotice, RouteQuery } from '../hooks/types.js';
-import type { DeliveryOutcome, DeliveryState, Envelope, RecipientState, Route } from '../model/index.js';
+import type { DeliveryState, Envelope } from '../model/index.js';
 import type { MessageQueue } from '../queue/queue.js';
-import { newQueueId } from '../queue/queue.js';
-import { type DsnRecipient, renderDsn, statusFromReply } from './dsn.js';
-import { LocalDelivery, LocalRun } from './local.js';
+import { Bouncer, type BounceSettings } from './bounce.js';
+import { Dispatcher, type DispatchSettings } from './dispatch.js';
+import { LocalRun } from './local.js';
 import type { LocalRecipients } from './local-recipients.js';
-import { lookupMx, type MxResolver } from './mx.js';
-import { groupDuplicates } from './recipients.js';
-import { ConnectionCache, deliverRemote } from './remote.js';
-import { expired, nextAttempt, type RetryPolicy } from './retry.js';
-import { decideRoute, type RoutingTable } from './routing.js';
-import { Semaphore } from './semaphore.js';
-import { addedHeaders, messageStream } from './stored-message.js';
+import type { MxResolver } from './mx.js';
+import { type DeliveryLimitSettings, DeliveryLimits } from './semaphore.js';
+import {
+  applyOutcomes,
+  bounceNow,
+  dueRecipients,
+  expire,
+  finished,
+  flushNow,
+  initialState,
+  markBounced,
+  nextDue,
+  type RetryPolicies,
+  unbounced,
+} from './state.js';
 
-export interface SchedulerSettings {
-  readonly hostname: string;
-  readonly helo: string;
-  readonly routing: RoutingTable;
-  readonly doubleBounce: string | undefined;
-  readonly bounceMaxBytes: number;
-  readonly retryLocal: RetryPolicy;
-  readonly retryRemote: RetryPolicy;
-  readonly concurrencyLocal: number;
-  readonly concurrencyRemote: number;
-  readonly concurrencyPerDomain: number;
-  readonly connectTimeoutMs: number;
-  readonly commandTimeoutMs: number;
-}
+export interface SchedulerSettings extends DispatchSettings, BounceSettings, DeliveryLimitSettings, RetryPolicies {}
 
 export interface SchedulerDeps {
   readonly queue: MessageQueue;
@@ -54,9 +45,6 @@ export interface SchedulerDeps {
   readonly log: Logger;
   readonly now?: () => number;
 }
-
-/** `targets`: the reply of each target of a local recipient with several (logged, not stored). */
-type Outcome = DeliveryOutcome & { readonly kind: 'local' | 'remote'; readonly targets?: readonly string[] };
 
 /** setTimeout's limit; later attempts are re-armed when the timer fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -82,14 +70,10 @@ export class Scheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
-  private readonly local: Semaphore;
-  private readonly remote: Semaphore;
-  private readonly perDestination = new Map<string, Semaphore>();
   private stopped = false;
   private readonly now: () => number;
-  /** Connections kept open briefly for the next message to the same destination. */
-  private readonly connections = new ConnectionCache();
-  private readonly localDelivery: LocalDelivery;
+  private readonly dispatcher: Dispatcher;
+  private readonly bouncer: Bouncer;
   /** Messages queued by this process and not yet attempted: no copy of them can exist anywhere. */
   private readonly fresh = new Set<string>();
   private readonly unsaved = new Map<string, UnsavedState>();
@@ -99,13 +83,11 @@ export class Scheduler {
     private readonly settings: SchedulerSettings,
     private readonly deps: SchedulerDeps,
   ) {
-    this.local = new Semaphore(settings.concurrencyLocal);
-    this.remote = new Semaphore(settings.concurrencyRemote);
     this.now = deps.now ?? Date.now;
-    this.localDelivery = new LocalDelivery(
-      { hostname: settings.hostname },
-      { queue: deps.queue, recipients: deps.recipients, now: this.now },
-    );
+    const { queue, hooks, recipients, resolver, log } = deps;
+    const limits = new DeliveryLimits(settings);
+    this.dispatcher = new Dispatcher(settings, { queue, hooks, recipients, resolver, limits, log, now: this.now });
+    this.bouncer = new Bouncer(settings, { queue, hooks, log, now: this.now });
   }
 
   /** Picks up every committed entry, then every new commit as it happens. */
@@ -130,7 +112,7 @@ export class Scheduler {
         'stopping with a delivery state that could not be written: after the restart, local copies are found and not repeated, but remote recipients delivered since the last written state may get the message again',
       );
     }
-    await this.connections.close();
+    await this.dispatcher.close();
   }
 
   /** Runs an entry now (or again right after the current run). */
@@ -285,31 +267,17 @@ export class Scheduler {
     const now = this.now();
     const born = Date.parse(env.received);
 
-    let changed = false;
-    if (request?.bounce !== undefined) {
-      const reply = `550 5.0.0 ${request.bounce}`;
-      state = mapPending(state, (r) => ({ ...r, status: 'failed', lastReply: reply, nextAttempt: undefined }));
-      changed = true;
-    }
-    // Expired recipients fail with the last reply they got (RFC 3463 4.4.7).
-    const lifetime = this.settings.retryRemote.lifetimeMs;
-    if (state.recipients.some((r) => r.status === 'pending') && now - born >= lifetime) {
-      const hours = Math.round(lifetime / 3_600_000);
-      state = mapPending(state, (r) => ({
-        ...r,
-        status: 'failed',
-        lastReply: `451 4.4.7 Message expired after ${hours} hours${r.lastReply ? `; last reply: ${r.lastReply}` : ''}`,
-      }));
-      changed = true;
-    }
-    if (changed && !(await this.save(id, state))) return;
+    const read = state;
+    if (request?.bounce !== undefined) state = bounceNow(state, request.bounce);
+    state = expire(state, born, now, this.settings.retryRemote.lifetimeMs);
+    if (state !== read && !(await this.save(id, state))) return;
+    // A flush needs no write of its own: the attempt it makes writes the state.
+    if (request?.flush) state = flushNow(state, now);
 
-    const due = state.recipients.filter(
-      (r) => r.status === 'pending' && (request?.flush || Date.parse(r.nextAttempt ?? env.received) <= now),
-    );
+    const due = dueRecipients(state, env.received, now);
     if (due.length && !this.stopped) {
       const run = new LocalRun(id, env, this.fresh.delete(id), new Set(state.forwarded));
-      const outcomes = await this.attempt(
+      const outcomes = await this.dispatcher.attempt(
         run,
         due.map((r) => r.address),
       );
@@ -320,372 +288,15 @@ export class Scheduler {
     }
     if (finished(state)) return;
 
-    const unbounced = state.recipients.filter((r) => r.status === 'failed' && !r.bounced);
-    if (unbounced.length) {
-      await this.bounce(id, env, unbounced);
-      state = { ...state, recipients: state.recipients.map((r) => (r.status === 'failed' ? { ...r, bounced: true } : r)) };
+    const failed = unbounced(state);
+    if (failed.length) {
+      await this.bouncer.bounce(env, failed);
+      state = markBounced(state);
       if (!(await this.save(id, state))) return;
       if (finished(state)) return;
     }
 
-    const pending = state.recipients.filter((r) => r.status === 'pending');
-    const next = Math.min(...pending.map((r) => Date.parse(r.nextAttempt ?? env.received)));
-    this.schedule(id, next);
+    const next = nextDue(state, env.received);
+    if (next !== undefined) this.schedule(id, next);
   }
-
-  /**
-   * One attempt for the due recipients of one message; every recipient gets an outcome,
-   * whatever fails. A recipient listed twice (RFC 5321 2.4 equality) is delivered once
-   * and both entries share the outcome, as Postfix's cleanup removes duplicates.
-   */
-  private async attempt(run: LocalRun, recipients: readonly string[]): Promise<Outcome[]> {
-    const { queueId: id, envelope: env } = run;
-    const duplicates = groupDuplicates(recipients);
-    const groups = new Map<string, { route: Route; recipients: string[] }>();
-    const outcomes: Outcome[] = [];
-    for (const [recipient] of duplicates.values()) {
-      if (recipient === undefined) continue;
-      const domain = recipient.includes('@') ? recipient.slice(recipient.lastIndexOf('@') + 1).toLowerCase() : '';
-      try {
-        const query: RouteQuery = { queueId: id, recipient, domain, envelope: env };
-        const route = (await this.deps.hooks.route.promise(query)) ?? decideRoute(domain, this.settings.routing);
-        if (route.kind === 'error') {
-          outcomes.push({ recipient, result: route.permanent ? 'failed' : 'deferred', reply: route.reply, kind: 'remote' });
-          continue;
-        }
-        const key = destinationKey(route);
-        const group = groups.get(key) ?? { route, recipients: [] };
-        group.recipients.push(recipient);
-        groups.set(key, group);
-      } catch (err) {
-        outcomes.push({
-          recipient,
-          result: 'deferred',
-          reply: `451 4.3.0 routing failed: ${errorText(err)}`,
-          kind: 'remote',
-        });
-      }
-    }
-    if (outcomes.length) this.logAttempt(id, outcomes, 'route', 0);
-    const results = await Promise.all(
-      [...groups.entries()].map(([key, g]) =>
-        (g.route.kind === 'local'
-          ? this.deliverLocal(run, g.recipients)
-          : this.deliverToDestination(id, env, key, g.route, g.recipients)
-        ).catch((err: unknown): Outcome[] =>
-          g.recipients.map((recipient) => ({
-            recipient,
-            result: 'deferred',
-            reply: `451 4.3.0 delivery failed: ${errorText(err)}`,
-            kind: g.route.kind === 'local' ? 'local' : 'remote',
-          })),
-        ),
-      ),
-    );
-    const byRecipient = new Map(outcomes.concat(results.flat()).map((o) => [o.recipient, o]));
-    return [...duplicates.values()].flatMap((spellings) => {
-      const first = byRecipient.get(spellings[0]!) ?? {
-        recipient: spellings[0]!,
-        result: 'deferred' as const,
-        reply: '451 4.3.0 no outcome for this recipient',
-        kind: 'remote' as const,
-      };
-      return spellings.map((recipient) => ({ ...first, recipient }));
-    });
-  }
-
-  /** Local recipients one after another, so a Maildir two of them share gets one copy. */
-  private async deliverLocal(run: LocalRun, recipients: readonly string[]): Promise<Outcome[]> {
-    const out: Outcome[] = [];
-    for (const recipient of recipients) {
-      const started = performance.now();
-      const outcome: Outcome = {
-        ...(await this.local.run(() => this.localDelivery.deliver(run, recipient))),
-        kind: 'local',
-      };
-      this.logAttempt(run.queueId, [outcome], 'local', performance.now() - started);
-      out.push(outcome);
-    }
-    return out;
-  }
-
-  private async deliverToDestination(
-    id: string,
-    env: Envelope,
-    key: string,
-    route: Route,
-    recipients: string[],
-  ): Promise<Outcome[]> {
-    let limiter = this.perDestination.get(key);
-    if (!limiter) {
-      limiter = new Semaphore(this.settings.concurrencyPerDomain);
-      this.perDestination.set(key, limiter);
-    }
-    const perDestination = limiter;
-    return this.remote.run(() => perDestination.run(() => this.deliverRemoteNow(id, env, route, recipients)));
-  }
-
-  private async deliverRemoteNow(id: string, env: Envelope, route: Route, recipients: string[]): Promise<Outcome[]> {
-    const started = performance.now();
-    const all = (result: DeliveryOutcome['result'], reply: string): Outcome[] =>
-      recipients.map((recipient) => ({ recipient, result, reply, kind: 'remote' as const }));
-    let outcomes: Outcome[];
-    try {
-      const offered = await this.deps.hooks.deliver.promise({
-        queueId: id,
-        route,
-        sender: env.sender,
-        recipients,
-        envelope: env,
-        message: () => messageStream(this.deps.queue, id, addedHeaders(env)),
-      });
-      if (offered) {
-        outcomes = recipients.map((recipient) => {
-          const o = offered.outcomes.find((x) => x.recipient === recipient);
-          return o
-            ? { ...o, kind: 'remote' as const }
-            : {
-                recipient,
-                result: 'deferred' as const,
-                reply: '451 4.3.0 the deliver plugin gave no result',
-                kind: 'remote' as const,
-              };
-        });
-      } else {
-        outcomes = await this.smtp(id, env, route, recipients);
-      }
-    } catch (err) {
-      outcomes = all('deferred', `451 4.3.0 delivery failed: ${errorText(err)}`);
-    }
-    this.logAttempt(id, outcomes, describeRoute(route), performance.now() - started);
-    return outcomes;
-  }
-
-  private async smtp(id: string, env: Envelope, route: Route, recipients: string[]): Promise<Outcome[]> {
-    const all = (result: DeliveryOutcome['result'], reply: string): Outcome[] =>
-      recipients.map((recipient) => ({ recipient, result, reply, kind: 'remote' as const }));
-    let hosts: { host: string; port: number; name?: string }[];
-    let tls: 'opportunistic' | 'required' | 'none';
-    let auth: { user: string; pass: string } | undefined;
-    if (route.kind === 'mx') {
-      const mx = await lookupMx(route.domain, this.deps.resolver);
-      if (!mx.ok) return all(mx.permanent ? 'failed' : 'deferred', mx.reply);
-      hosts = mx.hosts.map((h) => ({ host: h, port: route.port, name: h }));
-      tls = route.tls;
-    } else if (route.kind === 'smtp') {
-      hosts = route.hosts.map((h) => ({ ...h }));
-      tls = route.tls;
-      auth = route.auth;
-    } else {
-      return all('deferred', '451 4.3.0 no route');
-    }
-    const result = await deliverRemote(
-      {
-        hosts,
-        helo: this.settings.helo,
-        tls,
-        ...(auth ? { auth } : {}),
-        sender: env.sender,
-        recipients,
-        message: () => messageStream(this.deps.queue, id, addedHeaders(env)),
-        size: env.size,
-        timeouts: {
-          connectMs: this.settings.connectTimeoutMs,
-          greetingMs: this.settings.connectTimeoutMs,
-          socketMs: this.settings.commandTimeoutMs,
-        },
-      },
-      this.connections,
-    );
-    return result.outcomes.map((o) => ({ ...o, reply: asSmtpReply(o.reply, o.result), kind: 'remote' as const }));
-  }
-
-  private async bounce(id: string, env: Envelope, failed: readonly RecipientState[]): Promise<void> {
-    const { queue, log } = this.deps;
-    let to: string;
-    let double = false;
-    if (env.sender !== '') {
-      to = env.sender;
-    } else if (!env.doubleBounce && this.settings.doubleBounce) {
-      to = this.settings.doubleBounce;
-      double = true;
-    } else {
-      // RFC 5321 6.1: never bounce a bounce back; a double bounce is dropped after this log line.
-      log.warn(
-        { event: 'bounce', queueId: id, result: 'dropped', recipients: failed.map((r) => r.address) },
-        'undeliverable bounce dropped',
-      );
-      return;
-    }
-    const { subject: notice, decisions } = recording<BounceNotice>({
-      queueId: id,
-      to,
-      recipients: failed.map((r) => ({ address: r.address, reply: r.lastReply ?? '' })),
-      double,
-    });
-    const verdict = await this.deps.hooks.bounce.promise(notice).catch(() => undefined);
-    // A plugin that failed (logged by its guard) does not suppress the bounce: the sender would never learn.
-    const failure = decisions.some((d) => d.action === 'error');
-    const record = decisions.length ? { decisions } : {};
-    if (verdict && !failure && (verdict.action === 'reject' || verdict.action === 'disconnect')) {
-      log.info(
-        { event: 'bounce', queueId: id, result: 'suppressed', reason: verdict.reason, ...record },
-        'bounce suppressed by a plugin',
-      );
-      return;
-    }
-    const original = await readPrefix(queue.readMessage(id), this.settings.bounceMaxBytes + 1);
-    const recipients: DsnRecipient[] = failed.map((r) => ({
-      recipient: r.address,
-      action: 'failed',
-      status: statusFromReply(r.lastReply, true),
-      ...(r.lastReply ? { diagnostic: r.lastReply } : {}),
-      ...(r.deliveredTo ? { remoteMta: r.deliveredTo } : {}),
-      ...(r.lastAttempt ? { lastAttempt: new Date(r.lastAttempt) } : {}),
-    }));
-    const bounceId = newQueueId();
-    const dsn = renderDsn({
-      reportingMta: this.settings.hostname,
-      from: `MAILER-DAEMON@${this.settings.hostname}`,
-      to,
-      queueId: id,
-      arrivalDate: new Date(env.received),
-      date: new Date(this.now()),
-      messageId: `<${bounceId}@${this.settings.hostname}>`,
-      boundary: `${bounceId}.${randomBytes(6).toString('hex')}/${this.settings.hostname}`,
-      recipients,
-      original,
-      maxBytes: this.settings.bounceMaxBytes,
-    });
-    const spool = queue.createSpool(bounceId);
-    spool.write(dsn);
-    await spool.commit({
-      version: 1,
-      id: bounceId,
-      received: new Date(this.now()).toISOString(),
-      sender: '',
-      senderParameters: {},
-      recipients: [{ address: to, parameters: {} }],
-      size: spool.size,
-      utf8: false,
-      body: '7BIT',
-      client: { address: '127.0.0.1', port: 0, helo: this.settings.hostname },
-      listener: 'bounce',
-      addedHeaders: [],
-      bounceOf: id,
-      ...(double ? { doubleBounce: true } : {}),
-    });
-    log.info(
-      { event: 'bounce', queueId: id, bounceId, to, recipients: failed.map((r) => r.address), double, ...record },
-      'bounce queued',
-    );
-  }
-
-  private logAttempt(id: string, outcomes: readonly Outcome[], destination: string, ms: number): void {
-    for (const o of outcomes) {
-      this.deps.log.info(
-        {
-          event: 'delivery',
-          queueId: id,
-          recipient: o.recipient,
-          destination: o.host ?? destination,
-          result: o.result,
-          reply: o.reply,
-          ...(o.targets ? { targets: o.targets } : {}),
-          ms: Math.round(ms),
-        },
-        `delivery ${o.result}`,
-      );
-    }
-  }
-}
-
-export function initialState(env: Envelope): DeliveryState {
-  return {
-    version: 1,
-    id: env.id,
-    recipients: env.recipients.map((r) => ({ address: r.address, status: 'pending', attempts: 0, nextAttempt: env.received })),
-  };
-}
-
-const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-/** Nothing left to do: every recipient delivered, or failed and bounced. */
-export function finished(state: DeliveryState): boolean {
-  return state.recipients.every((r) => r.status === 'delivered' || (r.status === 'failed' && r.bounced === true));
-}
-
-function mapPending(state: DeliveryState, change: (r: RecipientState) => RecipientState): DeliveryState {
-  return { ...state, recipients: state.recipients.map((r) => (r.status === 'pending' ? change(r) : r)) };
-}
-
-/** The new state after one attempt: delivered and failed are final; deferred gets its next time. */
-export function applyOutcomes(
-  state: DeliveryState,
-  outcomes: readonly Outcome[],
-  bornMs: number,
-  nowMs: number,
-  settings: Pick<SchedulerSettings, 'retryLocal' | 'retryRemote'>,
-): DeliveryState {
-  const byRecipient = new Map(outcomes.map((o) => [o.recipient, o]));
-  const lastAttempt = new Date(nowMs).toISOString();
-  return {
-    ...state,
-    recipients: state.recipients.map((r): RecipientState => {
-      const o = byRecipient.get(r.address);
-      if (!o || r.status !== 'pending') return r;
-      const attempts = r.attempts + 1;
-      const base = { address: r.address, attempts, lastAttempt, lastReply: o.reply };
-      if (o.result === 'delivered') return { ...base, status: 'delivered', ...(o.host ? { deliveredTo: o.host } : {}) };
-      if (o.result === 'failed') return { ...base, status: 'failed', ...(o.host ? { deliveredTo: o.host } : {}) };
-      const policy = o.kind === 'local' ? settings.retryLocal : settings.retryRemote;
-      const next = nextAttempt(bornMs, attempts, nowMs + 1, policy);
-      if (next === undefined || expired(bornMs, nowMs, policy)) {
-        // Like Postfix, the status stays the temporary one (4.x.x) with Action: failed.
-        return { ...base, status: 'failed', lastReply: `${o.reply} (gave up: queue lifetime reached)` };
-      }
-      return { ...base, status: 'pending', nextAttempt: new Date(next).toISOString() };
-    }),
-  };
-}
-
-/**
- * Replies in the state, the logs and bounces always read as SMTP replies: a
- * local diagnosis such as "connect ECONNREFUSED (#4.4.1)" becomes
- * "451 4.4.1 connect ECONNREFUSED".
- */
-export function asSmtpReply(reply: string, result: DeliveryOutcome['result']): string {
-  if (/^[245]\d\d[ -]/.test(reply)) return reply;
-  const m = /\s*\(#([245])\.(\d{1,3})\.(\d{1,3})\)\s*$/.exec(reply);
-  const text = m ? reply.slice(0, m.index) : reply;
-  if (result === 'failed') return `550 ${m && m[1] === '5' ? `5.${m[2]}.${m[3]}` : '5.0.0'} ${text}`;
-  if (result === 'deferred') return `451 ${m && m[1] === '4' ? `4.${m[2]}.${m[3]}` : '4.0.0'} ${text}`;
-  return `250 2.0.0 ${text}`;
-}
-
-function destinationKey(route: Route): string {
-  if (route.kind === 'local') return 'local';
-  if (route.kind === 'mx') return `mx:${route.domain}:${route.port}:${route.tls}`;
-  if (route.kind === 'smtp')
-    return `smtp:${route.hosts.map((h) => `${h.host}:${h.port}`).join(',')}:${route.tls}:${route.auth?.user ?? ''}`;
-  return 'error';
-}
-
-function describeRoute(route: Route): string {
-  if (route.kind === 'mx') return `mx ${route.domain}`;
-  if (route.kind === 'smtp') return route.hosts.map((h) => `${h.host}:${h.port}`).join(',');
-  return route.kind;
-}
-
-async function readPrefix(stream: Readable | undefined, max: number): Promise<Buffer> {
-  if (!stream) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    chunks.push(chunk as Buffer);
-    total += (chunk as Buffer).length;
-    if (total >= max) break;
-  }
-  stream.destroy();
-  return Buffer.concat(chunks).subarray(0, max);
 }

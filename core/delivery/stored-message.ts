@@ -1,31 +1,16 @@
 /*
- * The stored message as delivery hands it on: a fresh stream of the queue
- * entry's bytes with the header fields plugins added in front. A missing or
- * damaged entry gives a stream that fails, so the attempt defers instead of
- * delivering an empty message. Reads only; never a copy held in memory.
+ * A queued message as delivery hands it on: a fresh stream of the entry's
+ * bytes as delivered (core/message/delivered.ts: the fields plugins added go
+ * after the Received field). A missing or damaged entry gives a stream that
+ * fails, so the attempt defers instead of delivering an empty message. Reads
+ * only; never a copy held in memory.
  */
-import { PassThrough, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { deliveredMessage, missingMessage } from '../message/delivered.js';
 import type { Envelope } from '../model/index.js';
 import type { MessageQueue } from '../queue/queue.js';
 
-/** The header fields plugins added in the message hook, as lines to put before the message. */
-export function addedHeaders(env: Envelope): string {
-  return env.addedHeaders.map((h) => `${h.name}: ${h.value}\r\n`).join('');
-}
-
-export function messageStream(queue: Pick<MessageQueue, 'readMessage'>, id: string, prefix: string): Readable {
-  const source = queue.readMessage(id);
-  if (!source) {
-    return new Readable({
-      read() {
-        this.destroy(new Error(`queue entry ${id} is missing or damaged`));
-      },
-    });
-  }
-  if (!prefix) return source;
-  const out = new PassThrough();
-  out.write(prefix);
-  source.on('error', (err) => out.destroy(err));
-  source.pipe(out);
-  return out;
+export function deliveredStream(queue: Pick<MessageQueue, 'readMessage'>, envelope: Envelope): Readable {
+  const stored = queue.readMessage(envelope.id);
+  return stored ? deliveredMessage(stored, envelope.addedHeaders) : missingMessage(`queue entry ${envelope.id}`);
 }

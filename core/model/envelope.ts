@@ -1,8 +1,11 @@
 /*
  * The envelope of a queued message: everything about it except its bytes
  * (sender, recipients, parameters, where it came from). The queue stores it as
- * JSON beside the message; delivery, bounces and the CLI read it. Shape only.
+ * JSON beside the message; delivery, bounces and the CLI read it. Every
+ * envelope is made by createEnvelope (the SMTP session, forwards, bounces,
+ * tests), so they all have the same fields in the same form. Pure.
  */
+import type { EsmtpParameters } from './esmtp.js';
 import type { HeaderField } from './header.js';
 
 export interface EnvelopeRecipient {
@@ -33,4 +36,57 @@ export interface Envelope {
   readonly bounceOf?: string;
   /** A bounce of a bounce, sent to the double-bounce address; never bounced itself. */
   readonly doubleBounce?: boolean;
+}
+
+/** ESMTP parameters as the session holds them (a Map) or as an envelope stores them (an object). */
+type Parameters = EsmtpParameters | Readonly<Record<string, string | true>>;
+
+/** What makes an envelope; what is left out gets the value of a plain 7-bit message with nothing added. */
+export interface EnvelopeFields {
+  readonly id: string;
+  /** When the message was accepted (an ISO 8601 string is taken as it is). */
+  readonly received: Date | string;
+  /** "" for the null sender <>. */
+  readonly sender: string;
+  readonly senderParameters?: Parameters;
+  readonly recipients: readonly (string | { readonly address: string; readonly parameters?: Parameters })[];
+  readonly size: number;
+  readonly utf8?: boolean;
+  readonly body?: Envelope['body'];
+  readonly client: Envelope['client'];
+  readonly listener: string;
+  readonly tls?: Envelope['tls'];
+  readonly authenticatedUser?: string;
+  readonly addedHeaders?: readonly HeaderField[];
+  readonly bounceOf?: string;
+  readonly doubleBounce?: boolean;
+}
+
+function parameters(p: Parameters | undefined): Readonly<Record<string, string | true>> {
+  if (p === undefined) return {};
+  return p instanceof Map ? Object.fromEntries(p) : { ...(p as Readonly<Record<string, string | true>>) };
+}
+
+/** The one envelope factory. Optional fields that are absent stay out of the stored JSON. */
+export function createEnvelope(f: EnvelopeFields): Envelope {
+  return {
+    version: 1,
+    id: f.id,
+    received: typeof f.received === 'string' ? f.received : f.received.toISOString(),
+    sender: f.sender,
+    senderParameters: parameters(f.senderParameters),
+    recipients: f.recipients.map((r) =>
+      typeof r === 'string' ? { address: r, parameters: {} } : { address: r.address, parameters: parameters(r.parameters) },
+    ),
+    size: f.size,
+    utf8: f.utf8 ?? false,
+    body: f.body ?? '7BIT',
+    client: f.client,
+    listener: f.listener,
+    ...(f.tls ? { tls: f.tls } : {}),
+    ...(f.authenticatedUser ? { authenticatedUser: f.authenticatedUser } : {}),
+    addedHeaders: f.addedHeaders ?? [],
+    ...(f.bounceOf ? { bounceOf: f.bounceOf } : {}),
+    ...(f.doubleBounce ? { doubleBounce: true } : {}),
+  };
 }

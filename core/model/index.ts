@@ -6,7 +6,8 @@
  */
 export type { Address } from './address.js';
 export type { DeliveryOutcome, DeliveryResult, DeliveryState, RecipientState } from './delivery.js';
-export type { Envelope, EnvelopeRecipient } from './envelope.js';
+export { type DeliveryReply, deliveryReply, ENHANCED_CODE, parseReply, replyLine } from './delivery-reply.js';
+export { createEnvelope, type Envelope, type EnvelopeFields, type EnvelopeRecipient } from './envelope.js';
 export type { EsmtpParameters } from './esmtp.js';
 export type { HeaderField } from './header.js';
 export { formatReply, isTemporary, type Reply, reply, replyText } from './reply.js';

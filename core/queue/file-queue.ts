@@ -51,6 +51,7 @@ import {
   type RecoveryReport,
   type Spool,
 } from './queue.js';
+import { parseDeliveryState, serializeDeliveryState } from './state-format.js';
 
 const openP = promisify(open);
 const closeP = promisify(close);
@@ -361,7 +362,7 @@ export class FileQueue implements MessageQueue {
 
   async readState(id: string): Promise<DeliveryState | undefined> {
     try {
-      return JSON.parse(await readFile(this.statePath(id), 'utf8')) as DeliveryState;
+      return parseDeliveryState(await readFile(this.statePath(id), 'utf8'));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
@@ -374,7 +375,7 @@ export class FileQueue implements MessageQueue {
     const fd = await openP(tmp, 'w', 0o600);
     try {
       try {
-        await writevAll(fd, [Buffer.from(JSON.stringify(state))]);
+        await writevAll(fd, [Buffer.from(serializeDeliveryState(state))]);
         await fdatasyncP(fd);
       } finally {
         await closeP(fd);

@@ -24,7 +24,7 @@ import type { Decision, HeloInfo, Session, SpooledMessage, TlsInfo } from '../ho
 import { parseHeaderSection } from '../message/headers.js';
 import { receivedHeader } from '../message/received.js';
 import type { Address, Envelope, EsmtpParameters, HeaderField } from '../model/index.js';
-import { formatReply, type Reply, replyText } from '../model/index.js';
+import { createEnvelope, formatReply, type Reply, replyText } from '../model/index.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { MessageQueue, Spool } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
@@ -1029,23 +1029,21 @@ export class SmtpSession implements Session {
   }
 
   private envelope(txn: SmtpTransaction, size: number): Envelope {
-    const params = (p: EsmtpParameters) => Object.fromEntries(p);
-    return {
-      version: 1,
+    return createEnvelope({
       id: txn.id,
-      received: new Date().toISOString(),
+      received: new Date(),
       sender: txn.sender?.address ?? '',
-      senderParameters: params(txn.senderParameters),
-      recipients: txn.recipients.map((rc) => ({ address: rc.address.address, parameters: params(rc.parameters) })),
+      senderParameters: txn.senderParameters,
+      recipients: txn.recipients.map((rc) => ({ address: rc.address.address, parameters: rc.parameters })),
       size,
       utf8: txn.utf8,
       body: txn.body,
       client: { address: this.remote.address, port: this.remote.port, helo: this.helo?.domain },
       listener: this.listener,
-      ...(this.tls ? { tls: this.tls } : {}),
-      ...(this.authenticatedUser ? { authenticatedUser: this.authenticatedUser } : {}),
+      tls: this.tls,
+      authenticatedUser: this.authenticatedUser,
       addedHeaders: txn.addedHeaders,
-    };
+    });
   }
 
   /** Ends the open transaction (if any) and tells plugins. `why` null: already logged. */

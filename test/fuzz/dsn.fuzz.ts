@@ -1,19 +1,20 @@
 /*
  * Fuzz target: delivery status notifications (core/delivery/dsn.ts). The
  * remote's reply, host names and the returned original are foreign input;
- * addresses come from the path parser, as in the gateway. statusFromReply
- * always gives a code renderDsn accepts, of the reply's class. renderDsn throws
- * only its RangeError, and otherwise gives what its header promises: CRLF
- * line ends only, lines of at most 998 octets outside the returned original,
- * no white-space-only folded lines, a 7-bit report whose fields read back
- * (through the header parser) as the recipients, actions, statuses and
- * diagnostics given, and the original returned whole or cut at a line end
- * within maxBytes.
+ * addresses come from the path parser, as in the gateway. A reply read by
+ * parseReply gives its line back, and deliveryStatus always gives an RFC 3463
+ * code of the reply's class. renderDsn throws only its RangeError, and
+ * otherwise gives what its header promises: CRLF line ends only, lines of at
+ * most 998 octets outside the returned original, no white-space-only folded
+ * lines, a 7-bit report whose fields read back (through the header parser) as
+ * the recipients, actions, statuses, remote hosts and replies given, and the
+ * original returned whole or cut at a line end within maxBytes.
  */
 import assert from 'node:assert/strict';
 import { FuzzedDataProvider } from '@jazzer.js/core/dist/FuzzedDataProvider.js';
-import { type DsnInput, type DsnRecipient, renderDsn, statusFromReply } from '../../core/delivery/dsn.js';
+import { type DsnInput, type DsnRecipient, deliveryStatus, renderDsn } from '../../core/delivery/dsn.js';
 import { parseHeaderSection } from '../../core/message/headers.js';
+import { type DeliveryReply, deliveryReply, parseReply, replyLine } from '../../core/model/index.js';
 import { parsePath } from '../../core/smtp/address.js';
 import { onlyDocumentedErrors } from './oracle.js';
 
@@ -48,30 +49,46 @@ function crlf(bytes: Buffer): Buffer {
   return Buffer.from(bytes.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
 }
 
-function checkStatus(reply: string | undefined, permanent: boolean): string {
-  const status = statusFromReply(reply, permanent);
+/** A server's reply line as the SMTP client hands it on: read into fields, it reads back the same. */
+function checkParsed(line: string): void {
+  const reply = parseReply(line);
+  if (reply === undefined) {
+    assert.doesNotMatch(line, /^[2-5]\d\d(?:[ -]|$)/, 'a reply code was not read');
+    return;
+  }
+  assert.equal(reply.code, Number(line.slice(0, 3)));
+  if (!/[\r\n]/.test(line) && /^\d{3}( \S+)*$/.test(line))
+    assert.equal(replyLine(reply), line, 'a single-spaced line reads back');
+}
+
+/** The status of a reply: always an RFC 3463 code, of the reply code's class (5 for anything not 4xx). */
+function checkStatus(reply: DeliveryReply): string {
+  const status = deliveryStatus(reply);
   assert.match(status, /^[45]\.\d{1,3}\.\d{1,3}$/, `status ${status}`);
-  const code = reply === undefined ? null : /^([2-5])\d\d(?:[ -]|$)/.exec(reply.trimStart());
-  const expected = code && (code[1] === '4' || code[1] === '5') ? code[1] : permanent ? '5' : '4';
-  assert.equal(status[0], expected, `class of ${JSON.stringify(reply)}`);
+  assert.equal(status[0], reply.code >= 400 && reply.code < 500 ? '4' : '5', `class of ${JSON.stringify(reply)}`);
   return status;
+}
+
+function fuzzedReply(p: FuzzedDataProvider): DeliveryReply {
+  const code = p.consumeIntegralInRange(200, 599);
+  const enhanced = p.consumeBoolean() ? text(p, 12) : undefined;
+  const lines = p.consumeBoolean() ? text(p, 1500) : [text(p, 300), text(p, 300)];
+  return deliveryReply(code, enhanced, lines, p.consumeBoolean() ? text(p, 80) : undefined);
 }
 
 export function fuzz(data: Buffer): void {
   const p = new FuzzedDataProvider(data);
-  checkStatus(text(p, 300), p.consumeBoolean());
+  checkParsed(text(p, 300));
 
   const recipients: DsnRecipient[] = [];
   for (let n = p.consumeIntegralInRange(1, 3); n > 0; n--) {
     const action = p.consumeBoolean() ? 'failed' : 'delayed';
-    const diagnostic = p.consumeBoolean() ? text(p, 1500) : undefined;
-    const remoteMta = p.consumeBoolean() ? text(p, 80) : undefined;
+    const reply = fuzzedReply(p);
+    checkStatus(reply);
     recipients.push({
       recipient: address(p, 'user@example.org'),
       action,
-      status: checkStatus(diagnostic, action === 'failed'),
-      ...(diagnostic !== undefined ? { diagnostic } : {}),
-      ...(remoteMta !== undefined ? { remoteMta } : {}),
+      reply,
       lastAttempt: new Date(ARRIVAL + 3_600_000),
       ...(action === 'delayed' ? { willRetryUntil: new Date(ARRIVAL + 5 * 86_400_000) } : {}),
     });
@@ -148,10 +165,12 @@ export function fuzz(data: Buffer): void {
     const got = fields(groups[i + 1]!);
     assert.equal(unescapeAddress(got.get('Final-Recipient') ?? ''), r.recipient, 'Final-Recipient');
     assert.equal(got.get('Action'), r.action);
-    assert.equal(got.get('Status'), r.status);
-    const said = r.diagnostic === undefined ? '' : printable(r.diagnostic);
+    assert.equal(got.get('Status'), deliveryStatus(r.reply));
     // Unfolding gives the text back, but for a space where a word longer than a line had to be cut.
-    if (said !== '') assert.equal(got.get('Diagnostic-Code')?.replace(/ /g, ''), `smtp;${said}`.replace(/ /g, ''));
-    else assert.equal(got.has('Diagnostic-Code'), false);
+    const said = printable(replyLine(r.reply));
+    assert.equal(got.get('Diagnostic-Code')?.replace(/ /g, ''), `smtp;${said}`.replace(/ /g, ''));
+    const host = printable(r.reply.host ?? '');
+    if (host !== '') assert.equal(got.get('Remote-MTA')?.replace(/ /g, ''), `dns;${host}`.replace(/ /g, ''));
+    else assert.equal(got.has('Remote-MTA'), false);
   });
 }

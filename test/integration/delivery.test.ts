@@ -302,7 +302,8 @@ describe('deliver and bounce hooks', () => {
       plugins: `
       - use: rcpthosts
         with:
-          domains: [captured.test, refused.test]`,
+          domains: [captured.test, refused.test]
+      - use: ${join(FIXTURES, 'stamp.js')}`,
       extraPipelines: `
   delivery:
     plugins:
@@ -321,8 +322,24 @@ describe('deliver and bounce hooks', () => {
     const id = await send(gw, 'a@example.org', ['x@captured.test'], 'Subject: captured\r\n\r\nbody\r\n');
     await waitDone(gw, id);
     const text = readFileSync(join(capture, `${id}.eml`), 'utf8');
-    assert.match(text, /^Received: from client\.test/);
-    assert.match(text, /\r\nSubject: captured\r\n\r\nbody\r\n$/);
+    // The message as delivered: the Received field on top, the fields plugins added, then what the client sent.
+    assert.match(
+      text,
+      /^Received: from client\.test[\s\S]*?\r\n(?![ \t])X-Stamp: scanned by stamp\r\nSubject: captured\r\n\r\nbody\r\n$/,
+    );
+  });
+
+  it('a bounce returns the original as it was delivered, with the added headers', async () => {
+    const id = await send(gw, 'sender@captured.test', ['x@refused.test'], 'Subject: refused\r\n\r\nbody\r\n');
+    const bounce = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+    await waitDone(gw, bounce.bounceId as string);
+    const raw = readFileSync(join(capture, `${bounce.bounceId}.eml`), 'utf8');
+    const original = raw.slice(raw.indexOf('Content-Type: message/rfc822'));
+    assert.match(
+      original,
+      /\r\n\r\nReceived: from client\.test[\s\S]*?\r\n(?![ \t])X-Stamp: scanned by stamp\r\nSubject: refused\r\n/,
+    );
+    assert.match(raw, /Diagnostic-Code: smtp; 550 5\.7\.1 refused by the capture plugin/);
   });
 
   it('the bounce hook can suppress a bounce; it is logged with the decision', async () => {

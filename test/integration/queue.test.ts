@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { smtplibSend } from '../harness/clients.js';
-import { runCli, startGateway } from '../harness/gateway.js';
-import { queuedIds, readQueued, tmpFiles } from '../harness/queue.js';
+import { maildirFiles, waitDone } from '../harness/delivery.js';
+import { runCli, startGateway, writeConfig } from '../harness/gateway.js';
+import { queuedIds, readQueued, tmpFiles, writeQueued } from '../harness/queue.js';
 import { openTransaction } from '../harness/smtp.js';
 
 describe('durable queue', () => {
@@ -263,6 +264,87 @@ describe('the queue lock', () => {
     } finally {
       await gw.stop();
       gw.cleanup();
+    }
+  });
+});
+
+describe('a queue written by an earlier version', () => {
+  it('is listed, bounced without a gateway, and its bounce reports each recipient from the reply it had', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-upgrade-'));
+    try {
+      const delivery = '\n  local_domains: [example.test]\n  maildir_root: ./mail\n  create_mailboxes: true';
+      const configFile = writeConfig(dir, { delivery });
+      const queue = join(dir, 'queue');
+      const id = '0MWT707BG0038AI';
+      writeQueued(
+        queue,
+        { id, sender: 'sender@example.test', recipients: ['far@remote.test', 'gone@remote.test'] },
+        'Subject: from an earlier version\r\n\r\nbody\r\n',
+      );
+      // A version 1 state file: the last reply as one string, the host beside it.
+      mkdirSync(join(queue, 'state'));
+      writeFileSync(
+        join(queue, 'state', `${id}.json`),
+        JSON.stringify({
+          version: 1,
+          id,
+          recipients: [
+            {
+              address: 'far@remote.test',
+              status: 'pending',
+              attempts: 2,
+              nextAttempt: '2099-01-01T00:00:00.000Z',
+              lastReply: '451 4.4.1 no host accepted an SMTP connection',
+            },
+            {
+              address: 'gone@remote.test',
+              status: 'failed',
+              attempts: 1,
+              lastReply: '550 5.1.1 <gone@remote.test>: User unknown',
+              deliveredTo: 'mx.remote.test',
+            },
+          ],
+        }),
+      );
+      const list = await runCli(['queue', 'list', '--config', configFile]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(
+        list.stdout,
+        /to <far@remote\.test> {2}pending, 2 attempts, next \S+, last: 451 4\.4\.1 no host accepted an SMTP connection\n/,
+      );
+      assert.match(
+        list.stdout,
+        /to <gone@remote\.test> {2}failed, 1 attempt, last: 550 5\.1\.1 <gone@remote\.test>: User unknown \(mx\.remote\.test\)\n/,
+      );
+
+      const bounce = await runCli(['queue', 'bounce', id, '--config', configFile]);
+      assert.equal(bounce.code, 0, bounce.stderr);
+      assert.match(bounce.stdout, /no gateway is running/);
+      const state = JSON.parse(readFileSync(join(queue, 'state', `${id}.json`), 'utf8'));
+      assert.equal(state.version, 2);
+      assert.deepEqual(state.recipients[0].reply, { code: 550, enhanced: '5.0.0', text: 'Message bounced by the administrator' });
+
+      const gw = await startGateway({ dir, delivery });
+      try {
+        const bounced = await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);
+        assert.deepEqual(bounced.recipients, ['far@remote.test', 'gone@remote.test']);
+        await waitDone(gw, bounced.bounceId as string);
+        const [file] = maildirFiles(join(dir, 'mail'), 'example.test', 'sender');
+        const report = readFileSync(file!, 'utf8').replace(/\n(?=[ \t])/g, '');
+        assert.match(
+          report,
+          /Final-Recipient: rfc822; far@remote\.test\nAction: failed\nStatus: 5\.0\.0\nDiagnostic-Code: smtp; 550 5\.0\.0 Message bounced by the administrator\n/,
+        );
+        assert.match(
+          report,
+          /Final-Recipient: rfc822; gone@remote\.test\nAction: failed\nStatus: 5\.1\.1\nRemote-MTA: dns; mx\.remote\.test\nDiagnostic-Code: smtp; 550 5\.1\.1 <gone@remote\.test>: User unknown\n/,
+        );
+        assert.deepEqual(queuedIds(gw.queueDir), []);
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

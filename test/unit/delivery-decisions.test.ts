@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lookupMx, type MxResolver, orderExchanges } from '../../core/delivery/mx.js';
+import { lookupMx, type MxAnswer, type MxResolver, orderExchanges } from '../../core/delivery/mx.js';
 import { expired, nextAttempt } from '../../core/delivery/retry.js';
 import { decideRoute, findStaticRoute, type RoutingTable } from '../../core/delivery/routing.js';
-import type { StaticRoute } from '../../core/model/index.js';
+import { replyLine, type StaticRoute } from '../../core/model/index.js';
 
 const DAY = 86_400_000;
 
@@ -194,5 +194,8 @@ describe('MX lookup', () => {
       expect: { ok: false, permanent: false, reply: '451 4.4.3 DNS lookup of d.test failed (ETIMEOUT)' },
     },
   ];
-  for (const c of cases) it(c.why, async () => assert.deepEqual(await lookupMx('d.test', resolverFrom(c.zone)), c.expect));
+  // Failures are compared by their reply line; the reply's fields are what it is made of.
+  const asLine = (answer: MxAnswer): unknown => (answer.ok ? answer : { ...answer, reply: replyLine(answer.reply) });
+  for (const c of cases)
+    it(c.why, async () => assert.deepEqual(asLine(await lookupMx('d.test', resolverFrom(c.zone))), c.expect));
 });

@@ -16,6 +16,7 @@ import {
   unknownTarget,
   unquoteLocalPart,
 } from '../../core/delivery/recipient-rules.js';
+import { deliveryReply, replyLine } from '../../core/model/index.js';
 
 describe('unquoteLocalPart', () => {
   const rows: [string, string, string][] = [
@@ -253,32 +254,40 @@ describe('delivery: a target nobody has', () => {
     test(`${why}: ${address}`, () => {
       const got = unknownTarget(address);
       assert.equal(got.result, 'failed');
-      assert.ok(got.reply.startsWith(reply), got.reply);
+      assert.ok(replyLine(got.reply).startsWith(reply), replyLine(got.reply));
     });
   }
 });
 
 describe("delivery: a recipient's result from its targets", () => {
-  const delivered: TargetResult = { result: 'delivered', reply: '250 2.0.0 delivered to /m/alice' };
-  const unknown: TargetResult = { result: 'failed', reply: '550 5.1.1 <nobody@example.test>: unknown' };
-  const loop: TargetResult = { result: 'failed', reply: '554 5.4.6 <ping@example.test>: alias loop or too deep' };
-  const deferred: TargetResult = { result: 'deferred', reply: '451 4.2.0 bob@example.test: disk full' };
+  const target = (result: TargetResult['result'], code: number, enhanced: string, text: string): TargetResult => ({
+    result,
+    reply: deliveryReply(code, enhanced, text),
+  });
+  const delivered = target('delivered', 250, '2.0.0', 'delivered to /m/alice');
+  const unknown = target('failed', 550, '5.1.1', '<nobody@example.test>: unknown');
+  const loop = target('failed', 554, '5.4.6', '<ping@example.test>: alias loop or too deep');
+  const deferred = target('deferred', 451, '4.2.0', 'bob@example.test: disk full');
   const rows: { why: string; targets: TargetResult[]; expected: TargetResult }[] = [
     { why: 'one target', targets: [delivered], expected: delivered },
     {
-      why: 'all delivered: every reply',
-      targets: [delivered, { result: 'delivered', reply: '250 2.1.5 forwarded to <c@example.net>' }],
-      expected: { result: 'delivered', reply: '250 2.0.0 delivered to /m/alice; 250 2.1.5 forwarded to <c@example.net>' },
+      why: 'all delivered: one reply naming each copy',
+      targets: [delivered, target('delivered', 250, '2.1.5', 'forwarded to <c@example.net>')],
+      expected: target('delivered', 250, '2.0.0', 'delivered to /m/alice; forwarded to <c@example.net>'),
     },
-    { why: 'a failed target after a delivered one: its reply only', targets: [delivered, unknown], expected: unknown },
+    {
+      why: 'a failed target after a delivered one: its reply only, so the bounce names the failure',
+      targets: [delivered, unknown],
+      expected: unknown,
+    },
     { why: 'a failed target before a delivered one', targets: [unknown, delivered], expected: unknown },
     {
-      why: 'two failed targets: both replies, in order',
+      why: "two failed targets: the first one's code, both texts in order",
       targets: [loop, delivered, unknown],
-      expected: { result: 'failed', reply: `${loop.reply}; ${unknown.reply}` },
+      expected: target('failed', 554, '5.4.6', '<ping@example.test>: alias loop or too deep; <nobody@example.test>: unknown'),
     },
     { why: 'deferred beats failed: tried again', targets: [unknown, deferred, delivered], expected: deferred },
-    { why: 'no targets', targets: [], expected: { result: 'delivered', reply: '250 2.0.0 no targets' } },
+    { why: 'no targets', targets: [], expected: target('delivered', 250, '2.0.0', 'no targets') },
   ];
   for (const row of rows) {
     test(row.why, () => assert.deepEqual(recipientResult(row.targets), row.expected));

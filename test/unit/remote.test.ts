@@ -1,14 +1,20 @@
+/*
+ * Remote delivery (core/delivery/remote/) against real SMTP servers: aiosmtpd
+ * peers that accept, refuse, drop, greet 421, offer STARTTLS or AUTH; then the
+ * connection cache reusing, expiring and closing connections.
+ */
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { ConnectionCache } from '../../core/delivery/remote/cache.js';
 import {
-  ConnectionCache,
   deliverRemote,
   type RecipientOutcome,
   type RemoteDelivery,
   type RemoteHost,
-} from '../../core/delivery/remote.js';
+} from '../../core/delivery/remote/deliver.js';
+import { replyLine, replyText } from '../../core/model/index.js';
 import { type Peer, type PeerMode, startPeer, storedMessages } from '../harness/peer.js';
 
 const CRLF = '\r\n';
@@ -152,8 +158,9 @@ describe('deliverRemote against aiosmtpd peers', () => {
     assert.equal(r.host, host);
     assert.equal(r.tls, undefined);
     for (const o of r.outcomes) {
-      assert.equal(o.host, host);
-      assert.match(o.reply, /^250 2\.0\.0 Ok: queued as \d+/);
+      assert.equal(o.reply.host, host);
+      assert.deepEqual([o.reply.code, o.reply.enhanced], [250, '2.0.0']);
+      assert.match(replyLine(o.reply), /^250 2\.0\.0 Ok: queued as \d+$/);
     }
     const messages = await stored('accept');
     assert.equal(messages.length, before + 1);
@@ -190,8 +197,12 @@ describe('deliverRemote against aiosmtpd peers', () => {
       {
         recipient: 'rcpt@dest.test',
         result: 'deferred',
-        reply: '451 4.3.0 Temporary failure, try again later',
-        host: `mx-${peer('tempfail-then-accept').port}.dest.test`,
+        reply: {
+          code: 451,
+          enhanced: '4.3.0',
+          text: 'Temporary failure, try again later',
+          host: `mx-${peer('tempfail-then-accept').port}.dest.test`,
+        },
       },
     ]);
     assert.equal((await stored('tempfail-then-accept')).length, 0);
@@ -205,7 +216,8 @@ describe('deliverRemote against aiosmtpd peers', () => {
       delivery(peer('reject-rcpt').port, { recipients: ['good1@dest.test', 'bad1@dest.test', 'good2@dest.test'] }),
     );
     assert.deepEqual(results(r.outcomes), ['good1@dest.test delivered', 'bad1@dest.test failed', 'good2@dest.test delivered']);
-    assert.equal(r.outcomes[1]!.reply, '550 5.1.1 <bad1@dest.test>: mailbox unavailable');
+    assert.equal(replyLine(r.outcomes[1]!.reply), '550 5.1.1 <bad1@dest.test>: mailbox unavailable');
+    assert.equal(r.outcomes[1]!.reply.enhanced, '5.1.1');
     const messages = await stored('reject-rcpt');
     assert.equal(messages.length, 1);
     assert.deepEqual(messages[0]!.rcptTos, ['good1@dest.test', 'good2@dest.test']);
@@ -224,7 +236,7 @@ describe('deliverRemote against aiosmtpd peers', () => {
   test('554 at the end of DATA fails every recipient', async () => {
     const r = await deliverRemote(delivery(peer('reject-data').port, { recipients: ['a@dest.test', 'b@dest.test'] }));
     assert.deepEqual(results(r.outcomes), ['a@dest.test failed', 'b@dest.test failed']);
-    for (const o of r.outcomes) assert.equal(o.reply, '554 5.6.0 Message content rejected');
+    for (const o of r.outcomes) assert.equal(replyLine(o.reply), '554 5.6.0 Message content rejected');
   });
 
   test('a connection dropped in the middle of DATA defers every recipient', async () => {
@@ -239,8 +251,9 @@ describe('deliverRemote against aiosmtpd peers', () => {
     );
     assert.deepEqual(results(r.outcomes), ['a@dest.test deferred', 'b@dest.test deferred']);
     for (const o of r.outcomes) {
-      assert.equal(o.host, `mx-${peer('drop-mid-data').port}.dest.test`);
-      assert.match(o.reply, /failed during the transaction.*\(#4\.4\.2\)$/);
+      assert.equal(o.reply.host, `mx-${peer('drop-mid-data').port}.dest.test`);
+      assert.deepEqual([o.reply.code, o.reply.enhanced], [451, '4.4.2']);
+      assert.match(replyText(o.reply), /failed during the transaction/);
     }
     await peerLog(peer('drop-mid-data'), logged, /dropping the connection in the middle of DATA/);
   });
@@ -253,7 +266,7 @@ describe('deliverRemote against aiosmtpd peers', () => {
     const r = await deliverRemote(delivery(0, { hosts }));
     assert.deepEqual(results(r.outcomes), ['rcpt@dest.test delivered']);
     assert.equal(r.host, 'mx2.dest.test');
-    assert.equal(r.outcomes[0]!.host, 'mx2.dest.test');
+    assert.equal(r.outcomes[0]!.reply.host, 'mx2.dest.test');
   });
 
   test('a refused connection sends the transaction to the next host', async () => {
@@ -292,10 +305,10 @@ describe('deliverRemote against aiosmtpd peers', () => {
     assert.deepEqual(results(r.outcomes), ['a@dest.test deferred', 'b@dest.test deferred']);
     assert.equal(r.host, undefined);
     for (const o of r.outcomes) {
-      assert.equal(o.host, undefined);
-      assert.match(o.reply, /mx1\.dest\.test: connect ECONNREFUSED/);
-      assert.match(o.reply, /mx2\.dest\.test: 421 4\.3\.2/);
-      assert.match(o.reply, /\(#4\.4\.1\)$/);
+      assert.equal(o.reply.host, undefined);
+      assert.deepEqual([o.reply.code, o.reply.enhanced], [451, '4.4.1']);
+      assert.match(replyText(o.reply), /mx1\.dest\.test: connect ECONNREFUSED/);
+      assert.match(replyText(o.reply), /mx2\.dest\.test: 421 4\.3\.2/);
     }
   });
 
@@ -329,15 +342,17 @@ describe('deliverRemote against aiosmtpd peers', () => {
     const before = (await stored('accept')).length;
     const r = await deliverRemote(delivery(peer('accept').port, { tls: 'required' }));
     assert.deepEqual(results(r.outcomes), ['rcpt@dest.test deferred']);
-    assert.match(r.outcomes[0]!.reply, /did not start TLS.*\(#4\.7\.4\)$/);
-    assert.equal(r.outcomes[0]!.host, `mx-${peer('accept').port}.dest.test`);
+    assert.deepEqual([r.outcomes[0]!.reply.code, r.outcomes[0]!.reply.enhanced], [451, '4.7.4']);
+    assert.match(replyText(r.outcomes[0]!.reply), /did not start TLS/);
+    assert.equal(r.outcomes[0]!.reply.host, `mx-${peer('accept').port}.dest.test`);
     assert.equal((await stored('accept')).length, before);
   });
 
   test("tls: 'required' verifies the certificate unless told otherwise", async () => {
     const strict = await deliverRemote(delivery(peer('starttls').port, { tls: 'required' }));
     assert.deepEqual(results(strict.outcomes), ['rcpt@dest.test deferred']);
-    assert.match(strict.outcomes[0]!.reply, /TLS negotiation .* failed: .*certificate.*\(#4\.7\.5\)$/);
+    assert.equal(strict.outcomes[0]!.reply.enhanced, '4.7.5');
+    assert.match(replyText(strict.outcomes[0]!.reply), /TLS negotiation .* failed: .*certificate/);
     const lenient = await deliverRemote(delivery(peer('starttls').port, { tls: 'required', rejectUnauthorized: false }));
     assert.deepEqual(results(lenient.outcomes), ['rcpt@dest.test delivered']);
     assert.ok(lenient.tls);
@@ -354,13 +369,14 @@ describe('deliverRemote against aiosmtpd peers', () => {
   test('535 to AUTH defers: the credentials are wrong, not the message', async () => {
     const r = await deliverRemote(delivery(peer('auth').port, { auth: { user: 'u', pass: 'wrong' } }));
     assert.deepEqual(results(r.outcomes), ['rcpt@dest.test deferred']);
-    assert.match(r.outcomes[0]!.reply, /535 5\.7\.8 Authentication credentials invalid/);
+    assert.deepEqual([r.outcomes[0]!.reply.code, r.outcomes[0]!.reply.enhanced], [451, '4.7.0']);
+    assert.match(replyText(r.outcomes[0]!.reply), /535 5\.7\.8 Authentication credentials invalid/);
   });
 
   test('530 to MAIL FROM without AUTH fails every recipient', async () => {
     const r = await deliverRemote(delivery(peer('auth').port, { recipients: ['a@dest.test', 'b@dest.test'] }));
     assert.deepEqual(results(r.outcomes), ['a@dest.test failed', 'b@dest.test failed']);
-    for (const o of r.outcomes) assert.equal(o.reply, '530 5.7.0 Authentication required');
+    for (const o of r.outcomes) assert.equal(replyLine(o.reply), '530 5.7.0 Authentication required');
   });
 
   test('addresses SMTP cannot carry fail before any connection', async () => {
@@ -368,7 +384,10 @@ describe('deliverRemote against aiosmtpd peers', () => {
       delivery(peer('accept').port, { recipients: ['bad<>@dest.test', 'ok@dest.test', 'cr\r\n@dest.test'] }),
     );
     assert.deepEqual(results(r.outcomes), ['bad<>@dest.test failed', 'ok@dest.test delivered', 'cr\r\n@dest.test failed']);
-    assert.match(r.outcomes[0]!.reply, /\(#5\.1\.3\)$/);
+    assert.deepEqual(
+      [r.outcomes[0]!.reply.code, r.outcomes[0]!.reply.enhanced, r.outcomes[0]!.reply.host],
+      [550, '5.1.3', undefined],
+    );
     assert.deepEqual((await stored('accept')).at(-1)!.rcptTos, ['ok@dest.test']);
   });
 

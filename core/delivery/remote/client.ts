@@ -1,0 +1,144 @@
+/*
+ * The SMTP client connection: nodemailer's SMTPConnection with its events
+ * turned into promises, so every step of a session can be awaited and raced
+ * against the connection breaking. It knows whether the server greeted 2xx,
+ * whether a STARTTLS handshake was under way when the session failed, and how
+ * to end the connection (QUIT, then close, within a bound). It decides nothing
+ * about recipients (deliver.ts) and keeps no connection for later (cache.ts).
+ */
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+
+/** The outcome is known once QUIT is sent; a silent server must not hold the caller longer than this. */
+const QUIT_WAIT_MS = 5_000;
+
+export type SMTPError = SMTPConnection.SMTPError;
+type Logger = Exclude<SMTPConnection.Options['logger'], boolean | undefined>;
+
+/**
+ * nodemailer's connection with its events turned into promises. nodemailer
+ * reports a broken connection only as an 'error' or 'end' event, never to the
+ * callback of the command in flight, so every step races against them.
+ */
+export class SmtpClientConnection {
+  readonly conn: SMTPConnection;
+  /** The server's first reply was 2xx, so this host is the one that delivers. */
+  greeted = false;
+  /** The connection failed or closed; no more commands, no QUIT. */
+  broken = false;
+  /** The server said yes to STARTTLS: a failure before TLS is up is the handshake's. */
+  handshaking = false;
+  /** Transactions begun on this connection. */
+  transactions = 0;
+  /** Settles once the connection failed or closed. */
+  readonly gone: Promise<void>;
+  private readonly lost: Promise<never>;
+  private replies = 0;
+  private startTlsSent = false;
+  private held = true;
+
+  constructor(options: SMTPConnection.Options) {
+    // The transaction log is the only place nodemailer shows the server's replies as they come.
+    const logger = this.transcript();
+    this.conn = new SMTPConnection({ ...options, logger, transactionLog: true });
+    this.lost = new Promise<never>((_, reject) => {
+      let failure: unknown;
+      this.conn.on('error', (err) => {
+        this.broken = true;
+        failure ??= err;
+        reject(err);
+      });
+      this.conn.on('end', () => {
+        this.broken = true;
+        reject(failure ?? new Error('connection closed'));
+      });
+    });
+    // Nothing may await it (a clean QUIT also ends the connection).
+    this.gone = this.lost.catch(() => {});
+  }
+
+  step<T>(start: (resolve: (value: T) => void, reject: (err: unknown) => void) => void): Promise<T> {
+    return Promise.race([this.lost, new Promise<T>(start)]);
+  }
+
+  tlsInfo(): { protocol: string; cipher: string } | undefined {
+    const socket: unknown = this.conn._socket;
+    if (!(socket instanceof TLSSocket) || !this.conn.secure) return undefined;
+    return { protocol: socket.getProtocol() ?? 'unknown', cipher: socket.getCipher().name };
+  }
+
+  /** Whether the socket keeps the process alive: an idle connection must not. */
+  hold(active: boolean): void {
+    const socket: Socket | false | undefined = this.conn._socket;
+    if (!socket) return;
+    if (active) socket.ref();
+    else socket.unref();
+    this.held = active;
+  }
+
+  /** The socket timeout of the transaction about to start, which may not be the one that opened it. */
+  retime(socketMs: number): void {
+    this.conn.options.socketTimeout = socketMs;
+    const socket: Socket | false | undefined = this.conn._socket;
+    if (socket) socket.setTimeout(socketMs);
+  }
+
+  /** QUITs if the session still stands, then waits until the socket is closed. */
+  async settle(quit: boolean): Promise<void> {
+    const socket: Socket | false | undefined = this.conn._socket;
+    if (quit && !this.broken) this.conn.quit();
+    else this.conn.close();
+    if (!socket || socket.closed) return;
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), QUIT_WAIT_MS);
+      // An idle connection's QUIT is no reason to keep the process alive either.
+      if (!this.held) timer.unref();
+    });
+    if ((await Promise.race([closed, late])) === 'late') {
+      this.conn.close();
+      socket.destroy();
+      await closed;
+    }
+    clearTimeout(timer);
+  }
+
+  private transcript(): Logger {
+    const ignore = () => {};
+    return {
+      level: ignore,
+      trace: ignore,
+      info: ignore,
+      warn: ignore,
+      error: ignore,
+      fatal: ignore,
+      debug: (...params: unknown[]) => {
+        const tnx = (params[0] as { tnx?: unknown } | undefined)?.tnx;
+        const line = String(params[1]);
+        if (tnx === 'client' && line === 'STARTTLS') this.startTlsSent = true;
+        if (tnx !== 'server') return;
+        // The first reply is the greeting; nodemailer itself insists on exactly 220.
+        if (this.replies++ === 0) this.greeted = /^2\d\d/.test(line);
+        if (this.startTlsSent) {
+          this.startTlsSent = false;
+          this.handshaking = line.startsWith('2');
+        }
+      },
+    };
+  }
+}
+
+/** nodemailer's error code ("ECONNECTION", "EENVELOPE", ...). */
+export function errorCode(err: unknown): string | undefined {
+  return (err as SMTPError | undefined)?.code;
+}
+
+/** What went wrong, in a few words: the server's reply if there was one. */
+export function describe(err: unknown): string {
+  const e = err as SMTPError;
+  // nodemailer appends the server's reply to its own message; the reply alone says it better.
+  if (e?.response) return e.response;
+  return e instanceof Error ? e.message : String(err);
+}
