@@ -25,9 +25,11 @@ import { type Reply, reply as r, replyText } from '../model/index.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { MessageQueue, Spool } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
-import { parsePathCommand, splitCommand } from './command.js';
+import { commandTooLong, MAX_AUTH_LINE, parsePathCommand, splitCommand } from './command.js';
 import { type ConnectionHandler, type MessageInput, SmtpConnection } from './connection.js';
 import { DataDecoder } from './data-decoder.js';
+import { checkMailParameters, checkRcptParameters } from './parameters.js';
+import { pathErrorReply, storageReply, unknownVerbReply } from './replies.js';
 import { CapabilityList, SmtpTransaction } from './transaction.js';
 
 export interface SessionSettings {
@@ -52,12 +54,7 @@ export interface RecipientCheck {
   check(recipient: Address): Promise<RecipientVerdict | undefined>;
 }
 
-const CORE_MAIL_PARAMETERS = new Set(['SIZE', 'BODY', 'SMTPUTF8']);
-/** Verbs we know but do not implement unless a plugin does (through the command hook). */
-const KNOWN_UNIMPLEMENTED = new Set(['EXPN', 'TURN', 'ETRN', 'BDAT', 'STARTTLS', 'AUTH', 'ATRN', 'VERB', 'SEND', 'SOML', 'SAML']);
 const MAX_HEADER_READ = 256 * 1024;
-/** RFC 4954 4: AUTH command lines and SASL responses may be 12,288 octets. */
-const MAX_AUTH_LINE = 12_288;
 
 let sessionCounter = 0;
 
@@ -276,7 +273,7 @@ export class SmtpSession implements Session {
   }
 
   private async command(line: string): Promise<void> {
-    if (Buffer.byteLength(line) + 2 > this.settings.listener.max_command_line && !isAuthLine(line)) {
+    if (commandTooLong(line, this.settings.listener.max_command_line)) {
       return this.error(r(500, '5.5.2', 'Error: line too long'));
     }
     const { verb, argument } = splitCommand(line);
@@ -326,13 +323,8 @@ export class SmtpSession implements Session {
       case 'HELP':
         this.send(r(214, '2.0.0', ['Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP', 'See RFC 5321']));
         return;
-      case '':
-        return this.error(r(500, '5.5.2', 'Error: bad syntax'));
       default:
-        if (KNOWN_UNIMPLEMENTED.has(verb)) return this.error(r(502, '5.5.1', `Error: command not implemented`));
-        if (!/^[A-Z]{1,16}$/.test(verb)) return this.error(r(500, '5.5.2', 'Error: bad syntax'));
-        // RFC 5321 4.2.4: 500 for a command we do not recognize (Postfix answers the same).
-        return this.error(r(500, '5.5.2', 'Error: command not recognized'));
+        return this.error(unknownVerbReply(verb));
     }
   }
 
@@ -358,26 +350,6 @@ export class SmtpSession implements Session {
     this.send(r(250, undefined, [this.hostname, ...caps.list]));
   }
 
-  private checkMailParameters(parameters: EsmtpParameters): Reply | { size: number | undefined; body: '7BIT' | '8BITMIME' } {
-    let size: number | undefined;
-    let body: '7BIT' | '8BITMIME' = '7BIT';
-    for (const [keyword, value] of parameters) {
-      if (keyword === 'SIZE') {
-        if (value === true || !/^\d{1,15}$/.test(value)) return r(501, '5.5.4', 'Bad message size syntax');
-        size = Number(value);
-      } else if (keyword === 'BODY') {
-        const v = value === true ? '' : value.toUpperCase();
-        if (v !== '7BIT' && v !== '8BITMIME') return r(501, '5.5.4', `Unsupported BODY type: ${v || '(none)'}`);
-        body = v;
-      } else if (keyword === 'SMTPUTF8') {
-        if (value !== true) return r(501, '5.5.4', 'SMTPUTF8 takes no value');
-      } else if (!CORE_MAIL_PARAMETERS.has(keyword) && !this.settings.pipeline.parameters.MAIL.has(keyword)) {
-        return r(555, '5.5.4', `Unsupported option: ${parameterText(keyword, value)}`);
-      }
-    }
-    return { size, body };
-  }
-
   private async mailCommand(argument: string): Promise<void> {
     if (!this.helo && this.settings.listener.require_helo) return this.error(r(503, '5.5.1', 'Error: send HELO/EHLO first'));
     if (this.transaction) return this.error(r(503, '5.5.1', 'Error: nested MAIL command'));
@@ -386,19 +358,8 @@ export class SmtpSession implements Session {
       return;
     }
     const parsed = parsePathCommand(argument, 'FROM');
-    if (!parsed.ok) {
-      switch (parsed.error) {
-        case 'syntax':
-          return this.error(r(501, '5.5.4', 'Syntax: MAIL FROM:<address>'));
-        case 'address':
-          return this.error(r(501, '5.1.7', 'Bad sender address syntax'));
-        case 'utf8':
-          return this.error(r(553, '5.6.7', 'Must declare SMTPUTF8 to send unicode address'));
-        default:
-          return this.error(r(555, '5.5.4', `Unsupported option: ${parsed.detail ?? ''}`));
-      }
-    }
-    const checked = this.checkMailParameters(parsed.parameters);
+    if (!parsed.ok) return this.error(pathErrorReply('MAIL', parsed));
+    const checked = checkMailParameters(parsed.parameters, this.settings.pipeline.parameters.MAIL);
     if ('code' in checked) return this.error(checked);
     const txn = new SmtpTransaction(
       newQueueId(),
@@ -428,24 +389,10 @@ export class SmtpSession implements Session {
     const txn = this.transaction;
     if (!txn) return this.error(r(503, '5.5.1', 'Error: need MAIL command'));
     const parsed = parsePathCommand(argument, 'TO', { utf8: txn.utf8 });
-    if (!parsed.ok) {
-      switch (parsed.error) {
-        case 'syntax':
-          return this.error(r(501, '5.5.4', 'Syntax: RCPT TO:<address>'));
-        case 'address':
-          return this.error(r(501, '5.1.3', 'Bad recipient address syntax'));
-        case 'utf8':
-          return this.error(r(553, '5.6.7', 'Must declare SMTPUTF8 to send unicode address'));
-        default:
-          return this.error(r(555, '5.5.4', `Unsupported option: ${parsed.detail ?? ''}`));
-      }
-    }
+    if (!parsed.ok) return this.error(pathErrorReply('RCPT', parsed));
     const address = parsed.address!;
-    for (const [keyword, value] of parsed.parameters) {
-      if (!this.settings.pipeline.parameters.RCPT.has(keyword)) {
-        return this.error(r(555, '5.5.4', `Unsupported option: ${parameterText(keyword, value)}`));
-      }
-    }
+    const unsupported = checkRcptParameters(parsed.parameters, this.settings.pipeline.parameters.RCPT);
+    if (unsupported) return this.error(unsupported);
     if (txn.recipients.length >= this.settings.listener.max_recipients) {
       // RFC 5321 4.5.3.1.10: the client sends the rest in another transaction.
       txn.refused.push({ address: address.address, code: 452 });
@@ -735,23 +682,8 @@ export class SmtpSession implements Session {
   }
 }
 
-/** AUTH lines get RFC 4954's longer limit; every other command RFC 5321's. */
-function isAuthLine(text: string): boolean {
-  return text.length > 5 && text[4] === ' ' && text.slice(0, 4).toUpperCase() === 'AUTH';
-}
-
-function parameterText(keyword: string, value: string | true): string {
-  return value === true ? keyword : `${keyword}=${value}`;
-}
-
 function isRefusal(result: HookResult | undefined): result is RejectResult | DisconnectResult {
   return result !== undefined && (result.action === 'reject' || result.action === 'disconnect');
-}
-
-function storageReply(err: unknown): Reply {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return r(452, '4.3.1', 'Error: insufficient system storage');
-  return r(451, '4.3.0', 'Error: queue file write error');
 }
 
 function spooledMessage(spool: Spool): SpooledMessage {
