@@ -17,10 +17,9 @@ import type { ListenerConfig } from '../config/schema.js';
 import { Notes } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
 import type { AcceptResult, DisconnectResult, HookResult, RejectResult } from '../hooks/results.js';
-import type { Decision, HeloInfo, Session, SpooledMessage, TlsInfo } from '../hooks/types.js';
-import { parseHeaderSection } from '../message/headers.js';
+import type { Decision, HeloInfo, Session, TlsInfo } from '../hooks/types.js';
 import { receivedHeader } from '../message/received.js';
-import type { Address, Envelope, EsmtpParameters, HeaderField } from '../model/index.js';
+import type { Address, Envelope, EsmtpParameters } from '../model/index.js';
 import { type Reply, reply as r, replyText } from '../model/index.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { MessageQueue, Spool } from '../queue/queue.js';
@@ -30,6 +29,7 @@ import { type ConnectionHandler, type MessageInput, SmtpConnection } from './con
 import { DataDecoder } from './data-decoder.js';
 import { checkMailParameters, checkRcptParameters } from './parameters.js';
 import { pathErrorReply, storageReply, unknownVerbReply } from './replies.js';
+import { spooledMessage } from './spooled-message.js';
 import { CapabilityList, SmtpTransaction } from './transaction.js';
 
 export interface SessionSettings {
@@ -53,8 +53,6 @@ export type RecipientVerdict = AcceptResult | RejectResult;
 export interface RecipientCheck {
   check(recipient: Address): Promise<RecipientVerdict | undefined>;
 }
-
-const MAX_HEADER_READ = 256 * 1024;
 
 let sessionCounter = 0;
 
@@ -684,31 +682,4 @@ export class SmtpSession implements Session {
 
 function isRefusal(result: HookResult | undefined): result is RejectResult | DisconnectResult {
   return result !== undefined && (result.action === 'reject' || result.action === 'disconnect');
-}
-
-function spooledMessage(spool: Spool): SpooledMessage {
-  let headers: Promise<readonly HeaderField[]> | undefined;
-  return {
-    get size() {
-      return spool.size;
-    },
-    get path() {
-      return spool.path;
-    },
-    createReadStream: () => spool.createReadStream(),
-    readHeaders() {
-      headers ??= (async () => {
-        const chunks: Buffer[] = [];
-        let total = 0;
-        for await (const chunk of spool.createReadStream()) {
-          chunks.push(chunk as Buffer);
-          total += (chunk as Buffer).length;
-          const joined = Buffer.concat(chunks);
-          if (total >= MAX_HEADER_READ || joined.indexOf('\r\n\r\n') >= 0) break;
-        }
-        return parseHeaderSection(Buffer.concat(chunks).subarray(0, MAX_HEADER_READ).toString('utf8'));
-      })();
-      return headers;
-    },
-  };
 }
