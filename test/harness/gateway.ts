@@ -153,7 +153,13 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     });
   };
 
-  const listening = await waitForLog((l) => l.event === 'listening');
+  // A loaded machine can take seconds to start node. A gateway that does not say it listens in
+  // time is killed: left running, it would keep the test process alive after the test failed.
+  const listening = await waitForLog((l) => l.event === 'listening', 30_000).catch(async (err: unknown) => {
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  });
   return {
     dir,
     port: listening.port as number,
