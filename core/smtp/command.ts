@@ -1,7 +1,8 @@
 /*
- * Splits an SMTP command line into verb and argument, and parses the
- * MAIL/RCPT argument into a path plus ESMTP parameters (RFC 5321 4.1.2,
- * RFC 1869). Pure: the session decides what each outcome means.
+ * Splits an SMTP command line into verb and argument, parses the MAIL/RCPT
+ * argument into a path plus ESMTP parameters (RFC 5321 4.1.2, RFC 1869), and
+ * says whether a line is too long for a command. Pure: the session decides
+ * what each outcome means.
  */
 import type { Address, EsmtpParameters } from '../model/index.js';
 import { parsePath } from './address.js';
@@ -27,6 +28,23 @@ export function splitCommand(line: string): CommandLine {
   const verb = asciiUpperCase(sp < 0 ? line : line.slice(0, sp));
   const argument = sp < 0 ? '' : line.slice(sp + 1).trim();
   return { verb, argument };
+}
+
+/** RFC 4954 4: AUTH command lines and SASL responses may be 12,288 octets. */
+export const MAX_AUTH_LINE = 12_288;
+
+/**
+ * Is this line (without its CRLF) longer than `limit` octets with it (RFC 5321
+ * 4.5.3.1.4: 512)? An AUTH line may be MAX_AUTH_LINE long, or `limit` if that
+ * is more.
+ */
+export function commandTooLong(line: string, limit: number): boolean {
+  const octets = Buffer.byteLength(line) + 2;
+  return octets > (isAuthLine(line) ? Math.max(limit, MAX_AUTH_LINE) : limit);
+}
+
+function isAuthLine(line: string): boolean {
+  return line.length > 5 && line[4] === ' ' && line.slice(0, 4).toUpperCase() === 'AUTH';
 }
 
 export type PathCommandParse =

@@ -148,6 +148,21 @@ export class DataDecoder {
   }
 
   /**
+   * A bare CR was read (its bytes are the caller's). Under "normalize" it ended
+   * a line; else it is content: the line goes on, so a dot after it starts
+   * nothing (\r.\r\n).
+   */
+  private bareCr(): void {
+    this.findings.bareCr = true;
+    if (this.normalize()) {
+      this.endLine('bare');
+    } else {
+      this.lineLength++;
+      this.lineStart = null;
+    }
+  }
+
+  /**
    * Consumes bytes of `chunk`. Returns the offset just past the end-of-data
    * sequence if it was found in this chunk (the rest belongs to the next
    * command), or -1 if the message goes on.
@@ -162,6 +177,12 @@ export class DataDecoder {
     let spanStart = 0;
     const flush = (to: number) => {
       if (to > spanStart) out.span(chunk, spanStart, to);
+    };
+    /** Under "normalize", the bare CR or LF at `at` is stored as CRLF. */
+    const normalizeAt = (at: number) => {
+      flush(at);
+      out.bytes(CRLF);
+      spanStart = at + 1;
     };
     let nextCr = -2;
     let nextLf = -2;
@@ -217,13 +238,11 @@ export class DataDecoder {
           continue;
         }
         // ".\r" followed by something else: a bare CR.
-        this.findings.bareCr = true;
         out.bytes(DOT_BYTE);
         out.bytes(this.normalize() ? CRLF : CR_BYTE);
         spanStart = i;
-        this.lineLength = this.normalize() ? 1 : 2;
-        if (this.normalize()) this.endLine('bare');
-        else this.lineStart = null;
+        this.lineLength = 1;
+        this.bareCr();
         continue;
       }
       if (this.pendingCr) {
@@ -234,14 +253,9 @@ export class DataDecoder {
           spanStart = i;
           this.endLine('crlf');
         } else {
-          this.findings.bareCr = true;
           out.bytes(this.normalize() ? CRLF : CR_BYTE);
           spanStart = i;
-          if (this.normalize()) this.endLine('bare');
-          else {
-            this.lineLength++;
-            this.lineStart = null;
-          }
+          this.bareCr();
         }
         continue;
       }
@@ -277,11 +291,7 @@ export class DataDecoder {
       if (chunk[j] === LF) {
         // An LF not preceded by CR in this chunk (a CR just before it was consumed with it below).
         this.findings.bareLf = true;
-        if (this.normalize()) {
-          flush(j);
-          out.bytes(CRLF);
-          spanStart = j + 1;
-        }
+        if (this.normalize()) normalizeAt(j);
         i = j + 1;
         this.endLine('bare');
         continue;
@@ -299,19 +309,9 @@ export class DataDecoder {
         this.endLine('crlf');
         continue;
       }
-      this.findings.bareCr = true;
-      if (this.normalize()) {
-        flush(j);
-        out.bytes(CRLF);
-        spanStart = j + 1;
-        i = j + 1;
-        this.endLine('bare');
-      } else {
-        // A bare CR is content: the line goes on, so a dot after it starts nothing (\r.\r\n).
-        i = j + 1;
-        this.lineLength++;
-        this.lineStart = null;
-      }
+      if (this.normalize()) normalizeAt(j);
+      i = j + 1;
+      this.bareCr();
     }
     // Held bytes (a CR or a leading dot awaiting their partner) sit before spanStart.
     flush(n);

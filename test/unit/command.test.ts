@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Address } from '../../core/model/index.js';
-import { type PathCommandParse, parseParameters, parsePathCommand, splitCommand } from '../../core/smtp/command.js';
+import {
+  commandTooLong,
+  MAX_AUTH_LINE,
+  type PathCommandParse,
+  parseParameters,
+  parsePathCommand,
+  splitCommand,
+} from '../../core/smtp/command.js';
 
 describe('splitCommand', () => {
   const rows: Array<{ why: string; line: string; verb: string; argument: string }> = [
@@ -247,5 +254,30 @@ describe('parseParameters', () => {
       if (typeof row.expected === 'string') assert.equal(got, row.expected);
       else assert.deepEqual(got, new Map(row.expected));
     });
+  }
+});
+
+describe('commandTooLong', () => {
+  const rows: Array<{ why: string; line: string; limit: number; tooLong: boolean }> = [
+    { why: '510 octets and CRLF fit in 512', line: `NOOP ${'x'.repeat(505)}`, limit: 512, tooLong: false },
+    { why: '511 octets and CRLF do not', line: `NOOP ${'x'.repeat(506)}`, limit: 512, tooLong: true },
+    { why: 'octets are counted, not characters', line: `NOOP ${'ü'.repeat(253)}`, limit: 512, tooLong: true },
+    { why: 'an empty line', line: '', limit: 512, tooLong: false },
+    { why: 'AUTH may be longer (RFC 4954 4)', line: `AUTH PLAIN ${'A'.repeat(4000)}`, limit: 512, tooLong: false },
+    { why: 'auth in lower case too', line: `auth plain ${'A'.repeat(4000)}`, limit: 512, tooLong: false },
+    {
+      why: 'AUTH up to 12,288 octets with CRLF',
+      line: `AUTH PLAIN ${'A'.repeat(MAX_AUTH_LINE - 13)}`,
+      limit: 512,
+      tooLong: false,
+    },
+    { why: 'AUTH not beyond', line: `AUTH PLAIN ${'A'.repeat(MAX_AUTH_LINE - 12)}`, limit: 512, tooLong: true },
+    { why: 'AUTH gets a larger listener limit', line: `AUTH PLAIN ${'A'.repeat(MAX_AUTH_LINE)}`, limit: 20_000, tooLong: false },
+    { why: 'AUTH needs its space: AUTHX is another verb', line: `AUTHX${'A'.repeat(600)}`, limit: 512, tooLong: true },
+    { why: 'a long MAIL line', line: `MAIL FROM:<${'a'.repeat(600)}@b>`, limit: 512, tooLong: true },
+    { why: 'a listener with a larger limit', line: `MAIL FROM:<${'a'.repeat(600)}@b>`, limit: 1000, tooLong: false },
+  ];
+  for (const row of rows) {
+    test(row.why, () => assert.equal(commandTooLong(row.line, row.limit), row.tooLong));
   }
 });
