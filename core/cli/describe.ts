@@ -1,11 +1,14 @@
 /*
  * `qgate check config`: loads every plugin as `start` would, then prints, per
- * listener, which plugins run on each hook and in what order.
+ * listener, its plugins with where each was loaded from, and which plugins run
+ * on each hook and in what order.
  */
 import type { LoadedConfig } from '../config/load.js';
 import { buildPipelines } from '../gateway.js';
 import type { HookName } from '../hooks/hooks.js';
 import { silentLogger } from '../log/logger.js';
+import type { PluginInstance } from '../pipeline/pipeline.js';
+import { describeSource } from '../pipeline/registry.js';
 
 const HOOK_ORDER: HookName[] = [
   'init',
@@ -26,6 +29,11 @@ const HOOK_ORDER: HookName[] = [
   'shutdown',
 ];
 
+/** "size (built-in)", "stamp (package qgate-plugin-header-stamp@1.0.0)", "local (file plugins/local.js)". */
+function pluginLine(plugin: PluginInstance): string {
+  return `${plugin.name} (${describeSource({ file: plugin.module, source: plugin.source })})`;
+}
+
 export async function describeConfig(loaded: LoadedConfig): Promise<string> {
   const pipelines = await buildPipelines(loaded, silentLogger());
   const lines: string[] = [`${loaded.source.file}: OK`];
@@ -37,7 +45,7 @@ export async function describeConfig(loaded: LoadedConfig): Promise<string> {
     lines.push(
       `listener ${listener.name} on ${listener.address}:${listener.port}, pipeline ${listener.pipeline} (${spec.source.file})`,
     );
-    lines.push(`  plugins: ${pipeline.plugins.map((p) => p.name).join(', ') || '(none)'}`);
+    lines.push(`  plugins: ${pipeline.plugins.map(pluginLine).join(', ') || '(none)'}`);
     const order = pipeline.order();
     for (const hook of HOOK_ORDER) {
       const taps = order[hook];
