@@ -9,9 +9,13 @@ import { loadConfig } from '../config/load.js';
 import { type ControlAction, writeControlRequest } from '../delivery/control.js';
 import { initialState } from '../delivery/scheduler.js';
 import { startGateway } from '../gateway.js';
+import { installApiResolution } from '../pipeline/api-resolution.js';
 import { FileQueue, runningGateway } from '../queue/file-queue.js';
 import { describeConfig } from './describe.js';
 import { formatEnvelope, formatList, formatStat } from './queue-view.js';
+
+// Before any plugin loads: a plugin's `import ... from 'qgate'` reaches this running copy.
+installApiResolution();
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
