@@ -117,7 +117,9 @@ export type HookName = keyof Hooks;
 export const DECISION_HOOKS = ['connect', 'helo', 'command', 'mail', 'rcpt', 'data', 'message', 'queue'] as const;
 export type DecisionHookName = (typeof DECISION_HOOKS)[number];
 
-type ArgsOf<H> = H extends AsyncSeriesBailHook<infer A, infer _R> ? A : H extends AsyncSeriesHook<infer A> ? A : never;
+// Inferred from promise(), which every hook has: matching AsyncSeriesHook against
+// AsyncSeriesBailHook<infer A, infer R> infers never, so lifecycle handlers got no arguments.
+type ArgsOf<H> = H extends { promise(...args: infer A): Promise<unknown> } ? A : never;
 type ResultOf<K extends HookName> = K extends DecisionHookName
   ? HookResult | undefined | void
   : K extends 'lookupUser'
