@@ -16,7 +16,7 @@ import { type ListenerConfig, ListenerSchema, type PipelineConfig, PipelineSchem
 import { SourceFile } from '../config/source.js';
 import { parseDuration } from '../config/units.js';
 import { validate } from '../config/validate.js';
-import type { AuthVerdict, Credentials, UserRecord } from '../hooks/types.js';
+import type { AuthVerdict, Credentials, Decision, UserRecord } from '../hooks/types.js';
 import { installApiResolution } from '../pipeline/api-resolution.js';
 import { buildPipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { loadPlugin, type PluginLoader } from '../pipeline/registry.js';
@@ -66,6 +66,8 @@ export interface MailResult {
   readonly queueId?: string;
   /** The transaction's log line ("queued", "rejected" or "aborted", with every decision), if it got one. */
   readonly record?: LogRecord;
+  /** Every decision recorded on the transaction (plugin, hook, action, reason, code, ms), in order. */
+  readonly decisions: readonly Decision[];
 }
 
 export interface MailToSend {
@@ -222,7 +224,7 @@ class RunningTestPipeline implements TestPipeline {
   async sendMail(mail: MailToSend): Promise<MailResult> {
     const client = await this.connect();
     const rcpt: SmtpReply[] = [];
-    const result: { -readonly [K in keyof MailResult]: MailResult[K] } = { greeting: client.greeting, rcpt };
+    const result: { -readonly [K in keyof MailResult]: MailResult[K] } = { greeting: client.greeting, rcpt, decisions: [] };
     try {
       if (client.greeting.code !== 220) return result;
       result.ehlo = await client.command(`EHLO ${mail.helo ?? 'client.example.test'}`);
@@ -240,7 +242,11 @@ class RunningTestPipeline implements TestPipeline {
       return result;
     } finally {
       if (!client.closed) await client.quit().catch(() => client.close());
-      result.record = await this.recordOf(client.localPort);
+      const record = await this.recordOf(client.localPort);
+      if (record) {
+        result.record = record;
+        result.decisions = Array.isArray(record.decisions) ? (record.decisions as Decision[]) : [];
+      }
     }
   }
 

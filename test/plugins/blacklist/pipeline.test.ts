@@ -78,9 +78,7 @@ describe('blacklist through the test kit', () => {
       result.rcpt.map((r) => r.full),
       ['553 5.7.1 That mailbox does not accept mail', '553 5.7.1 That mailbox does not accept mail', '250 2.1.5 Ok'],
     );
-    const reasons = (result.record?.decisions as { plugin: string; action: string; reason?: string }[])
-      .filter((d) => d.plugin === 'blacklist' && d.action === 'reject')
-      .map((d) => d.reason);
+    const reasons = result.decisions.filter((d) => d.plugin === 'blacklist' && d.action === 'reject').map((d) => d.reason);
     assert.deepEqual(reasons, ['badrcptto entry "regex:bounce-[0-9]+@example\\.test"', 'badrcptto entry "filed@example.test"']);
     assert.deepEqual(result.record?.recipients, ['user@example.test']);
   });

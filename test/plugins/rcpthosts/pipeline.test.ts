@@ -45,9 +45,7 @@ describe('rcpthosts through the test kit', () => {
     const result = await t.sendMail({ from: 'a@example.org', to: ['x@elsewhere.test', 'y@example.test'] });
     assert.equal(result.data?.code, 250);
     assert.equal(result.record?.result, 'queued');
-    const decisions = (result.record?.decisions as { plugin: string; action: string; reason?: string }[]).filter(
-      (d) => d.plugin === 'rcpthosts',
-    );
+    const decisions = result.decisions.filter((d) => d.plugin === 'rcpthosts');
     assert.deepEqual(
       decisions.map((d) => [d.action, d.reason]),
       [

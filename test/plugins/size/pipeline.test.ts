@@ -50,7 +50,7 @@ describe('size through the test kit', () => {
     assert.equal(result.data?.full, '552 5.3.4 Error: message file too big');
     assert.equal((await t.queued()).length, before);
     assert.equal(result.record?.result, 'rejected');
-    const decisions = result.record?.decisions as { plugin: string; hook: string; action: string }[];
+    const decisions = result.decisions;
     assert.ok(decisions.some((d) => d.plugin === 'size' && d.hook === 'mail' && d.action === 'continue'));
   });
 
