@@ -30,4 +30,4 @@ fi
 [ -f dist/core/cli/main.js ] || npx tsc -p .
 shopt -s nullglob
 # dist/test/fuzz: the seed corpus through every fuzz target, then a short Jazzer.js run of each (npm run fuzz is the long one).
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/unit/*.test.js dist/test/fuzz/*.test.js dist/test/plugins/*/*.test.js dist/test/integration/*.test.js
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" dist/test/unit/*.test.js dist/test/fuzz/*.test.js dist/test/plugins/*/*.test.js dist/examples/*/test/*.test.js dist/templates/*/test/*.test.js dist/test/integration/*.test.js
