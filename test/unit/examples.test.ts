@@ -10,10 +10,7 @@ import { describe, it } from 'node:test';
 import { pluginOptionsTable, replaceOptionsBlock } from '../../core/cli/plugin-docs.js';
 import { REPO } from '../harness/gateway.js';
 
-const PACKAGES = [
-  ...readdirSync(join(REPO, 'examples')).map((name) => join('examples', name)),
-  join('templates', 'plugin'),
-];
+const PACKAGES = [...readdirSync(join(REPO, 'examples')).map((name) => join('examples', name)), join('templates', 'plugin')];
 
 describe('example plugin packages and the plugin template', () => {
   for (const folder of PACKAGES) {
