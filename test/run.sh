@@ -33,4 +33,4 @@ shopt -s nullglob
 # Every wait in test/harness has its own time limit; --test-timeout is the net for any other
 # wait: node 20 kills a test file still running after it (the slowest, the fuzzing smoke run,
 # takes under 3 minutes on a loaded machine), so a hang fails the suite instead of holding CI.
-exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-900000}" dist/test/unit/*.test.js dist/test/fuzz/*.test.js dist/test/plugins/*/*.test.js dist/test/integration/*.test.js
+exec node --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-900000}" dist/test/unit/*.test.js dist/test/fuzz/*.test.js dist/test/plugins/*/*.test.js dist/examples/*/test/*.test.js dist/templates/*/test/*.test.js dist/test/integration/*.test.js

@@ -1,14 +1,22 @@
 /*
  * `qgate check config`: loads every plugin as `start` would, then prints, per
- * listener, which plugins run on each hook and in what order.
+ * listener, its plugins with where each was loaded from, and which plugins run
+ * on each hook and in what order.
  */
 import type { LoadedConfig } from '../config/load.js';
 import { buildPipelines } from '../gateway.js';
 import { HOOK_NAMES, HOOK_TABLE, type HookName } from '../hooks/hooks.js';
 import { silentLogger } from '../log/logger.js';
+import type { PluginInstance } from '../pipeline/pipeline.js';
+import { describeSource } from '../pipeline/registry.js';
 
 /** The hooks a listener's pipeline serves, in the hook table's order: all but the delivery hooks. */
 export const LISTENER_HOOKS: readonly HookName[] = HOOK_NAMES.filter((h) => HOOK_TABLE[h].scope !== 'delivery');
+
+/** "size (built-in)", "stamp (package qgate-plugin-header-stamp@1.0.0)", "local (file plugins/local.js)". */
+function pluginLine(plugin: PluginInstance): string {
+  return `${plugin.name} (${describeSource({ file: plugin.module, source: plugin.source })})`;
+}
 
 export async function describeConfig(loaded: LoadedConfig): Promise<string> {
   const pipelines = await buildPipelines(loaded, silentLogger());
@@ -21,7 +29,7 @@ export async function describeConfig(loaded: LoadedConfig): Promise<string> {
     lines.push(
       `listener ${listener.name} on ${listener.address}:${listener.port}, pipeline ${listener.pipeline} (${spec.source.file})`,
     );
-    lines.push(`  plugins: ${pipeline.plugins.map((p) => p.name).join(', ') || '(none)'}`);
+    lines.push(`  plugins: ${pipeline.plugins.map(pluginLine).join(', ') || '(none)'}`);
     const order = pipeline.order();
     for (const hook of LISTENER_HOOKS) {
       const taps = order[hook];

@@ -1,17 +1,23 @@
 /*
  * The qgate command: start the gateway, check a configuration, look into the
- * queue (qmail-qread / qmail-qstat analogues).
+ * queue (qmail-qread / qmail-qstat analogues), and start or document a plugin.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import { type ControlAction, writeControlRequest } from '../delivery/control.js';
 import { BOUNCED_BY_ADMINISTRATOR, bounceNow, flushNow, initialState } from '../delivery/state.js';
 import { startGateway } from '../gateway.js';
+import { installApiResolution } from '../pipeline/api-resolution.js';
 import { FileQueue, runningGateway } from '../queue/file-queue.js';
 import { describeConfig } from './describe.js';
+import { pluginOptionsTable, replaceOptionsBlock } from './plugin-docs.js';
 import { formatEnvelope, formatList, formatStat } from './queue-view.js';
+import { scaffoldPlugin } from './scaffold.js';
+
+// Before any plugin loads: a plugin's `import ... from 'qgate'` reaches this running copy.
+installApiResolution();
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -150,5 +156,51 @@ queue
   .description('fail every pending recipient of a message now and bounce it to its sender')
   .argument('<id>', 'queue id')
   .action(async (id: string) => control('bounce', id).catch(fail));
+
+const plugin = program.command('plugin').description('write and document plugins');
+plugin
+  .command('new')
+  .description('write a plugin package (TypeScript, a test on qgate/testing) to start from')
+  .argument('<name>', 'plugin name (header-stamp), or its package name (qgate-plugin-header-stamp, @scope/...)')
+  .option('--dir <dir>', 'where to write it; default ./qgate-plugin-<name>')
+  .option('--qgate <spec>', 'the qgate dev dependency (an npm spec); default: file: this installation')
+  .action((name: string, opts: { dir?: string; qgate?: string }) => {
+    try {
+      const { dir, files } = scaffoldPlugin(name, opts);
+      process.stdout.write(
+        `wrote ${dir}:\n${files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${dir} && npm install && npm test\n`,
+      );
+    } catch (err) {
+      fail(err);
+    }
+  });
+plugin
+  .command('docs')
+  .description("print a plugin's options table (Markdown) from its schema, or write it into a README")
+  .argument('<plugin>', 'the plugin module (dist/src/index.js), a built-in name, or an installed package')
+  .option('--readme <file>', 'write the table between <!-- options --> and <!-- /options --> in this file')
+  .option('--check', 'with --readme: change nothing, exit 1 if the table there is not the current one')
+  .action(async (use: string, opts: { readme?: string; check?: boolean }) => {
+    try {
+      const table = await pluginOptionsTable(use, process.cwd());
+      if (!opts.readme) {
+        process.stdout.write(`${table}\n`);
+        return;
+      }
+      const before = readFileSync(opts.readme, 'utf8');
+      const after = replaceOptionsBlock(before, table);
+      if (opts.check) {
+        if (after !== before)
+          fail(
+            new Error(`${opts.readme}: the options table is out of date; run qgate plugin docs ${use} --readme ${opts.readme}`),
+          );
+        return;
+      }
+      if (after !== before) writeFileSync(opts.readme, after);
+      process.stdout.write(`${opts.readme}: options table ${after === before ? 'already current' : 'written'}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
 
 await program.parseAsync(process.argv);

@@ -11,12 +11,14 @@ import { validate } from '../config/validate.js';
 import { createHooks, type HookName, type Hooks } from '../hooks/hooks.js';
 import type { AuthVerdict, Credentials, UserRecord } from '../hooks/types.js';
 import { createPluginContext, type Directory } from './plugin-context.js';
-import { loadPluginModule, PluginResolveError, resolvePluginModule } from './registry.js';
+import { type LoadedPlugin, loadPlugin, type PluginLoader, PluginResolveError, type PluginSource } from './registry.js';
 
 export interface PluginInstance {
   readonly name: string;
   readonly use: string;
   readonly module: string;
+  /** Built-in, a path, or package@version: what `qgate check config` shows. */
+  readonly source: PluginSource;
 }
 
 export class Pipeline {
@@ -47,7 +49,13 @@ export class Pipeline {
   }
 }
 
-export async function buildPipeline(spec: PipelineSpec, log: Logger, defaultTimeoutMs: number): Promise<Pipeline> {
+/** `load` finds each entry's plugin; the test kit passes one that also knows in-memory definitions. */
+export async function buildPipeline(
+  spec: PipelineSpec,
+  log: Logger,
+  defaultTimeoutMs: number,
+  load: PluginLoader = loadPlugin,
+): Promise<Pipeline> {
   const pipeline = new Pipeline(spec.name);
   const problems: ConfigProblem[] = [];
   const names = new Set<string>();
@@ -56,21 +64,15 @@ export async function buildPipeline(spec: PipelineSpec, log: Logger, defaultTime
   for (const [index, entry] of spec.entries.entries()) {
     if (!entry.enabled) continue;
     const at = [...spec.basePath, 'plugins', index];
-    let file: string;
+    let loaded: LoadedPlugin;
     try {
-      file = resolvePluginModule(entry.use, spec.dir);
+      loaded = await load(entry.use, spec.dir);
     } catch (err) {
-      if (!(err instanceof PluginResolveError)) throw err;
-      problems.push(spec.source.problem([...at, 'use'], err.message));
+      const message = err instanceof PluginResolveError ? err.message : `cannot load plugin: ${(err as Error).message}`;
+      problems.push(spec.source.problem([...at, 'use'], message));
       continue;
     }
-    let def: Awaited<ReturnType<typeof loadPluginModule>>;
-    try {
-      def = await loadPluginModule(file);
-    } catch (err) {
-      problems.push(spec.source.problem([...at, 'use'], `cannot load plugin: ${(err as Error).message}`));
-      continue;
-    }
+    const def = loaded.definition;
     const name = entry.name ?? def.name;
     if (names.has(name)) {
       problems.push(spec.source.problem(at, `plugin name "${name}" is used twice in this pipeline; give one of them a name:`));
@@ -96,7 +98,7 @@ export async function buildPipeline(spec: PipelineSpec, log: Logger, defaultTime
       users: pipeline.users,
       parameters: pipeline.parameters,
     });
-    pipeline.plugins.push({ name, use: entry.use, module: file });
+    pipeline.plugins.push({ name, use: entry.use, module: loaded.file, source: loaded.source });
     prepared.push({ index, setup: async () => def.setup(ctx, options as never) });
   }
   if (problems.length) throw new ConfigError(problems);

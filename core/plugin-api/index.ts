@@ -6,8 +6,12 @@
  *   import { definePlugin, Type, reject } from 'qgate';
  */
 
-export type { Static, TSchema } from '@sinclair/typebox';
+// Every TypeBox type (TObject, TString, ...), so a plugin built with `declaration: true`
+// can name its options' types through 'qgate' (otherwise TS2742: "cannot be named
+// without a reference to .../@sinclair/typebox"). Value checks options in tests.
+export type * from '@sinclair/typebox';
 export { Type } from '@sinclair/typebox';
+export { Value } from '@sinclair/typebox/value';
 export { compilePattern, type Pattern } from '../config/pattern.js';
 export { Duration, Size } from '../config/schema.js';
 export type { HookHandler, HookName } from '../hooks/hooks.js';

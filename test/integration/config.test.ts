@@ -496,7 +496,7 @@ const rows: Row[] = [
       `),
     },
     problems: [
-      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist"; built-in plugins: auth, blacklist, file-users, rcpthosts, relay, size, starttls; or give a path (./my-plugin.js) or an installed npm package',
+      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist": not a built-in plugin (auth, blacklist, file-users, rcpthosts, relay, size, starttls), and no package "greylist" in $DIR/pipelines/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install greylist)',
     ],
   },
   {
@@ -740,7 +740,7 @@ const rows: Row[] = [
     problems: [
       `pipelines/inbound.yaml:3:23 plugins[0].with.domains[0]: expected a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1]), got "bad domain!"`,
       'pipelines/inbound.yaml:4:5 plugins[1]: plugin name "rcpthosts" is used twice in this pipeline; give one of them a name:',
-      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf"; built-in plugins: auth, blacklist, file-users, rcpthosts, relay, size, starttls; or give a path (./my-plugin.js) or an installed npm package',
+      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf": not a built-in plugin (auth, blacklist, file-users, rcpthosts, relay, size, starttls), and no package "spf" in $DIR/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install spf)',
     ],
   },
 
@@ -855,7 +855,7 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
     assert.deepEqual(head, ['config.yaml: OK']);
     assert.deepEqual(more, [], 'three listeners');
     assert.equal(mx![0], 'listener smtp on 127.0.0.1:2525, pipeline inbound (pipelines/inbound.yaml)');
-    assert.equal(mx![1], '  plugins: starttls, blacklist, size, rcpthosts');
+    assert.equal(mx![1], '  plugins: starttls (built-in), blacklist (built-in), size (built-in), rcpthosts (built-in)');
     for (const listener of [mx!, submission!, submissions!]) {
       assert.deepEqual(
         listener.slice(2).map((l) => /^ {2}(\w+):/.exec(l)?.[1]),
@@ -907,7 +907,7 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
     assert.deepEqual(head, ['config.yaml: OK']);
     assert.deepEqual(more, []);
     assert.equal(mx![0], 'listener mx on 127.0.0.1:2525, pipeline two (pipelines/two.yaml)');
-    assert.equal(mx![1], '  plugins: a, b');
+    assert.equal(mx![1], '  plugins: a (built-in), b (built-in)');
     assert.equal(hookLine(mx!, 'rcpt'), '  rcpt:         a -> b');
     assert.equal(hookLine(mx!, 'reload'), '  reload:       a -> b');
     assert.equal(hookLine(mx!, 'queue'), '  queue:        core queue');
