@@ -2,7 +2,8 @@
 # The test suite (`npm test`): makes sure the real peers the integration tests
 # talk to are installed (swaks with its TLS and CRAM-MD5 modules, Python 3 with
 # smtplib, Debian's python3-aiosmtpd, openssl; as root with apt-get, only if
-# missing), then runs every compiled test
+# missing), and the backing services the integration tests start privately (clamd, spamd,
+# slapd, PostgreSQL: test/services/install.sh), then runs every compiled test
 # with node's test runner, the fuzzing smoke run (test/fuzz/smoke.test.ts) among them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+bash test/services/install.sh
 
 [ -f dist/core/cli/main.js ] || npx tsc -p .
 shopt -s nullglob
