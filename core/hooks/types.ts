@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { TLSSocketOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Address, Envelope, EsmtpParameters, HeaderField, Reply, Route } from '../model/index.js';
+import type { Address, DomainSet, Envelope, EsmtpParameters, HeaderField, Reply, Route } from '../model/index.js';
 import type { Notes } from './notes.js';
 
 export type { Logger, TLSSocketOptions };
@@ -205,4 +205,26 @@ export interface BounceNotice {
   readonly to: string;
   readonly recipients: readonly { readonly address: string; readonly reply: string }[];
   readonly double: boolean;
+}
+
+/** One listener of the running gateway, as configured. */
+export interface ListenerInfo {
+  readonly name: string;
+  readonly address: string;
+  /** The configured port; 0 means one the system picked (logged at start-up). */
+  readonly port: number;
+  readonly pipeline: string;
+  /** The name it greets with. */
+  readonly hostname: string;
+}
+
+/** Read-only facts about the running gateway that plugins may need (ctx.gateway). */
+export interface GatewayInfo {
+  /** Our host name (config `hostname`). */
+  readonly hostname: string;
+  readonly listeners: readonly ListenerInfo[];
+  /** delivery.local_domains: delivered to local Maildirs. */
+  readonly localDomains: DomainSet;
+  /** Domains with a static route (delivery.routes; the "*" smarthost is not one): relay domains with a next hop. */
+  readonly routedDomains: DomainSet;
 }

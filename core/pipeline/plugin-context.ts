@@ -11,7 +11,16 @@ import { HOOK_TABLE, type HookHandler, type HookName, type Hooks, isHookName } f
 import { type NoteKey, noteKey } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
 import { checkResult, type HookResult, tempfail } from '../hooks/results.js';
-import type { AuthVerdict, Credentials, Decision, LifecycleContext, Session, Transaction, UserRecord } from '../hooks/types.js';
+import type {
+  AuthVerdict,
+  Credentials,
+  Decision,
+  GatewayInfo,
+  LifecycleContext,
+  Session,
+  Transaction,
+  UserRecord,
+} from '../hooks/types.js';
 import { runInScope, scopedLogger } from './handler-scope.js';
 
 /** User lookups served by whatever directory plugins the pipeline has. */
@@ -39,6 +48,8 @@ export interface PluginContext {
   /** A typed note key under this plugin's name, for session.notes / transaction.notes. */
   note<T>(name: string): NoteKey<T>;
   readonly users: Directory;
+  /** Facts about the running gateway: host name, listeners, local and routed domains. */
+  readonly gateway: GatewayInfo;
   /** Lets MAIL FROM or RCPT TO carry an ESMTP parameter this plugin handles (e.g. AUTH=). */
   acceptParameter(command: 'MAIL' | 'RCPT', keyword: string): void;
   /**
@@ -94,6 +105,7 @@ export interface ContextOptions {
   readonly timeoutMs: number;
   readonly users: Directory;
   readonly parameters: { MAIL: Set<string>; RCPT: Set<string> };
+  readonly gateway: GatewayInfo;
 }
 
 export function createPluginContext(o: ContextOptions): PluginContext {
@@ -231,6 +243,7 @@ export function createPluginContext(o: ContextOptions): PluginContext {
     on,
     note: <T>(key: string) => noteKey<T>(name, key),
     users: o.users,
+    gateway: o.gateway,
     acceptParameter(command, keyword) {
       o.parameters[command].add(keyword.toUpperCase());
     },

@@ -29,6 +29,7 @@ export type {
   Route,
   TlsPolicy,
 } from '../model/index.js';
-export { formatReply, type Reply, reply } from '../model/index.js';
-export { definePlugin, type PluginDefinition } from '../pipeline/define.js';
+export { DomainSet, formatReply, type Reply, reply } from '../model/index.js';
+export { definePlugin, OptionError, type OptionProblem, type PluginDefinition } from '../pipeline/define.js';
+export { unknownListener } from '../pipeline/gateway-info.js';
 export type { Directory, PluginContext, Reloadable } from '../pipeline/plugin-context.js';
