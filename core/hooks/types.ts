@@ -151,11 +151,34 @@ export interface UserQuery {
   readonly domain: string;
 }
 
+/**
+ * A user as a directory (lookupUser) describes it. Only `address` is required;
+ * what is left out takes the default written beside it.
+ */
 export interface UserRecord {
+  /**
+   * The canonical address (alice@example.net for a query about Alice.Smith@example.net):
+   * without `mailbox`, mail goes to the canonical address's Maildir under maildir_root.
+   */
   readonly address: string;
-  /** Mailbox location, if the directory knows it (Maildir path). */
+  /** The Maildir (an absolute path, or relative to the working directory); default: from `address`. */
   readonly mailbox?: string;
-  readonly attributes?: Readonly<Record<string, unknown>>;
+  /** Addresses that get a copy (local ones are resolved again, others are sent on). */
+  readonly forwards?: readonly string[];
+  /** With `forwards`: keep a copy in the mailbox too. Default true; without forwards always true. */
+  readonly deliverLocally?: boolean;
+  /**
+   * false: a disabled account. AUTH fails (535 5.7.8), RCPT gets 550 5.1.1 as an unknown
+   * user does, mail already queued for it fails with 5.2.1. Default true.
+   */
+  readonly enabled?: boolean;
+  /**
+   * The mailbox's size limit in octets (0 or absent: none). Local delivery defers with
+   * 4.2.2 a message that would take the Maildir (new/ and cur/) past it.
+   */
+  readonly quota?: number;
+  /** Anything else the directory knows (display name, LDAP attributes), as strings. */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 export interface Credentials {

@@ -16,7 +16,17 @@ export { compilePattern, type Pattern } from '../config/pattern.js';
 export { Duration, Size } from '../config/schema.js';
 export type { HookHandler, HookName } from '../hooks/hooks.js';
 export type { NoteKey } from '../hooks/notes.js';
-export { accept, disconnect, type HookResult, next, reject, tempfail } from '../hooks/results.js';
+export {
+  accept,
+  DirectoryUnavailable,
+  disconnect,
+  type HookResult,
+  next,
+  reject,
+  tempfail,
+  type UnavailableResult,
+  unavailable,
+} from '../hooks/results.js';
 export type * from '../hooks/types.js';
 export type {
   Address,
