@@ -51,6 +51,11 @@ export interface TestPipelineOptions {
   readonly hookTimeout?: number | string;
   /** Folder that `use:` paths and plugins' relative option paths start from. Default: the working directory. */
   readonly dir?: string;
+  /**
+   * Names of the gateway's other listeners (ctx.gateway.listeners lists them after the test's
+   * own, on this pipeline), for options that name listeners (size.listeners). Default: none.
+   */
+  readonly otherListeners?: readonly string[];
   /** What ctx.gateway.localDomains holds, as delivery.local_domains. Default: none. */
   readonly localDomains?: readonly string[];
   /** The domains of delivery.routes, for ctx.gateway.routedDomains. Default: none. */
@@ -175,7 +180,12 @@ export async function testPipeline(options: TestPipelineOptions): Promise<TestPi
   // The gateway as the plugins see it: this one listener, and the domains the test names.
   const gateway: GatewayInfo = Object.freeze({
     hostname,
-    listeners: Object.freeze([listenerInfo(listenerConfig, hostname)]),
+    listeners: Object.freeze([
+      listenerInfo(listenerConfig, hostname),
+      ...(options.otherListeners ?? [])
+        .filter((name) => name !== listenerConfig.name)
+        .map((name) => listenerInfo({ ...listenerConfig, name }, hostname)),
+    ]),
     localDomains: new DomainSet(options.localDomains),
     routedDomains: routedDomains((options.routedDomains ?? []).map((domain) => ({ domain }))),
   });
