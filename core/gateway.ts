@@ -11,6 +11,7 @@ import { createRecipientCheck } from './delivery/recipient-check.js';
 import { createScheduler, loadAliasTable } from './delivery/setup.js';
 import { BOUNCED_BY_ADMINISTRATOR } from './delivery/state.js';
 import { createLogger } from './log/logger.js';
+import { gatewayInfo } from './pipeline/gateway-info.js';
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
 import { FileQueue } from './queue/file-queue.js';
 import type { QueueLock } from './queue/lock.js';
@@ -24,9 +25,10 @@ export interface RunningGateway {
 export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise<Map<string, Pipeline>> {
   const pipelines = new Map<string, Pipeline>();
   const problems: ConfigError['problems'][number][] = [];
+  const gateway = gatewayInfo(loaded.config);
   for (const spec of loaded.pipelines.values()) {
     try {
-      pipelines.set(spec.name, await buildPipeline(spec, log, loaded.config.hook_timeout));
+      pipelines.set(spec.name, await buildPipeline(spec, log, loaded.config.hook_timeout, { gateway }));
     } catch (err) {
       if (err instanceof ConfigError) problems.push(...err.problems);
       else throw err;

@@ -21,8 +21,20 @@ export interface LocalResolutionOptions {
   readonly postmaster: string;
   /** The caller decides (directory / existing Maildir). */
   readonly userExists: (local: string, domain: string) => boolean;
+  /** What the directory says about an existing user beyond "exists"; undefined: a plain mailbox. */
+  readonly userDetails?: (local: string, domain: string) => UserDetails | undefined;
   /** Alias expansion depth (default 10); loops must not hang. */
   readonly maxDepth?: number;
+}
+
+/** A directory's user record, as far as resolution cares. */
+export interface UserDetails {
+  /** A disabled account: its mail fails (5.2.1). */
+  readonly disabled?: boolean;
+  /** Addresses that get a copy, resolved like alias targets (local ones again, others forwarded). */
+  readonly forwards?: readonly string[];
+  /** With forwards: the mailbox gets a copy too (default true). Without forwards it always does. */
+  readonly deliverLocally?: boolean;
 }
 
 export type LocalTarget =
@@ -32,7 +44,9 @@ export type LocalTarget =
   /** No such user: the caller bounces 5.1.1. */
   | { readonly kind: 'unknown'; readonly address: string }
   /** Alias loop or expansion too deep: the caller bounces 5.4.6. */
-  | { readonly kind: 'loop'; readonly address: string };
+  | { readonly kind: 'loop'; readonly address: string }
+  /** A disabled account: refused at RCPT like an unknown user, failed 5.2.1 in delivery. */
+  | { readonly kind: 'disabled'; readonly address: string };
 
 const DEFAULT_MAX_DEPTH = 10;
 /** Role addresses a domain must accept even with no such user (RFC 5321 4.5.1, RFC 2142). */
@@ -93,7 +107,9 @@ export function readings(local: string, delimiters: string): { base: string; ext
  * part (see readings), first match wins: an alias ("local@domain" before
  * "local"), an existing user, the postmaster default for postmaster/abuse.
  * Alias targets in local domains are resolved again; others become 'forward'.
- * Extensions are not carried through aliases. An alias listing its own name
+ * Extensions are not carried through aliases. A user's forwards are followed
+ * like alias targets, and its mailbox kept unless deliverLocally is false; a
+ * disabled user is a 'disabled' target. An alias listing its own name
  * delivers to that mailbox (the sendmail idiom `bob: bob, bob@backup.example`);
  * any longer cycle, or more than maxDepth expansions, is a 'loop'.
  */
@@ -124,6 +140,24 @@ export function resolveLocal(
     add(`mailbox:${show(m)}:${extension ?? ''}`, target);
   };
 
+  /** An existing user: its mailbox, its forwards, or nothing but the note that it is disabled. */
+  const user = (m: Mailbox, extension: string | undefined, depth: number): void => {
+    const details = o.userDetails?.(m.local, m.domain);
+    if (details?.disabled) {
+      add(`disabled:${show(m)}`, { kind: 'disabled', address: show(m) });
+      return;
+    }
+    const forwards = details?.forwards ?? [];
+    let keep = forwards.length === 0 || details?.deliverLocally !== false;
+    for (const f of forwards) {
+      const next = splitAddress(f, m.domain);
+      // A forward to oneself keeps the copy here, as an alias to its own name does.
+      if (next.domain === m.domain && next.local.toLowerCase() === m.local.toLowerCase()) keep = true;
+      else visit(next, depth + 1);
+    }
+    if (keep) mailbox(m, extension);
+  };
+
   const visit = (m: Mailbox, depth: number): void => {
     const key = show(m);
     if (!isLocalDomain(m.domain)) {
@@ -150,13 +184,13 @@ export function resolveLocal(
           const next = splitAddress(t, m.domain);
           const self = next.domain === owner.domain && next.local.toLowerCase() === owner.local.toLowerCase();
           if (!self) visit(next, depth + 1);
-          else if (o.userExists(next.local, next.domain)) mailbox(next);
+          else if (o.userExists(next.local, next.domain)) user(next, undefined, depth);
           else add(`unknown:${show(next)}`, { kind: 'unknown', address: show(next) });
         }
         return;
       }
       if (o.userExists(base, m.domain)) {
-        mailbox(owner, extension);
+        user(owner, extension, depth);
         return;
       }
       if (ROLE_LOCALS.has(base.toLowerCase())) {

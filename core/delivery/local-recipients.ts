@@ -9,6 +9,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { AcceptResult, RejectResult } from '../hooks/results.js';
+import type { UserRecord } from '../hooks/types.js';
 import type { Directory } from '../pipeline/plugin-context.js';
 import { type AliasTable, type LocalTarget, mailboxPath } from './local-address.js';
 import {
@@ -34,9 +35,9 @@ export interface LocalRecipientSettings {
   readonly postmaster: string;
 }
 
-/** A local target, with the Maildir a mailbox target is delivered into (an absolute path). */
+/** A local target, with the Maildir a mailbox target is delivered into (an absolute path) and its quota. */
 export type ResolvedTarget =
-  | (Extract<LocalTarget, { kind: 'mailbox' }> & { readonly maildir: string })
+  | (Extract<LocalTarget, { kind: 'mailbox' }> & { readonly maildir: string; readonly quota?: number })
   | Exclude<LocalTarget, { kind: 'mailbox' }>;
 
 /** Questions in flight at once, for RCPT and delivery; most addresses need one or two. */
@@ -70,8 +71,10 @@ export class LocalRecipients {
     const { resolution, answers } = await this.run(address, isLocalDomain, 'all');
     return resolution.targets.map((t): ResolvedTarget => {
       if (t.kind !== 'mailbox') return t;
-      const named = answers.get(candidateKey(t))?.maildir;
-      return { ...t, maildir: named !== undefined ? resolve(named) : mailboxPath(this.settings.maildirRoot, t.local, t.domain) };
+      const answer = answers.get(candidateKey(t));
+      const named = answer?.maildir;
+      const maildir = named !== undefined ? resolve(named) : mailboxPath(this.settings.maildirRoot, t.local, t.domain);
+      return answer?.quota ? { ...t, maildir, quota: answer.quota } : { ...t, maildir };
     });
   }
 
@@ -122,6 +125,30 @@ export class LocalRecipients {
     }
   }
 
+  /** What a directory's user record means for resolution and delivery. */
+  private fromRecord(c: Candidate, record: UserRecord): MailboxAnswer {
+    const details = {
+      ...(record.enabled === false ? { disabled: true } : {}),
+      ...(record.forwards?.length ? { forwards: record.forwards } : {}),
+      ...(record.deliverLocally === false ? { deliverLocally: false } : {}),
+      ...(record.quota ? { quota: record.quota } : {}),
+    };
+    if (record.mailbox) return { exists: true, maildir: record.mailbox, ...details };
+    // Without a mailbox, the canonical address names the Maildir (alice@ for Alice.Smith@).
+    const at = record.address.lastIndexOf('@');
+    const local = at < 0 ? record.address : record.address.slice(0, at);
+    const domain = at < 0 ? c.domain : record.address.slice(at + 1).toLowerCase();
+    if (mailboxNameProblem(local, domain)) {
+      // The directory's own name for the user cannot be a Maildir: better the name asked about.
+      if (mailboxNameProblem(c.local, c.domain)) return { exists: false };
+      return { exists: true, ...details };
+    }
+    const canonical = local !== c.local || domain !== c.domain;
+    return canonical
+      ? { exists: true, maildir: mailboxPath(this.settings.maildirRoot, local, domain), ...details }
+      : { exists: true, ...details };
+  }
+
   /** Answers for `batch`, in its order, with at most LOOKUP_BATCH questions in flight. */
   private async answerAll(batch: readonly Candidate[]): Promise<MailboxAnswer[]> {
     const got: MailboxAnswer[] = new Array(batch.length);
@@ -138,9 +165,12 @@ export class LocalRecipients {
 
   /**
    * Does this mailbox exist? The directory first: a record says yes (and may
-   * name the Maildir), null says no, whatever create_mailboxes says. When no
-   * directory knows the domain, create_mailboxes says yes, else the Maildir
-   * must exist. A name that cannot be a Maildir never exists.
+   * name the Maildir, or a canonical address whose Maildir it is; and says
+   * whether the account is enabled, where it forwards, its quota), null says
+   * no, whatever create_mailboxes says. When no directory knows the domain,
+   * create_mailboxes says yes, else the Maildir must exist. A name that cannot
+   * be a Maildir never exists. A directory that cannot answer (it threw, timed
+   * out or answered unavailable: a DirectoryUnavailable) throws: never "no".
    */
   private async answer(c: Candidate): Promise<MailboxAnswer> {
     let record: Awaited<ReturnType<Directory['lookup']>>;
@@ -150,10 +180,9 @@ export class LocalRecipients {
       throw new Error(`directory lookup failed: ${(err as Error).message}`, { cause: err });
     }
     if (record === null) return { exists: false };
-    if (record?.mailbox) return { exists: true, maildir: record.mailbox };
+    if (record) return this.fromRecord(c, record);
     // The mailbox lives under maildir_root, so its name must be one a Maildir can have.
     if (mailboxNameProblem(c.local, c.domain)) return { exists: false };
-    if (record) return { exists: true };
     if (this.settings.createMailboxes) return { exists: true };
     const path = mailboxPath(this.settings.maildirRoot, c.local, c.domain);
     try {

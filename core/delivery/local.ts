@@ -13,8 +13,8 @@ import { createEnvelope, type DeliveryOutcome, deliveryReply, type Envelope, rep
 import type { MessageQueue } from '../queue/queue.js';
 import { newQueueId } from '../queue/queue.js';
 import type { LocalRecipients, ResolvedTarget } from './local-recipients.js';
-import { copyName, deliverToMaildir, MaildirError } from './maildir.js';
-import { recipientResult, type TargetResult, unknownTarget } from './recipient-rules.js';
+import { copyName, deliverToMaildir, MaildirError, maildirUsage } from './maildir.js';
+import { disabledTarget, recipientResult, type TargetResult, unknownTarget } from './recipient-rules.js';
 import { recipientKey } from './recipients.js';
 import { deliveredStream } from './stored-message.js';
 
@@ -95,6 +95,7 @@ export class LocalDelivery {
 
   private async deliverTarget(run: LocalRun, target: ResolvedTarget): Promise<TargetResult> {
     if (target.kind === 'unknown') return unknownTarget(target.address);
+    if (target.kind === 'disabled') return disabledTarget(target.address);
     if (target.kind === 'loop')
       return { result: 'failed', reply: deliveryReply(554, '5.4.6', `<${target.address}>: alias loop or too deep`) };
     if (target.kind === 'forward') {
@@ -114,13 +115,18 @@ export class LocalDelivery {
     const earlier = run.copies.get(maildir);
     if (earlier !== undefined)
       return { result: 'delivered', reply: deliveryReply(250, '2.0.0', `${mailbox}: the copy in ${earlier} serves`) };
+    const name = copyName(run.queueId, new Date(run.envelope.received), this.settings.hostname);
     try {
+      if (target.quota) {
+        const over = await overQuota(maildir, name, target.quota, run.envelope.size);
+        if (over) return { result: 'deferred', reply: deliveryReply(452, '4.2.2', `${mailbox}: ${over}`) };
+      }
       const { file, existed } = await deliverToMaildir({
         maildir,
         prepend: `Return-Path: <${run.envelope.sender}>\r\nDelivered-To: ${mailbox}\r\n`,
         message: () => deliveredStream(this.deps.queue, run.envelope),
         hostname: this.settings.hostname,
-        name: copyName(run.queueId, new Date(run.envelope.received), this.settings.hostname),
+        name,
         lookInCur: !run.fresh,
       });
       run.copies.set(maildir, file);
@@ -161,6 +167,19 @@ export class LocalDelivery {
       throw err;
     }
   }
+}
+
+/**
+ * Why a message of `size` octets does not fit under `quota`, or undefined. Over
+ * quota defers (4.2.2, RFC 3463: "mailbox full", a condition the user can end
+ * by deleting mail) rather than bouncing at once as Postfix's virtual(8) does:
+ * the mail waits up to queue_lifetime and bounces then. A copy already there
+ * (an attempt repeated after a crash) is never held back.
+ */
+async function overQuota(maildir: string, name: string, quota: number, size: number): Promise<string | undefined> {
+  const usage = await maildirUsage(maildir, name);
+  if (usage.hasCopy || usage.octets + size <= quota) return undefined;
+  return `mailbox full: ${usage.octets} of ${quota} octets used, the message has ${size}`;
 }
 
 function describeTarget(target: ResolvedTarget): string {

@@ -332,3 +332,41 @@ async function existingCopy(d: MaildirDelivery, file: string): Promise<MaildirRe
   }
   return { file, size, existed: true };
 }
+
+/** How full a Maildir is, for a quota: the octets in new/ and cur/, and whether the copy `name` is there. */
+export interface MaildirUsage {
+  readonly octets: number;
+  readonly hasCopy: boolean;
+}
+
+/**
+ * Sums the sizes of the messages in new/ and cur/ with one stat per file. Cost is
+ * linear in the mailbox's files, paid only for users with a quota. Maildir++'s
+ * maildirsize file would make it constant, but every mail client that deletes
+ * mail would have to keep it right; Dovecot recomputes it this way when it is not.
+ * A Maildir not created yet holds nothing.
+ */
+export async function maildirUsage(maildir: string, name: string): Promise<MaildirUsage> {
+  let octets = 0;
+  let hasCopy = false;
+  for (const sub of ['new', 'cur']) {
+    const dir = join(maildir, sub);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') continue;
+      throw failure(err, `cannot read ${dir}`);
+    }
+    for (const n of names) {
+      if (n === name || n.startsWith(`${name}:`)) hasCopy = true;
+      try {
+        octets += (await stat(join(dir, n))).size;
+      } catch (err) {
+        // Moved from new/ to cur/ or deleted by a mail client meanwhile.
+        if (errnoCode(err) !== 'ENOENT') throw failure(err, `cannot stat ${join(dir, n)}`);
+      }
+    }
+  }
+  return { octets, hasCopy };
+}

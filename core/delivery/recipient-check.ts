@@ -82,9 +82,9 @@ export class DeliveryRecipientCheck implements RecipientCheck {
     }
     try {
       for (const { base } of readings(local, this.s.delimiters)) {
-        if (await this.s.directory.lookup(`${base}@${domain}`)) {
-          return { action: 'accept', reason: `relay recipient: the directory knows ${base}@${domain}` };
-        }
+        const record = await this.s.directory.lookup(`${base}@${domain}`);
+        if (record?.enabled === false) return unknownRelayUser(address, `disabled account: ${base}@${domain}`);
+        if (record) return { action: 'accept', reason: `relay recipient: the directory knows ${base}@${domain}` };
       }
     } catch (err) {
       return lookupFailure(address, (err as Error).message);

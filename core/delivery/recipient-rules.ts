@@ -7,13 +7,15 @@
  */
 import { type AcceptResult, type RejectResult, reject, tempfail } from '../hooks/results.js';
 import { type DeliveryOutcome, deliveryReply, replyText } from '../model/index.js';
-import { type LocalResolutionOptions, type LocalTarget, mailboxPath, resolveLocal } from './local-address.js';
+import { type LocalResolutionOptions, type LocalTarget, mailboxPath, resolveLocal, type UserDetails } from './local-address.js';
 
 /** What is known about one candidate mailbox (a user the resolution asked about). */
-export interface MailboxAnswer {
+export interface MailboxAnswer extends UserDetails {
   readonly exists: boolean;
-  /** The Maildir the directory names for it, if it does. */
+  /** The Maildir the directory names for it (or that of its canonical address), if it does. */
   readonly maildir?: string;
+  /** Its size limit in octets, if the directory gives one. */
+  readonly quota?: number;
 }
 
 export interface Candidate {
@@ -84,6 +86,7 @@ export function resolveWithAnswers(
       if (!missing.has(key)) missing.set(key, { local, domain });
       return false;
     },
+    userDetails: (local, domain) => answers.get(candidateKey({ local, domain })),
   });
   return { targets, missing: [...missing.values()] };
 }
@@ -94,7 +97,7 @@ export const deliverable = (t: LocalTarget): boolean => t.kind === 'mailbox' || 
 function describeTarget(t: LocalTarget): string {
   if (t.kind === 'mailbox') return `${t.local}@${t.domain}${t.extension !== undefined ? ` (extension ${t.extension})` : ''}`;
   if (t.kind === 'forward') return `forward to ${t.address}`;
-  return t.address;
+  return t.kind === 'disabled' ? `${t.address} (disabled)` : t.address;
 }
 
 const MAX_LISTED = 5;
@@ -125,7 +128,12 @@ export function localVerdict(address: string, resolution: PartialResolution): Ac
       `alias loop or expansion too deep: ${listTargets(loops)}`,
     );
   }
-  return unknownLocalUser(address, `no such user: ${listTargets(resolution.targets) || address}`);
+  // A disabled account gets the unknown user's reply: RCPT need not tell a prober it exists.
+  const disabled = resolution.targets.some((t) => t.kind === 'disabled');
+  return unknownLocalUser(
+    address,
+    `${disabled ? 'disabled account' : 'no such user'}: ${listTargets(resolution.targets) || address}`,
+  );
 }
 
 /** Postfix's reply for local_recipient_maps. */
@@ -168,6 +176,11 @@ export function unknownTarget(address: string): TargetResult {
     result: 'failed',
     reply: deliveryReply(550, '5.1.1', `<${address}>: Recipient address rejected: User unknown in local recipient table`),
   };
+}
+
+/** Delivery's reply for a disabled account (RFC 3463 X.2.1: mailbox disabled, not accepting messages). */
+export function disabledTarget(address: string): TargetResult {
+  return { result: 'failed', reply: deliveryReply(550, '5.2.1', `<${address}>: Mailbox disabled, not accepting messages`) };
 }
 
 /**

@@ -5,7 +5,7 @@
  * relay domains with a next hop) send to a fixed host; everything else goes
  * to the domain's MX hosts, or to the smarthost if one is set. Pure.
  */
-import type { Route, StaticRoute, TlsPolicy } from '../model/index.js';
+import { DomainSet, type Route, type StaticRoute, type TlsPolicy } from '../model/index.js';
 
 export interface RoutingTable {
   readonly isLocal: (domain: string) => boolean;
@@ -15,17 +15,23 @@ export interface RoutingTable {
   readonly mxTls: TlsPolicy;
 }
 
+const routeIndex = new WeakMap<readonly StaticRoute[], { domains: DomainSet; byEntry: Map<string, StaticRoute> }>();
+
 /** The most specific static route for `domain`: exact, then the closest ".parent", then "*". */
 export function findStaticRoute(domain: string, routes: readonly StaticRoute[]): StaticRoute | undefined {
-  const d = domain.toLowerCase();
-  const exact = routes.find((r) => r.domain.toLowerCase() === d);
-  if (exact) return exact;
-  for (let dot = d.indexOf('.'); dot >= 0; dot = d.indexOf('.', dot + 1)) {
-    const suffix = d.slice(dot);
-    const sub = routes.find((r) => r.domain.toLowerCase() === suffix);
-    if (sub) return sub;
+  let index = routeIndex.get(routes);
+  if (!index) {
+    const byEntry = new Map<string, StaticRoute>();
+    // The first route listed for a domain wins; "" is an old spelling of "*".
+    for (const route of routes) {
+      const entry = route.domain === '' ? '*' : route.domain.toLowerCase();
+      if (!byEntry.has(entry)) byEntry.set(entry, route);
+    }
+    index = { domains: new DomainSet(byEntry.keys()), byEntry };
+    routeIndex.set(routes, index);
   }
-  return routes.find((r) => r.domain === '*' || r.domain === '');
+  const entry = index.domains.match(domain);
+  return entry === undefined ? undefined : index.byEntry.get(entry);
 }
 
 export function decideRoute(domain: string, table: RoutingTable): Route {

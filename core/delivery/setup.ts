@@ -10,21 +10,12 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
+import { DomainSet } from '../model/index.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { type AliasTable, parseAliasesYaml } from './local-address.js';
 import { type LocalRecipientSettings, LocalRecipients } from './local-recipients.js';
 import { Scheduler } from './scheduler.js';
-
-/** Matches "example.net" exactly and ".example.net" for sub-domains (qmail style). */
-export function domainMatcher(entries: readonly string[]): (domain: string) => boolean {
-  const exact = new Set(entries.filter((e) => !e.startsWith('.')).map((e) => e.toLowerCase()));
-  const suffixes = entries.filter((e) => e.startsWith('.')).map((e) => e.toLowerCase());
-  return (domain) => {
-    const d = domain.toLowerCase();
-    return exact.has(d) || suffixes.some((s) => d.endsWith(s));
-  };
-}
 
 /**
  * The aliases file, read now (a broken file stops start-up) and on every
@@ -50,8 +41,9 @@ export function loadAliasTable(loaded: LoadedConfig, log: Logger): () => AliasTa
 export function localRecipientSettings(loaded: LoadedConfig, aliases: () => AliasTable): LocalRecipientSettings {
   const { config } = loaded;
   const d = config.delivery;
+  const localDomains = new DomainSet(d.local_domains);
   return {
-    isLocalDomain: domainMatcher(d.local_domains),
+    isLocalDomain: (domain) => localDomains.has(domain),
     maildirRoot: resolve(loaded.dir, d.maildir_root),
     createMailboxes: d.create_mailboxes,
     aliases,

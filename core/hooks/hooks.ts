@@ -6,7 +6,7 @@
  * (pipeline/plugin-context.ts), which adds timeouts, timing and error handling.
  */
 import { AsyncSeriesBailHook, AsyncSeriesHook } from 'tapable';
-import type { HookResult } from './results.js';
+import type { HookResult, UnavailableResult } from './results.js';
 import { HOOK_TABLE, type HookKind, type HookName, type HookSpec, type HookTable } from './table.js';
 
 export { HOOK_NAMES, HOOK_TABLE, type HookKind, type HookName, type HookScope, isHookName } from './table.js';
@@ -25,9 +25,12 @@ export type HookHandler<K extends HookName> = (...args: HookArgs<K>) => HookRetu
 /**
  * What the core gets from a guarded bail hook: a decision hook's guard turns
  * `continue` into undefined and failures into a tempfail, so callers see a
- * final result or nothing; a service hook's answer is passed on as it is.
+ * final result or nothing; a service hook's answer is passed on as it is, but for
+ * `unavailable(reason)`, which its guard turns into a DirectoryUnavailable rejection.
  */
-type BailOutput<K extends HookName> = HookTable[K]['kind'] extends 'decision' ? HookResult | undefined : HookReturn<K>;
+type BailOutput<K extends HookName> = HookTable[K]['kind'] extends 'decision'
+  ? HookResult | undefined
+  : Exclude<HookReturn<K>, UnavailableResult>;
 
 type TapableHook<K extends HookName> = HookTable[K]['kind'] extends 'decision' | 'service'
   ? AsyncSeriesBailHook<HookArgs<K>, BailOutput<K>>

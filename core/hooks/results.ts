@@ -87,6 +87,43 @@ export function disconnect(text: string, code = 421, enhanced = '4.7.0', reason?
   return { action: 'disconnect', reply: { code, enhanced, text }, reason: reason ?? text };
 }
 
+/**
+ * A directory's (lookupUser, authenticate) or a route plugin's answer "I cannot
+ * tell now" (the server is down, a query timed out): the question becomes a
+ * temporary failure and later plugins are not asked, since the one failing
+ * might have been the authoritative one. Throwing or timing out means the same.
+ */
+export interface UnavailableResult {
+  readonly action: 'unavailable';
+  readonly reason: string;
+}
+
+export function unavailable(reason: string): UnavailableResult {
+  return { action: 'unavailable', reason };
+}
+
+export function isUnavailable(value: unknown): value is UnavailableResult {
+  return typeof value === 'object' && value !== null && (value as { action?: unknown }).action === 'unavailable';
+}
+
+/**
+ * What ctx.users.lookup() and ctx.users.authenticate() reject with, and what a
+ * route plugin's failure becomes, when a directory could not answer (it threw,
+ * timed out, answered `unavailable(reason)` or something that is no answer).
+ * Callers treat it as temporary: delivery defers, RCPT gets 451 4.3.0, AUTH 454 4.7.0.
+ */
+export class DirectoryUnavailable extends Error {
+  constructor(
+    readonly plugin: string,
+    readonly hook: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`directory ${plugin} unavailable in ${hook}: ${reason}`, options);
+    this.name = 'DirectoryUnavailable';
+  }
+}
+
 export function isFinal(r: HandlerReturn): r is AcceptResult | RejectResult | DisconnectResult {
   return r !== undefined && r !== null && (r as HookResult).action !== 'continue';
 }

@@ -6,7 +6,7 @@
  * `qgate check config` lists hooks in, and the README's hook table (reference.ts).
  */
 import type { DeliveryResult, Route } from '../model/index.js';
-import type { HandlerReturn } from './results.js';
+import type { HandlerReturn, UnavailableResult } from './results.js';
 import type {
   AuthVerdict,
   BounceNotice,
@@ -32,7 +32,9 @@ import type {
  * - decision: handlers run in pipeline order until one returns a final result (accept, reject,
  *   disconnect); a throw, a timeout or a malformed result is a 451 4.3.0 for the transaction.
  * - service: a question asked outside any SMTP reply (a route, a user, a delivery): the first
- *   answer wins; undefined asks the next plugin; a throw or a timeout reaches the caller.
+ *   answer wins; undefined asks the next plugin; a throw or a timeout reaches the caller. On
+ *   the hooks marked `unavailable`, `unavailable(reason)`, a throw, a timeout or a malformed
+ *   answer is a DirectoryUnavailable (a temporary failure) and later plugins are not asked.
  * - notify: every handler runs; a throw is logged and the session goes on.
  */
 export type HookKind = 'lifecycle' | 'decision' | 'service' | 'notify';
@@ -53,6 +55,8 @@ export interface HookSpec<Kind extends HookKind, Args extends readonly unknown[]
   readonly returns: string;
   /** What a failed handler (throw, timeout, malformed result) of a decision hook leads to, for its log line. */
   readonly onFailure?: string;
+  /** A service hook whose handlers may answer `unavailable(reason)`: the directory contract. */
+  readonly unavailable?: true;
   /** Phantom: the argument and result types, for the type checker only. */
   readonly types?: { readonly args: Args; readonly result: Result };
 }
@@ -156,13 +160,14 @@ export const HOOK_TABLE = Object.freeze({
     shows: '`session`',
     returns: 'nothing',
   }),
-  route: service<[RouteQuery], Route | undefined>({
+  route: service<[RouteQuery], Route | UnavailableResult | undefined>({
     scope: 'delivery',
+    unavailable: true,
     args: ['query'],
     fires: "delivery: where one recipient's copy goes (delivery pipeline)",
     shows: '`{ queueId, recipient, domain, envelope }`',
     returns:
-      "a route (`{ kind: 'local' }`, `{ kind: 'smtp', hosts, tls, auth?, via }`, `{ kind: 'mx', domain, port, tls }`, `{ kind: 'error', permanent, reply }`), or nothing: the core decides",
+      "a route (`{ kind: 'local' }`, `{ kind: 'smtp', hosts, tls, auth?, via }`, `{ kind: 'mx', domain, port, tls }`, `{ kind: 'error', permanent, reply }`), `unavailable(reason)`: the recipient is deferred, or nothing: the core decides",
   }),
   deliver: service<[DeliveryRequest], DeliveryResult | undefined>({
     scope: 'delivery',
@@ -181,20 +186,23 @@ export const HOOK_TABLE = Object.freeze({
       "`reject(...)`: it is not sent; `accept`, `next()` or nothing: it is sent; a plugin that fails does not stop it. The decisions go into the bounce's log line",
     onFailure: 'the bounce is sent',
   }),
-  lookupUser: service<[UserQuery], UserRecord | null | undefined>({
+  lookupUser: service<[UserQuery], UserRecord | null | UnavailableResult | undefined>({
     scope: 'directory',
+    unavailable: true,
     args: ['query'],
     fires:
       'a plugin asked `ctx.users.lookup(address)`; the RCPT check and local delivery ask it for each mailbox a local address may reach (`user-ext`, then `user`)',
     shows: '`{ address, local, domain }`',
-    returns: 'a user record (its `mailbox` is the Maildir), `null` (no such user), or nothing (ask the next plugin)',
+    returns:
+      'a user record (`{ address, mailbox?, forwards?, deliverLocally?, enabled?, quota?, attributes? }`), `null` (no such user), `unavailable(reason)` (cannot tell now: a temporary failure, later plugins are not asked), or nothing (ask the next plugin)',
   }),
-  authenticate: service<[Credentials], AuthVerdict | undefined>({
+  authenticate: service<[Credentials], AuthVerdict | UnavailableResult | undefined>({
     scope: 'directory',
+    unavailable: true,
     args: ['credentials'],
     fires: 'a plugin asked `ctx.users.authenticate(credentials)`',
     shows: '`{ mechanism, username, password?, challenge?, response? }`',
-    returns: '`{ ok, user }`, or nothing',
+    returns: '`{ ok, user }`, `unavailable(reason)` (454 4.7.0), or nothing (ask the next plugin)',
   }),
   reload: lifecycle({
     scope: 'gateway',

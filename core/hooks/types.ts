@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { TLSSocketOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Address, Envelope, EsmtpParameters, HeaderField, Reply, Route } from '../model/index.js';
+import type { Address, DomainSet, Envelope, EsmtpParameters, HeaderField, Reply, Route } from '../model/index.js';
 import type { Notes } from './notes.js';
 
 export type { Logger, TLSSocketOptions };
@@ -151,11 +151,34 @@ export interface UserQuery {
   readonly domain: string;
 }
 
+/**
+ * A user as a directory (lookupUser) describes it. Only `address` is required;
+ * what is left out takes the default written beside it.
+ */
 export interface UserRecord {
+  /**
+   * The canonical address (alice@example.net for a query about Alice.Smith@example.net):
+   * without `mailbox`, mail goes to the canonical address's Maildir under maildir_root.
+   */
   readonly address: string;
-  /** Mailbox location, if the directory knows it (Maildir path). */
+  /** The Maildir (an absolute path, or relative to the working directory); default: from `address`. */
   readonly mailbox?: string;
-  readonly attributes?: Readonly<Record<string, unknown>>;
+  /** Addresses that get a copy (local ones are resolved again, others are sent on). */
+  readonly forwards?: readonly string[];
+  /** With `forwards`: keep a copy in the mailbox too. Default true; without forwards always true. */
+  readonly deliverLocally?: boolean;
+  /**
+   * false: a disabled account. AUTH fails (535 5.7.8), RCPT gets 550 5.1.1 as an unknown
+   * user does, mail already queued for it fails with 5.2.1. Default true.
+   */
+  readonly enabled?: boolean;
+  /**
+   * The mailbox's size limit in octets (0 or absent: none). Local delivery defers with
+   * 4.2.2 a message that would take the Maildir (new/ and cur/) past it.
+   */
+  readonly quota?: number;
+  /** Anything else the directory knows (display name, LDAP attributes), as strings. */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 export interface Credentials {
@@ -205,4 +228,26 @@ export interface BounceNotice {
   readonly to: string;
   readonly recipients: readonly { readonly address: string; readonly reply: string }[];
   readonly double: boolean;
+}
+
+/** One listener of the running gateway, as configured. */
+export interface ListenerInfo {
+  readonly name: string;
+  readonly address: string;
+  /** The configured port; 0 means one the system picked (logged at start-up). */
+  readonly port: number;
+  readonly pipeline: string;
+  /** The name it greets with. */
+  readonly hostname: string;
+}
+
+/** Read-only facts about the running gateway that plugins may need (ctx.gateway). */
+export interface GatewayInfo {
+  /** Our host name (config `hostname`). */
+  readonly hostname: string;
+  readonly listeners: readonly ListenerInfo[];
+  /** delivery.local_domains: delivered to local Maildirs. */
+  readonly localDomains: DomainSet;
+  /** Domains with a static route (delivery.routes; the "*" smarthost is not one): relay domains with a next hop. */
+  readonly routedDomains: DomainSet;
 }

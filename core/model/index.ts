@@ -1,12 +1,13 @@
 /*
  * The shared model: the shapes the hook contract and the engines (SMTP, queue,
- * delivery) exchange, and the pure helpers that go with them. It imports
- * nothing from the rest of the core, so the contract (core/hooks) can stand on
- * it without depending on the engines that implement it.
+ * delivery) exchange, and the pure helpers that go with them (replies, domain
+ * lists). It imports nothing from the rest of the core, so the contract
+ * (core/hooks) can stand on it without depending on the engines that implement it.
  */
 export type { Address } from './address.js';
 export type { DeliveryOutcome, DeliveryResult, DeliveryState, RecipientState } from './delivery.js';
 export { type DeliveryReply, deliveryReply, ENHANCED_CODE, parseReply, replyLine } from './delivery-reply.js';
+export { DomainSet } from './domain-set.js';
 export { createEnvelope, type Envelope, type EnvelopeFields, type EnvelopeRecipient } from './envelope.js';
 export type { EsmtpParameters } from './esmtp.js';
 export type { HeaderField } from './header.js';

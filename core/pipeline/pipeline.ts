@@ -9,7 +9,9 @@ import { ConfigError, type ConfigProblem } from '../config/errors.js';
 import type { PipelineSpec } from '../config/load.js';
 import { validate } from '../config/validate.js';
 import { createHooks, type HookName, type Hooks } from '../hooks/hooks.js';
-import type { AuthVerdict, Credentials, UserRecord } from '../hooks/types.js';
+import type { AuthVerdict, Credentials, GatewayInfo, UserRecord } from '../hooks/types.js';
+import { OptionError } from './define.js';
+import { standaloneGateway } from './gateway-info.js';
 import { createPluginContext, type Directory } from './plugin-context.js';
 import { type LoadedPlugin, loadPlugin, type PluginLoader, PluginResolveError, type PluginSource } from './registry.js';
 
@@ -49,12 +51,18 @@ export class Pipeline {
   }
 }
 
-/** `load` finds each entry's plugin; the test kit passes one that also knows in-memory definitions. */
+export interface BuildOptions {
+  /** Finds each entry's plugin; the test kit passes one that also knows in-memory definitions. */
+  readonly load?: PluginLoader;
+  /** What ctx.gateway tells the plugins; default: a gateway with no listeners and no domains. */
+  readonly gateway?: GatewayInfo;
+}
+
 export async function buildPipeline(
   spec: PipelineSpec,
   log: Logger,
   defaultTimeoutMs: number,
-  load: PluginLoader = loadPlugin,
+  { load = loadPlugin, gateway = standaloneGateway() }: BuildOptions = {},
 ): Promise<Pipeline> {
   const pipeline = new Pipeline(spec.name);
   const problems: ConfigProblem[] = [];
@@ -97,22 +105,26 @@ export async function buildPipeline(
       timeoutMs: entry.timeout ?? defaultTimeoutMs,
       users: pipeline.users,
       parameters: pipeline.parameters,
+      gateway,
     });
     pipeline.plugins.push({ name, use: entry.use, module: loaded.file, source: loaded.source });
     prepared.push({ index, setup: async () => def.setup(ctx, options as never) });
   }
   if (problems.length) throw new ConfigError(problems);
 
-  // Setup runs in pipeline order so taps land in that order on every hook.
+  // Setup runs in pipeline order so taps land in that order on every hook. Every plugin's
+  // problems are collected, so one run of `qgate check config` lists them all.
   for (const { index, setup } of prepared) {
+    const at = [...spec.basePath, 'plugins', index];
     try {
       await setup();
     } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      throw new ConfigError([
-        spec.source.problem([...spec.basePath, 'plugins', index], `plugin setup failed: ${(err as Error).message}`),
-      ]);
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else if (err instanceof OptionError) {
+        problems.push(...err.problems.map((p) => spec.source.problem([...at, 'with', ...p.path], p.message, p.key)));
+      } else problems.push(spec.source.problem(at, `plugin setup failed: ${(err as Error).message}`));
     }
   }
+  if (problems.length) throw new ConfigError(problems);
   return pipeline;
 }

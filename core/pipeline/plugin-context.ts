@@ -7,14 +7,28 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { answerProblem } from '../hooks/answers.js';
 import { HOOK_TABLE, type HookHandler, type HookName, type Hooks, isHookName } from '../hooks/hooks.js';
 import { type NoteKey, noteKey } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
-import { checkResult, type HookResult, tempfail } from '../hooks/results.js';
-import type { AuthVerdict, Credentials, Decision, LifecycleContext, Session, Transaction, UserRecord } from '../hooks/types.js';
+import { checkResult, DirectoryUnavailable, type HookResult, isUnavailable, tempfail } from '../hooks/results.js';
+import type {
+  AuthVerdict,
+  Credentials,
+  Decision,
+  GatewayInfo,
+  LifecycleContext,
+  Session,
+  Transaction,
+  UserRecord,
+} from '../hooks/types.js';
 import { runInScope, scopedLogger } from './handler-scope.js';
 
-/** User lookups served by whatever directory plugins the pipeline has. */
+/**
+ * User lookups served by whatever directory plugins the pipeline has, in
+ * pipeline order: the first definite answer wins. Both reject with a
+ * DirectoryUnavailable when a directory could not answer before one did.
+ */
 export interface Directory {
   /** The user record, null if no such user, undefined if no directory knows. */
   lookup(address: string): Promise<UserRecord | null | undefined>;
@@ -39,6 +53,8 @@ export interface PluginContext {
   /** A typed note key under this plugin's name, for session.notes / transaction.notes. */
   note<T>(name: string): NoteKey<T>;
   readonly users: Directory;
+  /** Facts about the running gateway: host name, listeners, local and routed domains. */
+  readonly gateway: GatewayInfo;
   /** Lets MAIL FROM or RCPT TO carry an ESMTP parameter this plugin handles (e.g. AUTH=). */
   acceptParameter(command: 'MAIL' | 'RCPT', keyword: string): void;
   /**
@@ -63,6 +79,10 @@ export class PluginFailure extends Error {
     super(`plugin ${plugin} failed in ${hook}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'PluginFailure';
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -94,6 +114,7 @@ export interface ContextOptions {
   readonly timeoutMs: number;
   readonly users: Directory;
   readonly parameters: { MAIL: Set<string>; RCPT: Set<string> };
+  readonly gateway: GatewayInfo;
 }
 
 export function createPluginContext(o: ContextOptions): PluginContext {
@@ -163,20 +184,39 @@ export function createPluginContext(o: ContextOptions): PluginContext {
     };
   }
 
-  /** Service hooks answer a question outside any SMTP reply: a throw reaches the caller as PluginFailure. */
+  /**
+   * Service hooks answer a question outside any SMTP reply: a throw reaches the caller as
+   * PluginFailure. On the directory hooks and route, a throw, a timeout, `unavailable(reason)`
+   * or a malformed answer is a DirectoryUnavailable instead: a temporary failure of the whole
+   * question, and since the bail hook stops at a rejection, later plugins are not asked.
+   */
   function guardService(hook: string, handler: (...a: unknown[]) => unknown) {
+    const directory = HOOK_TABLE[hook as HookName].unavailable === true;
     return async (...args: unknown[]): Promise<unknown> => {
       const started = performance.now();
+      let result: unknown;
       try {
-        let result = handler(...args);
+        result = handler(...args);
         if (isThenable(result)) result = await withTimeout(result, timeoutMs, `${name}.${hook}`);
-        log.debug({ hook, ms: performance.now() - started }, 'directory lookup');
-        // null is an answer ("no such user") and ends the lookup; only undefined asks the next plugin.
-        return result === null ? null : (result ?? undefined);
       } catch (err) {
         log.error({ hook, err }, `directory plugin ${name} failed in ${hook}`);
+        if (directory) throw new DirectoryUnavailable(name, hook, errorText(err), { cause: err });
         throw new PluginFailure(name, hook, err);
       }
+      log.debug({ hook, ms: performance.now() - started }, 'directory lookup');
+      if (directory) {
+        if (isUnavailable(result)) {
+          log.warn({ hook, reason: result.reason }, `directory plugin ${name} unavailable in ${hook}: ${result.reason}`);
+          throw new DirectoryUnavailable(name, hook, result.reason);
+        }
+        const problem = answerProblem(hook as HookName, result);
+        if (problem) {
+          log.error({ hook, answer: result }, `directory plugin ${name} gave a malformed answer in ${hook}: ${problem}`);
+          throw new DirectoryUnavailable(name, hook, `malformed answer: ${problem}`);
+        }
+      }
+      // null is an answer ("no such user") and ends the lookup; only undefined asks the next plugin.
+      return result === null ? null : (result ?? undefined);
     };
   }
 
@@ -231,6 +271,7 @@ export function createPluginContext(o: ContextOptions): PluginContext {
     on,
     note: <T>(key: string) => noteKey<T>(name, key),
     users: o.users,
+    gateway: o.gateway,
     acceptParameter(command, keyword) {
       o.parameters[command].add(keyword.toUpperCase());
     },

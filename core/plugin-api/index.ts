@@ -16,7 +16,17 @@ export { compilePattern, type Pattern } from '../config/pattern.js';
 export { Duration, Size } from '../config/schema.js';
 export type { HookHandler, HookName } from '../hooks/hooks.js';
 export type { NoteKey } from '../hooks/notes.js';
-export { accept, disconnect, type HookResult, next, reject, tempfail } from '../hooks/results.js';
+export {
+  accept,
+  DirectoryUnavailable,
+  disconnect,
+  type HookResult,
+  next,
+  reject,
+  tempfail,
+  type UnavailableResult,
+  unavailable,
+} from '../hooks/results.js';
 export type * from '../hooks/types.js';
 export type {
   Address,
@@ -29,6 +39,7 @@ export type {
   Route,
   TlsPolicy,
 } from '../model/index.js';
-export { formatReply, type Reply, reply } from '../model/index.js';
-export { definePlugin, type PluginDefinition } from '../pipeline/define.js';
+export { DomainSet, formatReply, type Reply, reply } from '../model/index.js';
+export { definePlugin, OptionError, type OptionProblem, type PluginDefinition } from '../pipeline/define.js';
+export { unknownListener } from '../pipeline/gateway-info.js';
 export type { Directory, PluginContext, Reloadable } from '../pipeline/plugin-context.js';

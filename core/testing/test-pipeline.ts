@@ -16,9 +16,10 @@ import { type ListenerConfig, ListenerSchema, type PipelineConfig, PipelineSchem
 import { SourceFile } from '../config/source.js';
 import { parseDuration } from '../config/units.js';
 import { validate } from '../config/validate.js';
-import type { AuthVerdict, Credentials, Decision, UserRecord } from '../hooks/types.js';
-import type { Envelope } from '../model/index.js';
+import type { AuthVerdict, Credentials, Decision, GatewayInfo, UserRecord } from '../hooks/types.js';
+import { DomainSet, type Envelope } from '../model/index.js';
 import { installApiResolution } from '../pipeline/api-resolution.js';
+import { listenerInfo, routedDomains } from '../pipeline/gateway-info.js';
 import { buildPipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { loadPlugin, type PluginLoader } from '../pipeline/registry.js';
 import type { PluginDefinition } from '../plugin-api/index.js';
@@ -50,6 +51,15 @@ export interface TestPipelineOptions {
   readonly hookTimeout?: number | string;
   /** Folder that `use:` paths and plugins' relative option paths start from. Default: the working directory. */
   readonly dir?: string;
+  /**
+   * Names of the gateway's other listeners (ctx.gateway.listeners lists them after the test's
+   * own, on this pipeline), for options that name listeners (size.listeners). Default: none.
+   */
+  readonly otherListeners?: readonly string[];
+  /** What ctx.gateway.localDomains holds, as delivery.local_domains. Default: none. */
+  readonly localDomains?: readonly string[];
+  /** The domains of delivery.routes, for ctx.gateway.routedDomains. Default: none. */
+  readonly routedDomains?: readonly string[];
   /** Log level of the captured logs. Default "debug" (directory lookups included). */
   readonly logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
@@ -166,6 +176,20 @@ export async function testPipeline(options: TestPipelineOptions): Promise<TestPi
   if (!listenerChecked.ok || !pipelineChecked.ok) throw asTestProblems(new ConfigError(problems));
   const listenerConfig = listenerChecked.value;
 
+  const hostname = options.hostname ?? 'mx.example.test';
+  // The gateway as the plugins see it: this one listener, and the domains the test names.
+  const gateway: GatewayInfo = Object.freeze({
+    hostname,
+    listeners: Object.freeze([
+      listenerInfo(listenerConfig, hostname),
+      ...(options.otherListeners ?? [])
+        .filter((name) => name !== listenerConfig.name)
+        .map((name) => listenerInfo({ ...listenerConfig, name }, hostname)),
+    ]),
+    localDomains: new DomainSet(options.localDomains),
+    routedDomains: routedDomains((options.routedDomains ?? []).map((domain) => ({ domain }))),
+  });
+
   const logs = captureLogs(options.logLevel ?? 'debug');
   let pipeline: Pipeline;
   try {
@@ -173,7 +197,7 @@ export async function testPipeline(options: TestPipelineOptions): Promise<TestPi
       { name: 'test', source, basePath: [], dir, entries: pipelineChecked.value.plugins },
       logs.log,
       hookTimeout,
-      load,
+      { load, gateway },
     );
   } catch (err) {
     throw err instanceof ConfigError ? asTestProblems(err) : err;
@@ -182,7 +206,6 @@ export async function testPipeline(options: TestPipelineOptions): Promise<TestPi
 
   const workDir = mkdtempSync(join(tmpdir(), 'qgate-testing-'));
   const queue = new FileQueue(join(workDir, 'queue'));
-  const hostname = options.hostname ?? 'mx.example.test';
   let listener: SmtpListener;
   let port: number;
   try {

@@ -7,6 +7,7 @@
  * offered inside TLS.
  */
 import {
+  type AuthVerdict,
   accept,
   type Credentials,
   definePlugin,
@@ -44,9 +45,17 @@ export default definePlugin({
       return cramMd5(initial, ask, cramChallenge(session.hostname));
     };
 
-    const check = async (credentials: Credentials) => {
+    /**
+     * The directories' verdict; a directory that cannot answer (DirectoryUnavailable) is a
+     * failure, 454 4.7.0. Good credentials of a disabled account (a directory whose
+     * authenticate checks only the password, as an LDAP bind does) are a bad verdict.
+     */
+    const check = async (credentials: Credentials): Promise<{ verdict?: AuthVerdict; failure?: Error }> => {
       try {
-        return { verdict: await ctx.users.authenticate(credentials) };
+        const verdict = await ctx.users.authenticate(credentials);
+        if (!verdict?.ok) return verdict ? { verdict } : {};
+        const record = await ctx.users.lookup(verdict.user ?? credentials.username);
+        return record?.enabled === false ? { verdict: { ok: false } } : { verdict };
       } catch (err) {
         return { failure: err as Error };
       }

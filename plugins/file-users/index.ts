@@ -33,13 +33,16 @@ export default definePlugin({
 
     ctx.on('lookupUser', ({ address, domain }) => {
       const user = users.current.users.get(address.toLowerCase());
-      if (user) return { address: user.address, ...(user.mailbox ? { mailbox: user.mailbox } : {}) };
-      return users.current.domains.has(domain.toLowerCase()) ? null : undefined;
+      if (!user) return users.current.domains.has(domain.toLowerCase()) ? null : undefined;
+      const { password: _password, cramMd5: _cramMd5, ...record } = user;
+      return record;
     });
 
     ctx.on('authenticate', async (credentials) => {
       const user = users.current.users.get(credentials.username.toLowerCase());
       if (!user) return undefined;
+      // A disabled account cannot log in, whatever its password (535 5.7.8 from plugins/auth).
+      if (user.enabled === false) return { ok: false };
       if (credentials.mechanism === 'CRAM-MD5') {
         const secret = user.cramMd5 ?? (user.password?.startsWith('{PLAIN}') ? user.password.slice(7) : undefined);
         const ok = secret !== undefined && verifyCramMd5(secret, credentials.challenge ?? '', credentials.response ?? '');

@@ -8,7 +8,7 @@ export const FileUsersOptions = Type.Object(
     file: Type.String({
       minLength: 1,
       description:
-        'Users file: YAML (.yaml/.yml: domains, users: {address: {password, cram_md5, mailbox}}) or flat ("address:hash" per line). Re-read on SIGHUP.',
+        'Users file: YAML (.yaml/.yml: domains, users: {address: {password, cram_md5, mailbox, forwards, deliver_locally, enabled, quota}}) or flat ("address:hash" per line). Re-read on SIGHUP.',
     }),
     domains: Type.Array(Type.String({ minLength: 1 }), {
       default: [],

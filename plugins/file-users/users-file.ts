@@ -2,7 +2,8 @@
  * Reads a users file into a lookup table. Two formats: YAML
  *   domains: [example.net]
  *   users:
- *     alice@example.net: { password: "$argon2id$...", cram_md5: "secret", mailbox: /srv/mail/alice }
+ *     alice@example.net: { password: "$argon2id$...", cram_md5: "secret", mailbox: /srv/mail/alice,
+ *                          forwards: [a@elsewhere.test], deliver_locally: true, enabled: true, quota: 1073741824 }
  * and flat, one "address:hash" per line with # comments (like Dovecot's
  * passwd-file). Every problem names the file and line.
  */
@@ -17,6 +18,12 @@ export interface UserEntry {
   /** Cleartext-equivalent secret for CRAM-MD5. */
   readonly cramMd5?: string;
   readonly mailbox?: string;
+  readonly forwards?: readonly string[];
+  readonly deliverLocally?: boolean;
+  /** false: a disabled account (AUTH fails, RCPT 550, delivery 5.2.1). */
+  readonly enabled?: boolean;
+  /** Mailbox size limit in octets. */
+  readonly quota?: number;
 }
 
 export interface UserTable {
@@ -24,7 +31,29 @@ export interface UserTable {
   readonly domains: ReadonlySet<string>;
 }
 
-const FIELDS = new Set(['password', 'cram_md5', 'mailbox']);
+/** Each field of a user and the type of its value. */
+const FIELDS: ReadonlyMap<string, 'string' | 'boolean' | 'octets' | 'addresses'> = new Map([
+  ['password', 'string'],
+  ['cram_md5', 'string'],
+  ['mailbox', 'string'],
+  ['forwards', 'addresses'],
+  ['deliver_locally', 'boolean'],
+  ['enabled', 'boolean'],
+  ['quota', 'octets'],
+] as const);
+
+const EXPECTED = {
+  string: 'a string',
+  boolean: 'true or false',
+  octets: 'a number of octets',
+  addresses: 'a list of addresses (user@domain)',
+};
+
+function fits(kind: 'string' | 'boolean' | 'octets' | 'addresses', value: unknown): boolean {
+  if (kind === 'string' || kind === 'boolean') return typeof value === kind;
+  if (kind === 'octets') return Number.isSafeInteger(value) && (value as number) >= 0;
+  return Array.isArray(value) && value.every((a) => typeof a === 'string' && /^[^@\s]+@[^@\s]+$/.test(a));
+}
 
 function checkHash(file: string, line: number, address: string, password: string): void {
   if (!schemeOf(password)) {
@@ -67,14 +96,19 @@ function readYaml(file: string, text: string): UserTable {
     const fields = (isMap(pair.value) ? pair.value.toJSON() : undefined) as Record<string, unknown> | undefined;
     if (!fields) throw new Error(`${file}:${line}: ${address}: expected { password: ... }`);
     for (const [name, value] of Object.entries(fields)) {
-      if (!FIELDS.has(name)) throw new Error(`${file}:${line}: ${address}: unknown field "${name}"`);
-      if (typeof value !== 'string') throw new Error(`${file}:${line}: ${address}.${name}: expected a string`);
+      const kind = FIELDS.get(name);
+      if (!kind) throw new Error(`${file}:${line}: ${address}: unknown field "${name}"`);
+      if (!fits(kind, value)) throw new Error(`${file}:${line}: ${address}.${name}: expected ${EXPECTED[kind]}`);
     }
-    const entry = {
+    const entry: UserEntry = {
       address,
       ...(typeof fields.password === 'string' ? { password: fields.password } : {}),
       ...(typeof fields.cram_md5 === 'string' ? { cramMd5: fields.cram_md5 } : {}),
       ...(typeof fields.mailbox === 'string' ? { mailbox: fields.mailbox } : {}),
+      ...(Array.isArray(fields.forwards) ? { forwards: fields.forwards as string[] } : {}),
+      ...(typeof fields.deliver_locally === 'boolean' ? { deliverLocally: fields.deliver_locally } : {}),
+      ...(typeof fields.enabled === 'boolean' ? { enabled: fields.enabled } : {}),
+      ...(typeof fields.quota === 'number' ? { quota: fields.quota } : {}),
     };
     if (entry.password) checkHash(file, line, address, entry.password);
     users.set(address, entry);

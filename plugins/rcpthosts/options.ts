@@ -15,7 +15,7 @@ export const RcpthostsOptions = Type.Object(
       {
         default: [],
         description:
-          'Domains to accept mail for (qmail control/rcpthosts). "example.com" is exact, ".example.com" covers its sub-domains.',
+          'Domains to accept mail for (qmail control/rcpthosts). "example.com" is exact, ".example.com" covers its sub-domains. With neither `domains` nor `files`: delivery.local_domains and the domains of delivery.routes (not "*").',
       },
     ),
     files: Type.Array(Type.String({ minLength: 1 }), {

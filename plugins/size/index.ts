@@ -5,7 +5,7 @@
  * 552 5.3.4 at the end of data. A client that declares nothing or lies is
  * caught there; this plugin never reads message data itself.
  */
-import { definePlugin, next, reject } from '../../core/plugin-api/index.js';
+import { definePlugin, next, OptionError, reject, unknownListener } from '../../core/plugin-api/index.js';
 import { SizeOptions } from './options.js';
 
 export default definePlugin({
@@ -13,6 +13,13 @@ export default definePlugin({
   description: 'Message size limit with ESMTP SIZE (RFC 1870; qmail databytes, Postfix message_size_limit).',
   options: SizeOptions,
   setup(ctx, options) {
+    // A misspelt listener would silently keep the general limit there.
+    const problems = Object.keys(options.listeners).flatMap((name) => {
+      const problem = unknownListener(ctx.gateway, name);
+      return problem ? [{ path: ['listeners'], key: name, message: problem }] : [];
+    });
+    if (problems.length) throw new OptionError(problems);
+
     /** The limit on a listener in octets; 0 means none. */
     const limitFor = (listener: string): number => options.listeners[listener] ?? options.limit;
 

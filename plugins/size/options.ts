@@ -15,7 +15,7 @@ export const SizeOptions = Type.Object(
       default: {},
       additionalProperties: false,
       description:
-        'Limit per listener name, overriding `limit` there (qmail: databytes per tcpserver instance), e.g. { submission: "50MB" }. 0: no limit on that listener.',
+        'Limit per listener name, overriding `limit` there (qmail: databytes per tcpserver instance), e.g. { submission: "50MB" }. 0: no limit on that listener. A name that is no listener is a configuration error.',
     }),
   },
   { additionalProperties: false },

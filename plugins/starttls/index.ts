@@ -5,7 +5,7 @@
  * plaintext and the state reset, is the engine's (session.startTls); this
  * plugin owns the certificates, their reload on SIGHUP and the verb's replies.
  */
-import { accept, definePlugin, next, reject, reply } from '../../core/plugin-api/index.js';
+import { accept, definePlugin, next, OptionError, reject, reply, unknownListener } from '../../core/plugin-api/index.js';
 import { type CertificateSet, ensureSelfSigned, loadCertificates } from './certificates.js';
 import { StarttlsOptions } from './options.js';
 
@@ -16,6 +16,12 @@ export default definePlugin({
   setup(ctx, options) {
     if (!options.cert !== !options.key) throw new Error('starttls: give both cert and key, or neither');
     if (!options.cert && !options.generate) throw new Error('starttls needs cert and key (or generate)');
+    // A misspelt listener would leave port 465 waiting for a plaintext greeting that never comes.
+    const problems = options.implicit_listeners.flatMap((name, index) => {
+      const problem = unknownListener(ctx.gateway, name);
+      return problem ? [{ path: ['implicit_listeners', index], message: problem }] : [];
+    });
+    if (problems.length) throw new OptionError(problems);
     // Configured files are checked now (so `qgate check config` finds a bad one); a
     // self-signed certificate is made at start-up only, never by a check.
     let certificates: CertificateSet | undefined = options.cert ? loadCertificates(options, ctx.resolvePath) : undefined;

@@ -60,7 +60,7 @@ export const StarttlsOptions = Type.Object(
     implicit_listeners: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
       description:
-        'Listeners (by name) that speak TLS from the first byte (port 465, RFC 8314). The others offer STARTTLS (RFC 3207).',
+        'Listeners (by name) that speak TLS from the first byte (port 465, RFC 8314). The others offer STARTTLS (RFC 3207). A name that is no listener is a configuration error.',
     }),
     required: Type.Boolean({
       default: false,

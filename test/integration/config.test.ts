@@ -744,6 +744,37 @@ const rows: Row[] = [
     ],
   },
 
+  {
+    why: 'size.listeners and starttls.implicit_listeners naming a listener that does not exist',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+          - name: submissions
+            port: 2465
+            pipeline: inbound
+        pipelines:
+          inbound: pipelines/inbound.yaml
+      `),
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: starttls
+            with: { generate: tls.pem, implicit_listeners: [submissions, smtps] }
+          - use: size
+            with:
+              listeners:
+                submission: 50MB
+                smtp: 10MB
+      `),
+    },
+    problems: [
+      'pipelines/inbound.yaml:3:66 plugins[0].with.implicit_listeners[1]: unknown listener "smtps"; the listeners are: smtp, submissions',
+      'pipelines/inbound.yaml:7:9 plugins[1].with.listeners.submission: unknown listener "submission"; the listeners are: smtp, submissions',
+    ],
+  },
+
   // File names
   {
     why: 'file names outside the working directory are absolute',
@@ -787,6 +818,7 @@ describe('qgate start with a bad configuration', { concurrency: 4 }, () => {
     byWhy('several problems in config.yaml at once'),
     byWhy('several problems across config.yaml and pipeline files at once'),
     byWhy('rcpthosts: unknown option lists the options'),
+    byWhy('size.listeners and starttls.implicit_listeners naming a listener that does not exist'),
     {
       why: 'listener naming a pipeline that is an Object.prototype property',
       files: {
@@ -851,9 +883,21 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
     const r = await runCli(['check', 'config'], REPO);
     assert.equal(r.stderr, '');
     assert.equal(r.code, 0);
-    const [head, mx, submission, submissions, ...more] = blocks(r.stdout);
+    const [head, mx, submission, submissions, delivery, ...more] = blocks(r.stdout);
     assert.deepEqual(head, ['config.yaml: OK']);
-    assert.deepEqual(more, [], 'three listeners');
+    assert.deepEqual(more, [], 'three listeners and delivery');
+    assert.deepEqual(delivery, [
+      'delivery, no pipeline',
+      '  plugins: (none)',
+      '  route:        core (local_domains, routes, MX)',
+      '  deliver:      core (Maildir, SMTP)',
+      '  bounce:       -',
+      '  lookupUser:   core (create_mailboxes, else an existing Maildir)',
+      '  authenticate: -',
+      '  local domains: localhost, example.test, .example.test',
+      '  routes:',
+      '    other domains -> MX:25, tls opportunistic',
+    ]);
     assert.equal(mx![0], 'listener smtp on 127.0.0.1:2525, pipeline inbound (pipelines/inbound.yaml)');
     assert.equal(mx![1], '  plugins: starttls (built-in), blacklist (built-in), size (built-in), rcpthosts (built-in)');
     for (const listener of [mx!, submission!, submissions!]) {
@@ -903,8 +947,9 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
     const r = await runCli(['check', 'config', '--config', 'config.yaml'], dir);
     assert.equal(r.stderr, '');
     assert.equal(r.code, 0);
-    const [head, mx, local, ...more] = blocks(r.stdout);
+    const [head, mx, local, delivery, ...more] = blocks(r.stdout);
     assert.deepEqual(head, ['config.yaml: OK']);
+    assert.equal(delivery![0], 'delivery, no pipeline');
     assert.deepEqual(more, []);
     assert.equal(mx![0], 'listener mx on 127.0.0.1:2525, pipeline two (pipelines/two.yaml)');
     assert.equal(mx![1], '  plugins: a (built-in), b (built-in)');
@@ -915,6 +960,78 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
     assert.equal(local![1], '  plugins: (none)');
     assert.equal(hookLine(local!, 'rcpt'), '  rcpt:         - (refused unless the session may relay: no plugin accepts)');
     assert.equal(hookLine(local!, 'queue'), '  queue:        core queue');
+  });
+});
+
+describe('qgate check config on delivery', { concurrency: true }, () => {
+  it('shows the delivery pipeline on the delivery and directory hooks, the local domains and the routes', async () => {
+    const dir = project({
+      'config.yaml': yaml(`
+        delivery:
+          pipeline: outbound
+          local_domains: [example.net, .example.net]
+          routes:
+            - { domain: example.org, host: mailstore.internal, tls: required, recipients: directory }
+            - { domain: .example.org, host: "2001:db8::25", port: 2525, recipients: relay-recipients.txt }
+            - { domain: "*", host: smarthost.isp.test, port: 587, tls: required, auth: { user: gw, pass: secret } }
+        listeners:
+          - name: mx
+            address: 127.0.0.1
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [{ use: rcpthosts }] }
+          outbound: pipelines/outbound.yaml
+      `),
+      'relay-recipients.txt': '@a.example.org\n',
+      'users.yaml': 'users: {}\n',
+      'pipelines/outbound.yaml': yaml(`
+        plugins:
+          - use: ${join(REPO, 'test', 'fixtures', 'plugins', 'route-table.js')}
+          - use: ${join(REPO, 'test', 'fixtures', 'plugins', 'deliver-capture.js')}
+            with: { dir: . }
+          - use: file-users
+            with: { file: ../users.yaml }
+      `),
+    });
+    const r = await runCli(['check', 'config', '--config', 'config.yaml'], dir);
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+    const [, mx, delivery, ...more] = blocks(r.stdout);
+    assert.deepEqual(more, []);
+    assert.equal(mx![0], 'listener mx on 127.0.0.1:2525, pipeline inbound (config.yaml)');
+    assert.equal(delivery![0], 'delivery, pipeline outbound (pipelines/outbound.yaml)');
+    assert.match(
+      delivery![1]!,
+      /^ {2}plugins: route-table \(file .*route-table\.js\), deliver-capture \(file .*\), file-users \(built-in\)$/,
+    );
+    assert.deepEqual(delivery!.slice(2), [
+      '  route:        route-table -> deliver-capture -> core (local_domains, routes, MX)',
+      '  deliver:      deliver-capture -> core (Maildir, SMTP)',
+      '  bounce:       deliver-capture',
+      '  lookupUser:   file-users -> core (create_mailboxes, else an existing Maildir)',
+      '  authenticate: file-users',
+      '  local domains: example.net, .example.net',
+      '  routes:',
+      '    example.org -> mailstore.internal:25, tls required, recipients directory',
+      '    .example.org -> [2001:db8::25]:2525, tls opportunistic, recipients relay-recipients.txt',
+      '    * -> smarthost.isp.test:587, tls required, auth gw, recipients any',
+    ]);
+  });
+
+  it('says when delivery is off', async () => {
+    const dir = project({
+      'config.yaml': yaml(`
+        delivery: { enabled: false }
+        listeners:
+          - { name: mx, port: 2525, pipeline: inbound }
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    });
+    const r = await runCli(['check', 'config', '--config', 'config.yaml'], dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(blocks(r.stdout).at(-1), ['delivery: disabled (accepted mail stays queued)']);
   });
 });
 

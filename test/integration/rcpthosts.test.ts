@@ -1,13 +1,15 @@
 /*
  * rcpthosts in a running gateway: domains from YAML and from control files,
- * re-read on SIGHUP without dropping sessions.
+ * re-read on SIGHUP without dropping sessions; without either, the gateway's
+ * own domains (delivery.local_domains and the routed ones), checked with
+ * Python's smtplib.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { startGateway } from '../harness/gateway.js';
+import { REPO, run, startGateway } from '../harness/gateway.js';
 import { openTransaction } from '../harness/smtp.js';
 
 describe('rcpthosts plugin', () => {
@@ -40,6 +42,51 @@ describe('rcpthosts plugin', () => {
       );
       assert.equal((await smtp.command('RCPT TO:<y@later.test>')).code, 250);
       smtp.close();
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+});
+
+const PROBE = join(REPO, 'test', 'clients', 'rcpt_probe.py');
+
+describe('rcpthosts without domains or files', () => {
+  it('accepts delivery.local_domains and the routed domains, and nothing else (the smarthost adds none)', async () => {
+    const gw = await startGateway({
+      delivery: `
+  local_domains: [only-local.test, .sub.test]
+  create_mailboxes: true
+  maildir_root: ./mail
+  routes:
+    - { domain: routed.test, host: 127.0.0.1, port: 9 }
+    - { domain: "*", host: 127.0.0.1, port: 9 }`,
+      plugins: `
+      - use: rcpthosts`,
+    });
+    try {
+      const recipients = [
+        'user@only-local.test',
+        'user@a.sub.test',
+        'user@routed.test',
+        'user@elsewhere.test',
+        'user@sub.test',
+        'user@example.test',
+      ];
+      const r = await run('python3', [PROBE, '--port', String(gw.port), '--from', 'sender@example.org', '--', ...recipients]);
+      assert.equal(r.code, 0, r.stderr);
+      const replies = (JSON.parse(r.stdout) as { rcpt: { address: string; code: number; text: string }[] }).rcpt;
+      const denied = (a: string) => `554 5.7.1 <${a}>: Relay access denied`;
+      assert.deepEqual(Object.fromEntries(replies.map((x) => [x.address, `${x.code} ${x.text}`])), {
+        'user@only-local.test': '250 2.1.5 Ok',
+        'user@a.sub.test': '250 2.1.5 Ok',
+        'user@routed.test': '250 2.1.5 Ok',
+        'user@elsewhere.test': denied('user@elsewhere.test'),
+        'user@sub.test': denied('user@sub.test'),
+        'user@example.test': denied('user@example.test'),
+      });
+      const loaded = await gw.waitForLog((l) => l.plugin === 'rcpthosts' && l.msg === 'rcpthosts loaded');
+      assert.equal(loaded.domains, 3);
     } finally {
       await gw.stop();
       gw.cleanup();

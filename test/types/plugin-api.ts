@@ -8,12 +8,14 @@
  */
 import {
   accept,
+  type DomainSet,
   Duration,
   definePlugin,
   type HookHandler,
   type LifecycleContext,
   type NoteKey,
   next,
+  OptionError,
   reject,
   Size,
   type Static,
@@ -21,6 +23,7 @@ import {
   type TString,
   Type,
   tempfail,
+  unknownListener,
   Value,
 } from 'qgate';
 import { type MailResult, type TestPipeline, testPipeline } from 'qgate/testing';
@@ -53,6 +56,16 @@ export const typed = definePlugin({
 
     // @ts-expect-error: there is no such hook
     ctx.on('rcpt-to', () => undefined);
+
+    // ctx.gateway is read-only facts: listener names, local and routed domains.
+    const names: readonly string[] = ctx.gateway.listeners.map((l) => `${l.name} ${l.address}:${l.port} ${l.pipeline}`);
+    const ours: DomainSet = ctx.gateway.localDomains.union(ctx.gateway.routedDomains);
+    if (!ours.has(ctx.gateway.hostname) && names.length) ctx.log.debug(ours.entries(), 'domains');
+    if (unknownListener(ctx.gateway, 'smtps')) throw new OptionError(['listeners', 0], 'unknown listener');
+    // @ts-expect-error: the gateway's facts cannot be changed by a plugin
+    ctx.gateway.hostname = 'forged.test';
+    // @ts-expect-error: nor its listeners
+    ctx.gateway.listeners.push({ name: 'x', address: '::', port: 25, pipeline: 'p', hostname: 'h' });
 
     ctx.on('rcpt', (session, transaction, { address, parameters }) => {
       if (session.relayAllowed || transaction.recipients.length > 10 || parameters.has('NOTIFY')) return next();

@@ -109,3 +109,39 @@ describe('rcpthosts files and reload', () => {
     }
   });
 });
+
+describe("rcpthosts with no list of its own: the gateway's domains (ctx.gateway)", () => {
+  it('accepts the local and routed domains the pipeline is told of, refuses the rest and says so', async () => {
+    const t = await testPipeline({
+      plugins: [{ plugin: rcpthosts }],
+      localDomains: ['local.test', '.sub.local.test'],
+      routedDomains: ['routed.test', '*'],
+    });
+    try {
+      const result = await t.sendMail({
+        from: 'a@example.org',
+        to: ['x@local.test', 'x@a.sub.local.test', 'x@routed.test', 'x@elsewhere.test'],
+      });
+      assert.deepEqual(
+        result.rcpt.map((r) => r.code),
+        [250, 250, 250, 554],
+      );
+      const loaded = t.logs.find((l) => l.plugin === 'rcpthosts' && l.msg === 'rcpthosts loaded');
+      assert.equal(loaded?.domains, 3, 'the "*" smarthost makes no domain ours');
+      assert.equal(loaded?.from, 'delivery.local_domains and delivery.routes');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('with no domains anywhere it refuses every recipient and warns', async () => {
+    const t = await testPipeline({ plugins: [{ plugin: rcpthosts }] });
+    try {
+      const result = await t.sendMail({ from: 'a@example.org', to: ['x@local.test'] });
+      assert.equal(result.rcpt[0]?.code, 554);
+      assert.ok(t.logs.some((l) => l.level === 'warn' && /rcpthosts has no domains/.test(String(l.msg))));
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -70,7 +70,7 @@ describe('size per listener', () => {
       ['bulk', 'SIZE'],
       ['mx', 'SIZE 1024'],
     ] as const) {
-      const t = await testPipeline({ plugins, listener: { name: listener } });
+      const t = await testPipeline({ plugins, listener: { name: listener }, otherListeners: ['submission', 'bulk', 'mx'] });
       try {
         const client = await t.connect();
         const ehlo = await client.command('EHLO client.example.test');
@@ -88,6 +88,17 @@ describe('size per listener', () => {
 });
 
 describe('size options', () => {
+  it('a listener name that is no listener is refused with its key', async () => {
+    const options = { plugins: [{ plugin: size, with: { listeners: { submision: '2KB' } } }], otherListeners: ['submission'] };
+    await assert.rejects(testPipeline(options), (err: Error) => {
+      assert.equal(
+        err.message,
+        'testPipeline plugins[0].with.listeners.submision: unknown listener "submision"; the listeners are: test, submission',
+      );
+      return true;
+    });
+  });
+
   it('a limit that is not a size is refused with its key, as in config.yaml', async () => {
     await assert.rejects(testPipeline({ plugins: [{ plugin: size, with: { limit: 'lots' } }] }), (err: Error) => {
       assert.equal(err.name, 'ConfigError');
