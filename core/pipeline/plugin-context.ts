@@ -12,6 +12,7 @@ import { type NoteKey, noteKey } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
 import { checkResult, type HookResult, tempfail } from '../hooks/results.js';
 import type { AuthVerdict, Credentials, Decision, LifecycleContext, Session, Transaction, UserRecord } from '../hooks/types.js';
+import { observeHook } from '../metrics/metrics.js';
 import { runInScope, scopedLogger } from './handler-scope.js';
 
 /** User lookups served by whatever directory plugins the pipeline has. */
@@ -141,6 +142,7 @@ export function createPluginContext(o: ContextOptions): PluginContext {
         failure = err;
       }
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
+      observeHook(name, hook, ms);
       if (failure !== undefined) {
         const reason = `plugin ${name} failed: ${failure instanceof Error ? failure.message : String(failure)}`;
         const consequence = HOOK_TABLE[hook as HookName].onFailure ?? 'the transaction gets 451 4.3.0';
@@ -170,7 +172,9 @@ export function createPluginContext(o: ContextOptions): PluginContext {
       try {
         let result = handler(...args);
         if (isThenable(result)) result = await withTimeout(result, timeoutMs, `${name}.${hook}`);
-        log.debug({ hook, ms: performance.now() - started }, 'directory lookup');
+        const ms = performance.now() - started;
+        observeHook(name, hook, ms);
+        log.debug({ hook, ms }, 'directory lookup');
         // null is an answer ("no such user") and ends the lookup; only undefined asks the next plugin.
         return result === null ? null : (result ?? undefined);
       } catch (err) {
