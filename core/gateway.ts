@@ -174,7 +174,16 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     return problems.length ? { ok: false, problems } : { ok: true };
   };
   process.on('SIGHUP', () => void reload());
-  const shutdown = () => void stop().then(() => process.exit(0));
+  // A stop that fails (the queue directory removed under it, say) must still end the process.
+  const shutdown = () =>
+    void stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.fatal({ err, event: 'shutdown' }, 'stopping failed; exiting (acknowledged mail is safe in the queue)');
+        log.flush();
+        process.exit(70);
+      },
+    );
   // Safety nets. A stray rejection is logged, not fatal. An uncaught exception leaves
   // unknown state behind, so the process exits for its supervisor to restart it; the
   // queue needs no cleanup (every acknowledged message is committed, the rest is tmp/).

@@ -89,11 +89,11 @@ program
   )
   .action(async () => {
     try {
-      const gateway = await startGateway(program.opts<{ config: string }>().config);
+      await startGateway(program.opts<{ config: string }>().config);
       if (startedByNpm()) {
         onParentGone(() => {
           process.stderr.write('qgate: npm, which started this gateway, is gone (a signal npm does not pass on?); stopping\n');
-          void gateway.stop().then(() => process.exit(0));
+          process.kill(process.pid, 'SIGTERM'); // the same graceful stop as a signal
         });
       }
     } catch (err) {
