@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite (`npm test`): makes sure the real peers the integration tests
 # talk to are installed (swaks with its TLS and CRAM-MD5 modules, Python 3 with
-# smtplib, Debian's python3-aiosmtpd, openssl; as root with apt-get, only if
-# missing), and the backing services the integration tests start privately (clamd, spamd,
+# smtplib, Debian's python3-aiosmtpd, openssl, chromium for the status page; as
+# root with apt-get, only if missing), and the backing services the integration tests start privately (clamd, spamd,
 # slapd, PostgreSQL: test/services/install.sh), then runs every compiled test
 # with node's test runner, the fuzzing smoke run (test/fuzz/smoke.test.ts) among them.
 set -euo pipefail
