@@ -147,6 +147,34 @@ describe('admin listener and qgate commands on a running gateway', () => {
   });
 });
 
+describe('TLS versions in the metrics', () => {
+  it('counts each completed handshake by listener and protocol version', async () => {
+    const gw = await startGateway({
+      plugins: `
+      - use: starttls
+        with:
+          generate: var/tls/selfsigned.pem
+      - use: rcpthosts
+        with:
+          domains: [example.test]`,
+    });
+    try {
+      const { smtp } = await RawSmtp.session(gw.port);
+      await smtp.command('EHLO client.test');
+      assert.equal((await smtp.command('STARTTLS')).code, 220);
+      await smtp.startTls();
+      assert.equal((await smtp.command('EHLO client.test')).code, 250);
+      smtp.close();
+      await gw.waitForLog((l) => l.event === 'tls' && l.protocol === 'TLSv1.3');
+      const { body } = await curl(`${adminUrl(gw)}/metrics`);
+      assert.equal(sample(body, 'qgate_tls_sessions_total{listener="test",version="TLSv1.3"}'), 1);
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+});
+
 describe("qgate stop, and the admin listener's limits", () => {
   it('qgate stop stops the gateway found through its lock and waits until it is gone', async () => {
     const gw = await startGateway();
