@@ -6,7 +6,7 @@
 
 export const EXIT = {
   OK: 0,
-  /** The command ran and the answer is no: no such message, the gateway refused, a reload found errors. */
+  /** The command ran and the answer is no: no such message, the gateway could not start. */
   FAILED: 1,
   USAGE: 64,
   UNAVAILABLE: 69,
@@ -19,14 +19,15 @@ export const EXIT = {
 
 export const EXIT_CODES = `Exit codes:
   0   done
-  1   failed: no such message, a reload refused, the gateway could not start
+  1   failed: no such message, the gateway could not start
   64  usage error (unknown command or option, missing argument)
   69  no gateway is running, or it serves no admin API (admin.enabled: false)
   70  internal error in the gateway (see its log)
   75  the gateway did not answer in time; try again
   76  the admin API answered something that is not JSON
   77  the admin API refused the token (admin.token, token_file, token_env)
-  78  configuration error (file:line:column key: problem)`;
+  78  configuration error (file:line:column key: problem), or a reload refused
+Every command takes -c, --config <file> (default config.yaml).`;
 
 export const SIGNALS = `Signals the gateway answers:
   SIGTERM, SIGINT  stop gracefully: no new connections, transactions get shutdown_grace
