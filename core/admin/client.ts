@@ -3,9 +3,11 @@
  * then <queue>/admin.url), sends one request with the bearer token and returns
  * the decoded answer. It never retries a request that changes the queue.
  */
+
+import { join } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { lockHolder } from '../queue/lock.js';
-import { readEndpoint } from './endpoint.js';
+import { LOCAL_TOKEN_FILE, readEndpoint, readLocalToken } from './endpoint.js';
 import { resolveAdminSettings } from './settings.js';
 
 /** Why a request could not be answered; `exitCode` is the sysexits code for the CLI. */
@@ -54,7 +56,7 @@ export async function callAdmin<T>(
       69, // EX_UNAVAILABLE
     );
   }
-  const { token } = resolveAdminSettings(loaded);
+  const token = resolveAdminSettings(loaded).token ?? readLocalToken(loaded.queuePath);
   let res: Response;
   try {
     res = await fetch(`${gateway.url}${path}`, {
@@ -73,7 +75,12 @@ export async function callAdmin<T>(
   }
   if (res.status === 401) {
     await res.body?.cancel();
-    throw new AdminUnavailable(`the gateway's admin API at ${gateway.url} refused the token (401)`, 77); // EX_NOPERM
+    throw new AdminUnavailable(
+      token === undefined
+        ? `the gateway's admin API at ${gateway.url} needs the token in ${join(loaded.queuePath, LOCAL_TOKEN_FILE)}, which this user cannot read; run as the gateway's user or root`
+        : `the gateway's admin API at ${gateway.url} refused the token (401)`,
+      77, // EX_NOPERM
+    );
   }
   const text = await res.text();
   try {

@@ -3,7 +3,9 @@
  * serves Prometheus /metrics, the status page and its JSON, and the JSON API
  * behind `qgate queue`, `qgate reload` and `qgate stop` (shapes: README "Admin
  * API"). With a token, every data path needs `Authorization: Bearer <token>`;
- * the page's static files carry no data and are served to anyone who reaches it.
+ * without one, /metrics and /api/status are open (loopback only, counts only)
+ * and the rest needs this run's local token (core/admin/endpoint.ts). The
+ * page's static files carry no data and are served to anyone who reaches it.
  * Bounded: request bodies, header and request time, connections.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -33,6 +35,8 @@ const MAX_BODY = 4096;
 const DEFAULT_WAIT_MS = 30_000;
 const MAX_WAIT_MS = 300_000;
 const MAX_CONNECTIONS = 64;
+/** Without a configured token: what any local user may read (counts, no addresses). */
+const OPEN_WITHOUT_TOKEN = new Set(['/metrics', '/api/status']);
 
 const ASSETS: Record<string, { file: string; type: string }> = {
   '/': { file: 'status.html', type: 'text/html; charset=utf-8' },
@@ -54,13 +58,16 @@ class HttpError extends Error {
 export class AdminServer {
   private server: Server | undefined;
   private readonly tokenDigest: Buffer | undefined;
+  private readonly localDigest: Buffer | undefined;
   private readonly startedAt = Date.now();
 
   constructor(
     private readonly settings: AdminSettings,
     private readonly target: AdminTarget,
+    localToken: string | undefined,
   ) {
     this.tokenDigest = settings.token === undefined ? undefined : digest(settings.token);
+    this.localDigest = localToken === undefined ? undefined : digest(localToken);
   }
 
   /** Binds; resolves with the address and port (the port may have been 0). */
@@ -102,11 +109,12 @@ export class AdminServer {
     });
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    if (!this.tokenDigest) return true;
+  private authorized(req: IncomingMessage, path: string): boolean {
+    const wanted = this.tokenDigest ?? (OPEN_WITHOUT_TOKEN.has(path) ? undefined : this.localDigest);
+    if (!wanted) return true;
     const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     // Digests of equal length, so the comparison takes the same time whatever was sent.
-    return m !== null && timingSafeEqual(digest(m[1]!), this.tokenDigest);
+    return m !== null && timingSafeEqual(digest(m[1]!), wanted);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -120,7 +128,7 @@ export class AdminServer {
         res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' }).end(body);
         return;
       }
-      if (!this.authorized(req)) {
+      if (!this.authorized(req, path)) {
         res.setHeader('www-authenticate', 'Bearer realm="qgate"');
         throw new HttpError(401, 'a valid bearer token is required');
       }

@@ -4,6 +4,7 @@
  * Closing undoes all three.
  */
 
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { type QueueSnapshot, setQueueSource } from '../metrics/metrics.js';
 import type { QueueSummary } from '../queue/queue.js';
@@ -38,10 +39,10 @@ const ENDPOINT_RETRY_MS = 5_000;
  * Records the API's URL for the CLI. A full queue disk must not keep the gateway down
  * (delivering the queue frees it), so the write is tried again until there is room.
  */
-function recordEndpoint(queueRoot: string, url: string, log: Logger): NodeJS.Timeout | undefined {
+function recordEndpoint(queueRoot: string, url: string, localToken: string | undefined, log: Logger): NodeJS.Timeout | undefined {
   const attempt = (): boolean => {
     try {
-      writeEndpoint(queueRoot, url);
+      writeEndpoint(queueRoot, url, localToken);
       return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -68,10 +69,13 @@ function recordEndpoint(queueRoot: string, url: string, log: Logger): NodeJS.Tim
 }
 
 export async function startAdmin(queueRoot: string, settings: AdminSettings, target: AdminTarget): Promise<RunningAdmin> {
-  const server = new AdminServer(settings, target);
+  // Without a configured token, changing the queue takes this run's token, which only
+  // those who may read the queue directory can read (admin.token, mode 0600).
+  const localToken = settings.token === undefined ? randomBytes(32).toString('base64url') : undefined;
+  const server = new AdminServer(settings, target, localToken);
   const at = await server.listen();
   const url = endpointUrl(at.address, at.port);
-  const retry = recordEndpoint(queueRoot, url, target.log);
+  const retry = recordEndpoint(queueRoot, url, localToken, target.log);
   setQueueSource(async () => queueSnapshot(await target.queue.list()));
   target.log.info({ event: 'admin', address: at.address, port: at.port, url }, 'admin listening');
   return {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -180,11 +180,23 @@ describe("qgate stop, and the admin listener's limits", () => {
     const gw = await startGateway();
     try {
       const url = adminUrl(gw);
+      // No token configured: counts are open on loopback, changing the queue takes this run's
+      // token, readable only by the gateway's user and root.
+      assert.equal((await curl(`${url}/metrics`)).status, 200);
+      assert.equal((await curl(`${url}/api/status`)).status, 200);
+      assert.equal((await curl(`${url}/api/queue`)).status, 401, 'the queue lists addresses');
+      assert.equal((await curl(`${url}/api/queue/flush`, '-X', 'POST')).status, 401);
+      const tokenFile = join(gw.queueDir, 'admin.token');
+      assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+      const local = readFileSync(tokenFile, 'utf8').trim();
+      const flush = await curl(`${url}/api/queue/flush`, '-X', 'POST', '-H', `Authorization: Bearer ${local}`);
+      assert.equal(flush.status, 200, flush.body);
       const r = await runCli(['stop', '--config', gw.configFile]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, `stopped (pid ${gw.process.pid})\n`);
       assert.equal(await gw.stop(), 0, 'it exited 0');
       assert.ok(!existsSync(join(gw.queueDir, 'admin.url')), 'the API address is gone with it');
+      assert.ok(!existsSync(tokenFile), 'and the token of that run');
       assert.ok(!existsSync(join(gw.queueDir, 'gateway.lock')));
       const gone = await run('curl', ['-s', '--max-time', '5', `${url}/metrics`]);
       assert.notEqual(gone.code, 0, 'nothing listens any more');
