@@ -16,11 +16,16 @@
 #                                      inbound policy (STARTTLS offered, SIZE, 100,000-entry
 #                                      badmailfrom and badrcptto); LOADS default
 #                                      "20000:4096:10 20000:4096:50")
+#        bash bench/run.sh metrics    (npm run bench -- metrics: qgate counting Prometheus
+#                                      metrics against qgate with admin.metrics false,
+#                                      interleaved; SYSTEMS "qgate qgate-nometrics", LOADS
+#                                      default "20000:4096:10 20000:4096:50", REPS 3)
 # Env:
 #   LOADS    space-separated COUNT:SIZE:SESSIONS
 #            (default "20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10")
 #   REPS     repetitions of each load per system (default 1)
-#   SYSTEMS  "qgate postfix" (default), "qgate" or "postfix"
+#   SYSTEMS  "qgate postfix" (default), "qgate" or "postfix"; "qgate-nometrics" is qgate
+#            with admin.metrics false
 #   OUT      JSONL file to write (default bench/results/<UTC timestamp>.jsonl)
 #   WORK     scratch directory, deleted at the end (default /tmp/qgate-bench)
 #   KEEP=1   keep WORK (configs, logs) after the run
@@ -45,7 +50,12 @@ case "${1:-}" in
     LOADS=${LOADS:-"20000:4096:10 20000:4096:50"}
     policy=1
     ;;
-  -h | --help | help) sed -n '2,32p' "$0"; exit 0 ;;
+  metrics)
+    SYSTEMS=${SYSTEMS:-"qgate qgate-nometrics"}
+    LOADS=${LOADS:-"20000:4096:10 20000:4096:50"}
+    REPS=${REPS:-3}
+    ;;
+  -h | --help | help) sed -n '2,36p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac
@@ -138,6 +148,7 @@ run_one() {
   local memf=$WORK/rss.json resf=$WORK/load.json errf=$WORK/load.err
   case $sys in
     qgate) port=$QGATE_PORT; pid=$(bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
+    qgate-nometrics) port=$QGATE_PORT; pid=$(QGATE_METRICS=false bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
     postfix) port=$POSTFIX_PORT; pid=$(bash "$here/postfix/start.sh" "$WORK/postfix" "$port" 9>&-) || err="postfix did not start" ;;
   esac
   load1=$(cut -d' ' -f1 /proc/loadavg)
@@ -164,7 +175,7 @@ run_one() {
     fi
   fi
   case $sys in
-    qgate) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
+    qgate | qgate-nometrics) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
     postfix) bash "$here/postfix/stop.sh" "$WORK/postfix" || note "could not stop Postfix" ;;
   esac
   if [ -z "$res" ]; then [ "$rc" = 0 ] && rc=1; res="{\"rc\":$rc}"; fi

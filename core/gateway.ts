@@ -4,13 +4,15 @@
  * signals an MTA answers: SIGTERM/SIGINT (graceful stop) and SIGHUP (reload).
  */
 import type { Logger } from 'pino';
+import type { ReloadOutcome } from './admin/reload.js';
+import { resolveAdminSettings } from './admin/settings.js';
+import { type RunningAdmin, startAdmin } from './admin/start.js';
 import { ConfigError } from './config/errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
-import { takeControlRequests } from './delivery/control.js';
 import { createRecipientCheck } from './delivery/recipient-check.js';
 import { createScheduler, loadAliasTable } from './delivery/setup.js';
-import { BOUNCED_BY_ADMINISTRATOR } from './delivery/state.js';
 import { createLogger } from './log/logger.js';
+import { enableMetrics } from './metrics/metrics.js';
 import { gatewayInfo } from './pipeline/gateway-info.js';
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
 import { FileQueue } from './queue/file-queue.js';
@@ -19,7 +21,10 @@ import { SmtpListener } from './smtp/server.js';
 
 export interface RunningGateway {
   readonly listeners: readonly { name: string; address: string; port: number }[];
+  /** The admin API's URL, if admin.enabled. */
+  readonly admin: string | undefined;
   stop(): Promise<void>;
+  reload(): Promise<ReloadOutcome>;
 }
 
 export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise<Map<string, Pipeline>> {
@@ -67,6 +72,8 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const loaded = loadConfig(configFile);
   const { config } = loaded;
   const log = createLogger(config.log.level);
+  const adminSettings = resolveAdminSettings(loaded);
+  if (adminSettings.enabled && adminSettings.metrics) enableMetrics();
   const pipelines = await buildPipelines(loaded, log);
   // Read before the queue is locked, so a bad aliases file or recipient list stops start-up cleanly.
   const aliases = loadAliasTable(loaded, log);
@@ -91,7 +98,18 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
 
   const listeners: SmtpListener[] = [];
   const bound: { name: string; address: string; port: number }[] = [];
+  // Bound before the SMTP listeners: once a gateway says it listens, qgate can reach it.
+  let admin: RunningAdmin | undefined;
   try {
+    if (adminSettings.enabled) {
+      admin = await startAdmin(loaded.queuePath, adminSettings, {
+        queue,
+        scheduler,
+        log,
+        reload: () => reload(),
+        requestStop: () => shutdown(),
+      });
+    }
     for (const listenerConfig of config.listeners) {
       const listener = new SmtpListener(
         {
@@ -120,6 +138,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.shutdown(0)));
+    await admin?.close();
     await queue.close();
     throw err;
   }
@@ -133,6 +152,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
         { event: 'shutdown', graceMs: config.shutdown_grace },
         'shutting down: no new connections, finishing transactions',
       );
+      await admin?.close();
       await Promise.all(listeners.map((l) => l.shutdown(config.shutdown_grace)));
       await scheduler?.stop();
       for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
@@ -142,33 +162,30 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     })();
     return stopping;
   };
-  const reload = () => {
+  const reload = async (): Promise<ReloadOutcome> => {
     log.info({ event: 'reload' }, 'SIGHUP: reloading plugins');
-    for (const pipeline of pipelines.values()) {
-      pipeline.hooks.reload.promise({ log }).catch((err: unknown) => log.error({ err }, 'reload failed'));
-    }
+    const problems: string[] = [];
+    await Promise.all(
+      [...pipelines.values()].map((pipeline) =>
+        pipeline.hooks.reload.promise({ log }).catch((err: unknown) => {
+          problems.push(err instanceof Error ? err.message : String(err));
+          log.error({ err }, 'reload failed');
+        }),
+      ),
+    );
+    return problems.length ? { ok: false, problems } : { ok: true };
   };
-  process.on('SIGHUP', reload);
-  // qgate queue flush|remove|bounce leave requests and send SIGUSR1.
-  process.on('SIGUSR1', () => {
-    for (const request of takeControlRequests(loaded.queuePath)) {
-      const done = (err?: unknown) =>
-        err
-          ? log.error({ err, event: 'control', ...request }, `queue ${request.action} failed`)
-          : log.info({ event: 'control', ...request }, `queue ${request.action}`);
-      if (!scheduler) {
-        done(new Error('delivery is disabled'));
-        continue;
-      }
-      const work =
-        request.action === 'flush'
-          ? scheduler.flush(request.id)
-          : request.action === 'remove'
-            ? scheduler.remove(request.id!)
-            : scheduler.bounceNow(request.id!, BOUNCED_BY_ADMINISTRATOR);
-      work.then(() => done(), done);
-    }
-  });
+  process.on('SIGHUP', () => void reload());
+  // A stop that fails (the queue directory removed under it, say) must still end the process.
+  const shutdown = () =>
+    void stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.fatal({ err, event: 'shutdown' }, 'stopping failed; exiting (acknowledged mail is safe in the queue)');
+        log.flush();
+        process.exit(70);
+      },
+    );
   // Safety nets. A stray rejection is logged, not fatal. An uncaught exception leaves
   // unknown state behind, so the process exits for its supervisor to restart it; the
   // queue needs no cleanup (every acknowledged message is committed, the rest is tmp/).
@@ -180,9 +197,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     // A repeated signal while stopping must not kill the process mid-commit.
-    process.on(signal, () => {
-      void stop().then(() => process.exit(0));
-    });
+    process.on(signal, shutdown);
   }
-  return { listeners: bound, stop };
+  return { listeners: bound, admin: admin?.url, stop, reload };
 }

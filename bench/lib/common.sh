@@ -64,9 +64,9 @@ check_loads_and_systems() {
   need_postfix=""
   for s in "${systems[@]}"; do
     case $s in
-      qgate) ;;
+      qgate | qgate-nometrics) ;;
       postfix) need_postfix=postfix ;;
-      *) die "unknown system '$s' in SYSTEMS (qgate, postfix)" ;;
+      *) die "unknown system '$s' in SYSTEMS (qgate, qgate-nometrics, postfix)" ;;
     esac
   done
   WORK=${WORK%/}

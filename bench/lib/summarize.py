@@ -103,6 +103,10 @@ def main():
                 f"| {ratio} | {len(good)}/{len(runs)} |"
             )
         print()
+        if ok.get("qgate") and ok.get("qgate-nometrics"):
+            cost = 1 - rate["qgate"] / rate["qgate-nometrics"]
+            print(f"metrics cost (1 - qgate/qgate-nometrics msgs/s): **{cost * 100:.1f}%**")
+            print()
         q, p = ok.get("qgate"), ok.get("postfix")
         if "qgate" in systems and "postfix" in systems:
             ratio = f"{rate['qgate'] / base:.2f}" if q and base else "n/a"

@@ -10,6 +10,7 @@
 #      QGATE_CONFIG_TEMPLATE  config template (default: config.yaml.in here; bench/relay.sh
 #                 uses config-relay.yaml.in, with SINK_HOST and SINK_PORT for its route;
 #                 the policy benchmark config-policy.yaml.in, with QGATE_LISTS)
+#      QGATE_METRICS  admin.metrics in config.yaml.in: true (default) or false
 # Build first (npm run build); bench/run.sh does that.
 set -euo pipefail
 [ $# -ge 1 ] || { sed -n 2,13p "$0" >&2; exit 2; }
@@ -31,7 +32,7 @@ template=${QGATE_CONFIG_TEMPLATE:-$here/config.yaml.in}
 [ -f "$template" ] || die "no config template $template"
 sed -e "s#@QUEUE_PATH@#$dir/queue#g" -e "s#@PORT@#$port#g" \
   -e "s#@SINK_HOST@#${SINK_HOST:-127.0.0.1}#g" -e "s#@SINK_PORT@#${SINK_PORT:-2507}#g" \
-  -e "s#@LISTS@#${QGATE_LISTS:-$dir/lists}#g" \
+  -e "s#@LISTS@#${QGATE_LISTS:-$dir/lists}#g" -e "s#@METRICS@#${QGATE_METRICS:-true}#g" \
   "$template" >"$dir/config.yaml"
 
 read -ra cmd <<<"${QGATE_CMD:-node bin/qgate.js start}"

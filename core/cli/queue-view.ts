@@ -3,6 +3,7 @@
  * and show (envelope plus header section).
  */
 import type { Readable } from 'node:stream';
+import type { ActionOutcome } from '../admin/queue-actions.js';
 import { type DeliveryState, type Envelope, type RecipientState, replyLine } from '../model/index.js';
 import type { QueueStats, QueueSummary } from '../queue/queue.js';
 
@@ -16,7 +17,8 @@ export function describeRecipient(r: RecipientState): string {
 }
 
 export function formatList(entries: readonly QueueSummary[], json: boolean): string {
-  if (json) return entries.map((e) => `${JSON.stringify(e)}\n`).join('');
+  // One document, [] when empty: what `jq` and any JSON parser read in one go.
+  if (json) return `${JSON.stringify(entries)}\n`;
   if (!entries.length) return 'queue is empty\n';
   return entries
     .map((e) => {
@@ -74,4 +76,24 @@ export async function formatEnvelope(
     text = end >= 0 ? text.slice(0, end + 2) : text;
   }
   return `${lines.join('\n')}${text.replace(/\r\n/g, '\n')}`;
+}
+
+/**
+ * What a queue command did, one line per message:
+ * "0MWT707BG0038AI: left the queue" or "...: still queued" with its recipients.
+ */
+export function formatOutcome(outcome: ActionOutcome, pid: number | undefined): string {
+  const by =
+    outcome.by === 'scheduler'
+      ? `by the gateway (pid ${pid ?? '?'})`
+      : pid === undefined
+        ? 'on the queue; no gateway is running, so delivery acts on it when one starts'
+        : `on the queue by the gateway (pid ${pid}), whose delivery is off`;
+  const lines = [`queue ${outcome.action}: ${outcome.messages.length} message${outcome.messages.length === 1 ? '' : 's'}, ${by}`];
+  for (const m of outcome.messages) {
+    lines.push(`${m.id}: ${m.queued ? 'still queued' : 'left the queue'}`);
+    for (const r of m.recipients ?? []) lines.push(`    to <${r.address}>  ${describeRecipient(r)}`);
+  }
+  if (!outcome.done) lines.push('delivery runs were still going when the wait ended; the log tells the rest');
+  return `${lines.join('\n')}\n`;
 }

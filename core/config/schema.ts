@@ -198,6 +198,34 @@ export const DeliverySchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+// The admin listener (core/admin): on by default, because an ISP scrapes every service it runs;
+// loopback only by default, so nothing outside the host reaches it. Any other address needs a token.
+export const AdminSchema = Type.Object(
+  {
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Serve /metrics, the status page and the JSON API that `qgate queue`, `reload` and `stop` use.',
+    }),
+    address: Type.String({
+      default: '127.0.0.1',
+      description: 'Address to bind; an address other than loopback requires a token.',
+    }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 2580, description: 'TCP port; 0 picks a free one (logged).' }),
+    token: Type.Optional(
+      Type.String({ minLength: 16, description: 'Bearer token every request must carry (Authorization: Bearer ...).' }),
+    ),
+    token_file: Type.Optional(
+      Type.String({ minLength: 1, description: 'A file holding the token (first line), relative to the config file.' }),
+    ),
+    token_env: Type.Optional(Type.String({ minLength: 1, description: 'An environment variable holding the token.' })),
+    metrics: Type.Boolean({
+      default: true,
+      description: 'Count the Prometheus metrics; false serves /metrics empty and costs nothing per message.',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const CoreConfigSchema = Type.Object(
   {
     hostname: Type.Optional(
@@ -230,6 +258,7 @@ export const CoreConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     delivery: DeliverySchema,
+    admin: AdminSchema,
     hook_timeout: Duration({
       default: '30s',
       description: 'Default time limit for one plugin handler; past it the transaction gets 451 4.3.0.',
@@ -253,5 +282,6 @@ export type ListenerConfig = Static<typeof ListenerSchema>;
 export type PluginEntryConfig = Static<typeof PluginEntrySchema>;
 export type CoreConfig = Static<typeof CoreConfigSchema>;
 export type DeliveryConfig = Static<typeof DeliverySchema>;
+export type AdminConfig = Static<typeof AdminSchema>;
 export type PipelineConfig = Static<typeof PipelineSchema>;
 export type { TSchema };

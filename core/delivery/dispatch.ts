@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
 import type { RouteQuery } from '../hooks/types.js';
+import { countDelivery, type DestinationClass } from '../metrics/metrics.js';
 import { type DeliveryOutcome, type DeliveryReply, deliveryReply, type Envelope, type Route, replyLine } from '../model/index.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { LocalDelivery, type LocalDeliverySettings, type LocalOutcome, type LocalRun } from './local.js';
@@ -97,7 +98,7 @@ export class Dispatcher {
         });
       }
     }
-    if (outcomes.length) this.logAttempt(id, outcomes, 'route', 0);
+    if (outcomes.length) this.logAttempt(id, outcomes, 'route', 'none', 0);
     const results = await Promise.all(
       [...groups.entries()].map(([key, g]) => {
         const kind = g.route.kind === 'local' ? 'local' : 'remote';
@@ -128,7 +129,7 @@ export class Dispatcher {
         ...(await this.deps.limits.local(() => this.localDelivery.deliver(run, recipient))),
         kind: 'local',
       };
-      this.logAttempt(run.queueId, [outcome], 'local', performance.now() - started);
+      this.logAttempt(run.queueId, [outcome], 'local', 'local', performance.now() - started);
       out.push(outcome);
     }
     return out;
@@ -163,7 +164,7 @@ export class Dispatcher {
       outcomes = everyone(recipients, 'deferred', deliveryReply(451, '4.3.0', `delivery failed: ${errorText(err)}`), 'remote');
     }
     const remote = outcomes.map((o): AttemptOutcome => ({ ...o, kind: 'remote' }));
-    this.logAttempt(env.id, remote, describeRoute(route), performance.now() - started);
+    this.logAttempt(env.id, remote, describeRoute(route), destinationClass(route), performance.now() - started);
     return remote;
   }
 
@@ -199,8 +200,15 @@ export class Dispatcher {
     return result.outcomes;
   }
 
-  private logAttempt(id: string, outcomes: readonly LocalOutcome[], destination: string, ms: number): void {
+  private logAttempt(
+    id: string,
+    outcomes: readonly LocalOutcome[],
+    destination: string,
+    kind: DestinationClass,
+    ms: number,
+  ): void {
     for (const o of outcomes) {
+      countDelivery(o.result, kind);
       this.deps.log.info(
         {
           event: 'delivery',
@@ -226,6 +234,14 @@ function everyone(
   kind: AttemptOutcome['kind'],
 ): AttemptOutcome[] {
   return recipients.map((recipient) => ({ recipient, result, reply, kind }));
+}
+
+/** The destination's class as the metrics count it: a bounded label, never a host name. */
+function destinationClass(route: Route): DestinationClass {
+  if (route.kind === 'local') return 'local';
+  if (route.kind === 'mx') return 'mx';
+  if (route.kind === 'smtp') return route.via === 'smarthost' ? 'smarthost' : 'route';
+  return 'none';
 }
 
 /** What a destination is: recipients with the same key go in one transaction. */

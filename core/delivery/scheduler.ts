@@ -166,6 +166,12 @@ export class Scheduler {
     this.deps.log.info({ event: 'removed', queueId: id }, 'message removed by the administrator');
   }
 
+  /** Resolves once `id` has no run in flight and none due at once (an admin request has been carried out). */
+  async idle(id: string): Promise<void> {
+    // A run's finally starts the next one (`again`) before this await resumes.
+    for (let run = this.running.get(id); run; run = this.running.get(id)) await run;
+  }
+
   /** Fails every pending recipient now, with a bounce (qgate queue bounce); done by the message's next run. */
   async bounceNow(id: string, reason: string): Promise<void> {
     if (!(await this.deps.queue.envelope(id))) throw new Error(`no message ${id} in the queue`);

@@ -22,6 +22,7 @@ import type {
   Transaction,
   UserRecord,
 } from '../hooks/types.js';
+import { observeHook } from '../metrics/metrics.js';
 import { runInScope, scopedLogger } from './handler-scope.js';
 
 /**
@@ -162,6 +163,7 @@ export function createPluginContext(o: ContextOptions): PluginContext {
         failure = err;
       }
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
+      observeHook(name, hook, ms);
       if (failure !== undefined) {
         const reason = `plugin ${name} failed: ${failure instanceof Error ? failure.message : String(failure)}`;
         const consequence = HOOK_TABLE[hook as HookName].onFailure ?? 'the transaction gets 451 4.3.0';
@@ -203,7 +205,9 @@ export function createPluginContext(o: ContextOptions): PluginContext {
         if (directory) throw new DirectoryUnavailable(name, hook, errorText(err), { cause: err });
         throw new PluginFailure(name, hook, err);
       }
-      log.debug({ hook, ms: performance.now() - started }, 'directory lookup');
+      const ms = performance.now() - started;
+      observeHook(name, hook, ms);
+      log.debug({ hook, ms }, 'directory lookup');
       if (directory) {
         if (isUnavailable(result)) {
           log.warn({ hook, reason: result.reason }, `directory plugin ${name} unavailable in ${hook}: ${result.reason}`);

@@ -5,6 +5,7 @@
  * that arrive while an fsync is running share the next one.
  */
 import { fsync } from 'node:fs';
+import { observeCommitBatch } from '../metrics/metrics.js';
 
 /** One durable sync (fsync of a directory); injectable so the batching can be tested. */
 export type SyncOnce = (callback: (err: Error | null) => void) => void;
@@ -37,6 +38,7 @@ export class GroupSync {
   private run(): void {
     const batch = this.waiting;
     this.waiting = [];
+    observeCommitBatch(batch.length);
     this.running = true;
     this.syncOnce((err) => {
       for (const w of batch) {

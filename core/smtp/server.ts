@@ -7,6 +7,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { countConnection } from '../metrics/metrics.js';
 import { type SessionSettings, SmtpSession } from './session.js';
 
 export class SmtpListener {
@@ -91,6 +92,7 @@ export class SmtpListener {
       return;
     }
     this.perClient.set(client, fromClient + 1);
+    countConnection(listener.name);
     const session = new SmtpSession(socket, this.settings);
     this.sessions.add(session);
     session.onClosed(() => {

@@ -19,6 +19,7 @@ import { RECORD } from '../hooks/record.js';
 import type { AcceptResult, DisconnectResult, HookResult, RejectResult } from '../hooks/results.js';
 import type { Decision, HeloInfo, Session, TlsInfo } from '../hooks/types.js';
 import { receivedHeader } from '../message/received.js';
+import { countMessage, countTls, reasonClass } from '../metrics/metrics.js';
 import type { Address, Envelope } from '../model/index.js';
 import { createEnvelope, type Reply, reply as r, replyText } from '../model/index.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
@@ -189,6 +190,7 @@ export class SmtpSession implements Session {
     const tls = await this.connection.upgradeToTls(options);
     if (!tls) return false;
     this.tls = tls;
+    countTls(this.listener, tls.protocol);
     await this.endTransaction('starttls');
     this.helo = undefined;
     if (this.authenticatedUser !== undefined) {
@@ -656,6 +658,7 @@ export class SmtpSession implements Session {
       plugin ??
       [...txn.decisions].reverse().find((d) => d.action === 'reject' || d.action === 'error' || d.action === 'disconnect')
         ?.plugin;
+    countMessage(this.listener, result, result === 'queued' ? undefined : deciding, reasonClass(reply?.code, reply?.enhanced));
     this.log.info(
       {
         event: 'message',

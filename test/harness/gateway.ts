@@ -64,6 +64,9 @@ export interface Gateway {
   cleanup(): void;
 }
 
+/** Gateways of parallel tests must not race for the default admin port. */
+const ADMIN_ON_FREE_PORT = 'admin:\n  port: 0';
+
 const DEFAULT_PLUGINS = `
       - use: rcpthosts
         with:
@@ -87,6 +90,7 @@ log:
   level: debug
 shutdown_grace: 5s
 delivery:${opts.delivery ?? '\n  enabled: false'}
+${opts.extra?.includes('admin:') ? '' : ADMIN_ON_FREE_PORT}
 listeners:
   - name: test
     address: 127.0.0.1

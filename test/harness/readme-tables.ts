@@ -22,11 +22,12 @@ export const README = join(REPO, 'README.md');
 export function expectedTables(): Record<string, string> {
   const props = CoreConfigSchema.properties;
   return {
-    core: optionsTable(CoreConfigSchema, '', ['queue', 'log', 'listeners', 'delivery']),
+    core: optionsTable(CoreConfigSchema, '', ['queue', 'log', 'listeners', 'delivery', 'admin']),
     delivery: optionsTable(DeliverySchema, 'delivery.', ['routes']),
     route: optionsTable(RouteSchema),
     queue: optionsTable(props.queue, 'queue.'),
     log: optionsTable(props.log, 'log.'),
+    admin: optionsTable(props.admin, 'admin.'),
     listener: optionsTable(ListenerSchema),
     'plugin-entry': optionsTable(PluginEntrySchema),
     rcpthosts: optionsTable(RcpthostsOptions),

@@ -174,7 +174,7 @@ const rows: Row[] = [
       `),
     },
     problems: [
-      'config.yaml:2:1 smtpd_banner: unknown key; expected one of: hostname, queue, log, delivery, hook_timeout, shutdown_grace, listeners, pipelines',
+      'config.yaml:2:1 smtpd_banner: unknown key; expected one of: hostname, queue, log, delivery, admin, hook_timeout, shutdown_grace, listeners, pipelines',
     ],
   },
   {
@@ -1051,6 +1051,6 @@ describe('qgate command line', { concurrency: true }, () => {
     const r = await runCli(['check', 'nonsense']);
     assert.equal(r.stderr, 'qgate: unknown check "nonsense"; try: qgate check config\n');
     assert.equal(r.stdout, '');
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 64, 'EX_USAGE');
   });
 });

@@ -130,7 +130,7 @@ describe('local delivery', () => {
     const id = await send(gw, 'sender@example.org', ['dave@example.net']);
     await gw.waitForLog((l) => l.event === 'delivery' && l.queueId === id && l.result === 'deferred');
     const flush = await runCli(['queue', 'flush', id, '--config', gw.configFile]);
-    assert.match(flush.stdout, /flush of \w+ requested from the gateway \(pid \d+\)/);
+    assert.match(flush.stdout, new RegExp(`^queue flush: 1 message, by the gateway \\(pid \\d+\\)\n${id}: still queued\n`));
     const deadline = Date.now() + 10_000;
     while (deliveryLines(gw, id).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.equal(deliveryLines(gw, id).length, 2, 'flush made a second attempt at once');

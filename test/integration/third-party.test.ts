@@ -180,6 +180,8 @@ export default definePlugin({
       `hostname: mx.deploy.test
 queue:
   path: ./var/queue
+admin:
+  port: 0
 delivery:
   local_domains: [example.test]
   maildir_root: ./var/mail

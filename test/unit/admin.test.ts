@@ -1,0 +1,195 @@
+/*
+ * The admin listener's pure rules, table-tested: the bounded reason class of
+ * a refusal, the queue by state for the gauges, the token and address rules of
+ * admin settings, which queue requests are well-formed, and the text a queue
+ * command prints.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { BadRequest, checkAction } from '../../core/admin/queue-actions.js';
+import { isLoopback, resolveAdminSettings } from '../../core/admin/settings.js';
+import { queueSnapshot } from '../../core/admin/start.js';
+import { formatOutcome } from '../../core/cli/queue-view.js';
+import { ConfigError } from '../../core/config/errors.js';
+import { loadConfig } from '../../core/config/load.js';
+import { reasonClass } from '../../core/metrics/metrics.js';
+
+describe('reasonClass', () => {
+  const cases: [number | undefined, string | undefined, string, string][] = [
+    [550, '5.7.1', '550 5.7.1', 'code and enhanced code'],
+    [451, '4.3.0', '451 4.3.0', 'a tempfail'],
+    [421, undefined, '421', 'no enhanced code'],
+    [550, 'relay denied', '550', 'free text is never a label'],
+    [550, '5.7.1 <a@b>', '550', 'an address smuggled into the enhanced code'],
+    [550, '5.1234.1', '550', 'out of RFC 3463 range'],
+    [undefined, undefined, '', 'no reply (an aborted transaction)'],
+  ];
+  for (const [code, enhanced, want, why] of cases) {
+    it(`${code} ${enhanced}: ${why}`, () => assert.equal(reasonClass(code, enhanced), want));
+  }
+});
+
+describe('queueSnapshot', () => {
+  const pending = (attempts: number) => ({ address: 'r@example.net', status: 'pending' as const, attempts });
+  it('splits new from deferred, sums bytes and finds the oldest of each', () => {
+    const s = queueSnapshot([
+      { id: 'A', received: '2026-01-01T00:00:10Z', size: 10, sender: 's', recipients: [pending(0)] },
+      { id: 'B', received: '2026-01-01T00:00:05Z', size: 20, sender: 's', recipients: [pending(0), pending(0)] },
+      { id: 'C', received: '2026-01-01T00:00:01Z', size: 40, sender: 's', recipients: [pending(0), pending(2)] },
+    ]);
+    assert.deepEqual(s.states.get('new'), { messages: 2, bytes: 30, oldestMs: Date.parse('2026-01-01T00:00:05Z') });
+    assert.deepEqual(s.states.get('deferred'), { messages: 1, bytes: 40, oldestMs: Date.parse('2026-01-01T00:00:01Z') });
+  });
+  it('an empty queue has no states', () => assert.equal(queueSnapshot([]).states.size, 0));
+});
+
+describe('isLoopback', () => {
+  const cases: [string, boolean][] = [
+    ['127.0.0.1', true],
+    ['127.1.2.3', true],
+    ['::1', true],
+    ['localhost', true],
+    ['0.0.0.0', false],
+    ['::', false],
+    ['192.0.2.1', false],
+    ['127.example.net', false],
+  ];
+  for (const [address, want] of cases) it(address, () => assert.equal(isLoopback(address), want));
+});
+
+describe('resolveAdminSettings', () => {
+  const rows: {
+    why: string;
+    admin: string;
+    env?: Record<string, string>;
+    files?: Record<string, string>;
+    want: string | RegExp;
+  }[] = [
+    { why: 'the defaults', admin: '', want: 'enabled 127.0.0.1:2580 token=- metrics' },
+    { why: 'a token inline', admin: 'token: aaaaaaaaaaaaaaaa', want: 'enabled 127.0.0.1:2580 token=aaaaaaaaaaaaaaaa metrics' },
+    {
+      why: 'a token from a file, first line, trimmed',
+      admin: 'token_file: secret',
+      files: { secret: '  bbbbbbbbbbbbbbbbbbbb  \nignored\n' },
+      want: 'enabled 127.0.0.1:2580 token=bbbbbbbbbbbbbbbbbbbb metrics',
+    },
+    {
+      why: 'a token from the environment',
+      admin: 'token_env: QGATE_TEST_TOKEN',
+      env: { QGATE_TEST_TOKEN: 'cccccccccccccccccc' },
+      want: 'enabled 127.0.0.1:2580 token=cccccccccccccccccc metrics',
+    },
+    {
+      why: 'any address with a token',
+      admin: 'address: 0.0.0.0\n  token: dddddddddddddddd\n  metrics: false',
+      want: 'enabled 0.0.0.0:2580 token=dddddddddddddddd -',
+    },
+    { why: 'off, anywhere, needs no token', admin: 'enabled: false\n  address: 0.0.0.0', want: '- 0.0.0.0:2580 token=- metrics' },
+    { why: 'too short inline (schema)', admin: 'token: short', want: /admin\.token: .*16/ },
+    {
+      why: 'too short in a file',
+      admin: 'token_file: secret',
+      files: { secret: 'short\n' },
+      want: 'config.yaml:3:15 admin.token_file: the token must be at least 16 characters, got 5',
+    },
+    {
+      why: 'a missing file',
+      admin: 'token_file: nowhere',
+      want: 'config.yaml:3:15 admin.token_file: cannot read nowhere: ENOENT',
+    },
+    {
+      why: 'an unset variable',
+      admin: 'token_env: QGATE_TEST_UNSET',
+      want: 'config.yaml:3:14 admin.token_env: the environment variable QGATE_TEST_UNSET is not set or empty',
+    },
+    {
+      why: 'two sources',
+      admin: 'token: eeeeeeeeeeeeeeee\n  token_env: QGATE_TEST_TOKEN',
+      env: { QGATE_TEST_TOKEN: 'cccccccccccccccccc' },
+      want: /admin\.token_env: give the token one way only; token and token_env are both set/,
+    },
+    {
+      why: 'reachable from other hosts without a token',
+      admin: 'address: "::"',
+      want: 'config.yaml:3:12 admin.address: :: is reachable from other hosts: set admin.token, token_file or token_env',
+    },
+    { why: 'not an address', admin: 'address: admin.example.net', want: /admin\.address: expected an IP address/ },
+  ];
+  for (const row of rows) {
+    it(row.why, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'qgate-admin-settings-'));
+      try {
+        writeFileSync(
+          join(dir, 'config.yaml'),
+          `listeners: [{ name: smtp, port: 0, pipeline: p }]\nadmin:\n  ${row.admin || 'enabled: true'}\npipelines:\n  p: { plugins: [] }\n`,
+        );
+        for (const [name, text] of Object.entries(row.files ?? {})) writeFileSync(join(dir, name), text);
+        let got: string;
+        try {
+          const s = resolveAdminSettings(loadConfig(join(dir, 'config.yaml')), row.env ?? {});
+          got = `${s.enabled ? 'enabled' : '-'} ${s.address}:${s.port} token=${s.token ?? '-'} ${s.metrics ? 'metrics' : '-'}`;
+        } catch (err) {
+          assert.ok(err instanceof ConfigError, String(err));
+          got = err.message.replaceAll(`${dir}/`, '');
+        }
+        if (typeof row.want === 'string') assert.equal(got, row.want);
+        else assert.match(got, row.want);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+describe('checkAction', () => {
+  const ID = '0MWT707BG0038AI';
+  const cases: [string, string | undefined, string | undefined][] = [
+    ['flush', undefined, undefined],
+    ['flush', ID, undefined],
+    ['remove', ID, undefined],
+    ['bounce', ID, undefined],
+    ['remove', undefined, 'queue remove needs a queue id'],
+    ['bounce', undefined, 'queue bounce needs a queue id'],
+    ['flush', '../../etc/passwd', 'not a queue id: "../../etc/passwd"'],
+    ['delete', ID, 'unknown queue action "delete"'],
+  ];
+  for (const [action, id, error] of cases) {
+    it(`${action} ${id ?? '(all)'}`, () => {
+      if (error === undefined) assert.doesNotThrow(() => checkAction(action, id));
+      else
+        assert.throws(
+          () => checkAction(action, id),
+          (err: unknown) => err instanceof BadRequest && err.message === error,
+        );
+    });
+  }
+});
+
+describe('formatOutcome', () => {
+  it('one line per message, its recipients under it, and a note when the wait ran out', () => {
+    assert.equal(
+      formatOutcome(
+        {
+          action: 'flush',
+          done: false,
+          by: 'scheduler',
+          messages: [
+            { id: 'A', queued: true, recipients: [{ address: 'r@example.net', status: 'pending', attempts: 1 }] },
+            { id: 'B', queued: false },
+          ],
+        },
+        42,
+      ),
+      'queue flush: 2 messages, by the gateway (pid 42)\nA: still queued\n    to <r@example.net>  pending, 1 attempt\nB: left the queue\ndelivery runs were still going when the wait ended; the log tells the rest\n',
+    );
+  });
+  it('says when no gateway ran', () => {
+    assert.equal(
+      formatOutcome({ action: 'remove', done: true, by: 'queue', messages: [{ id: 'A', queued: false }] }, undefined),
+      'queue remove: 1 message, on the queue; no gateway is running, so delivery acts on it when one starts\nA: left the queue\n',
+    );
+  });
+});
