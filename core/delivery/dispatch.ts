@@ -97,7 +97,7 @@ export class Dispatcher {
         });
       }
     }
-    if (outcomes.length) this.logAttempt(id, outcomes, 'route', 0);
+    if (outcomes.length) this.logAttempt(env, outcomes, 'route', 0);
     const results = await Promise.all(
       [...groups.entries()].map(([key, g]) => {
         const kind = g.route.kind === 'local' ? 'local' : 'remote';
@@ -128,7 +128,7 @@ export class Dispatcher {
         ...(await this.deps.limits.local(() => this.localDelivery.deliver(run, recipient))),
         kind: 'local',
       };
-      this.logAttempt(run.queueId, [outcome], 'local', performance.now() - started);
+      this.logAttempt(run.envelope, [outcome], 'local', performance.now() - started);
       out.push(outcome);
     }
     return out;
@@ -163,7 +163,7 @@ export class Dispatcher {
       outcomes = everyone(recipients, 'deferred', deliveryReply(451, '4.3.0', `delivery failed: ${errorText(err)}`), 'remote');
     }
     const remote = outcomes.map((o): AttemptOutcome => ({ ...o, kind: 'remote' }));
-    this.logAttempt(env.id, remote, describeRoute(route), performance.now() - started);
+    this.logAttempt(env, remote, describeRoute(route), performance.now() - started);
     return remote;
   }
 
@@ -199,12 +199,13 @@ export class Dispatcher {
     return result.outcomes;
   }
 
-  private logAttempt(id: string, outcomes: readonly LocalOutcome[], destination: string, ms: number): void {
+  private logAttempt(env: Envelope, outcomes: readonly LocalOutcome[], destination: string, ms: number): void {
     for (const o of outcomes) {
       this.deps.log.info(
         {
           event: 'delivery',
-          queueId: id,
+          queueId: env.id,
+          sender: env.sender,
           recipient: o.recipient,
           destination: o.reply.host ?? destination,
           result: o.result,
