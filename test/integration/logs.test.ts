@@ -5,13 +5,13 @@
  * with the last line ("stopped") written before the process exits.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { deliveryLines, send, waitDone } from '../harness/delivery.js';
-import { QGATE, startGateway, within, writeConfig } from '../harness/gateway.js';
+import { QGATE, REPO, startGateway, within, writeConfig } from '../harness/gateway.js';
 import { RawSmtp } from '../harness/smtp.js';
 
 const LOCAL_DELIVERY = `
@@ -88,7 +88,7 @@ const TEXT_LINE =
   /^\d{4}-\d\d-\d\dT[\d:.]+Z (trace|debug|info|warn|error|fatal) \S+( "[^"]*")?( [A-Za-z]+=("([^"\\]|\\.)*"|\S+))*$/;
 
 describe('log.format text on log.file', () => {
-  it('writes readable lines to the file, reopens it on SIGUSR1 after a rotation, and ends with stopped', async () => {
+  it('writes readable lines to the file, reopens it after contrib/qgate.logrotate rotated it, and ends with stopped', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgate-logs-'));
     const file = join(dir, 'log', 'qgate.log');
     const configFile = writeConfig(dir, { extra: 'log:\n  level: info\n  format: text\n  file: log/qgate.log\n' });
@@ -116,9 +116,17 @@ describe('log.format text on log.file', () => {
         / sender=<one@sender\.test> recipients=<user@example\.test> size=\d+ reply="250 2\.0\.0 Ok: queued as /,
       );
 
-      // logrotate: move the file away, then tell the gateway.
-      renameSync(file, `${file}.1`);
-      child.kill('SIGUSR1');
+      // The shipped logrotate snippet, pointed at this directory and this process.
+      const rotation = readFileSync(join(REPO, 'contrib', 'qgate.logrotate'), 'utf8')
+        .replaceAll('/var/log/qgate', join(dir, 'log'))
+        .replace('create 0640 qgate qgate', 'create 0640 root root')
+        .replace(/systemctl kill .*/, `kill -USR1 ${child.pid}`);
+      writeFileSync(join(dir, 'logrotate.conf'), rotation);
+      const rotated = spawnSync('logrotate', ['-f', '-s', join(dir, 'logrotate.state'), join(dir, 'logrotate.conf')], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      assert.equal(rotated.status, 0, rotated.stderr);
       await waitForText(file, / info log "log file reopened" file=/);
       const second = await sendOne(port, 'two@sender.test');
       await waitForText(file, new RegExp(` queueId=${second} result=queued `));
