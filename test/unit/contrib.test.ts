@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { QGATE, REPO } from '../harness/gateway.js';
+import { QGATE, REPO, runCli } from '../harness/gateway.js';
 
 const UNIT = readFileSync(join(REPO, 'contrib', 'qgate.service'), 'utf8');
 
@@ -76,6 +76,25 @@ test('contrib/qgate.logrotate parses and reopens the log with SIGUSR1', () => {
     const run = spawnSync('logrotate', ['-d', '-s', join(dir, 'state'), join(dir, 'qgate')], { encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
     assert.doesNotMatch(run.stderr, /error/i);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the container's configuration (contrib/docker/config.yaml, the pipelines as the Dockerfile edits them) is valid", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qgate-docker-'));
+  try {
+    const dockerfile = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /sed -i 's\|\\\.\\\.\/var\/tls\/\|\/var\/lib\/qgate\/tls\/\|'/);
+    writeFileSync(join(dir, 'config.yaml'), readFileSync(join(REPO, 'contrib', 'docker', 'config.yaml')));
+    cpSync(join(REPO, 'pipelines'), join(dir, 'pipelines'), { recursive: true });
+    for (const name of readdirSync(join(dir, 'pipelines'))) {
+      const file = join(dir, 'pipelines', name);
+      writeFileSync(file, readFileSync(file, 'utf8').replaceAll('../var/tls/', '/var/lib/qgate/tls/'));
+    }
+    const run = await runCli(['check', 'config', '-c', join(dir, 'config.yaml')]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /listener smtp on 0\.0\.0\.0:2525/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
