@@ -77,12 +77,6 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const logFile = config.log.file === undefined ? undefined : resolve(loaded.dir, config.log.file);
   const logs = createLogger({ level: config.log.level, format: config.log.format, file: logFile, owner: runAs });
   const { log } = logs;
-  if (isRoot() && !runAs) {
-    log.warn(
-      { event: 'privileges' },
-      'running as root: every session and plugin runs with full privileges. Set `user:` (e.g. qgate) to run as that user after binding the ports',
-    );
-  }
   const pipelines = await buildPipelines(loaded, log);
   // Read before the queue is locked, so a bad aliases file or recipient list stops start-up cleanly.
   const aliases = loadAliasTable(loaded, log);
@@ -156,6 +150,11 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   if (runAs) {
     dropPrivileges(runAs);
     log.info({ event: 'privileges', user: runAs.user, uid: runAs.uid, gid: runAs.gid }, `running as ${runAs.user}`);
+  } else if (isRoot()) {
+    log.warn(
+      { event: 'privileges' },
+      'running as root: every session and plugin runs with full privileges. Set `user:` (e.g. qgate) to run as that user after binding the ports',
+    );
   }
   for (const listener of listeners) listener.release();
   await scheduler?.start();
