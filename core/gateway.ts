@@ -1,8 +1,12 @@
 /*
  * The running gateway: configuration, logger, queue (locked and recovered),
  * one pipeline per name and one listener per entry, wired together, plus the
- * signals an MTA answers: SIGTERM/SIGINT (graceful stop) and SIGHUP (reload).
+ * signals an MTA answers: SIGTERM/SIGINT (graceful stop), SIGHUP (reload) and
+ * SIGUSR1 (reopen the log file). Started as root with `user:`, it binds the
+ * listeners, opens the queue and the log, then runs as that user.
  */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { ReloadOutcome } from './admin/reload.js';
 import { resolveAdminSettings } from './admin/settings.js';
@@ -15,6 +19,7 @@ import { createLogger } from './log/logger.js';
 import { enableMetrics } from './metrics/metrics.js';
 import { gatewayInfo } from './pipeline/gateway-info.js';
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
+import { asUser, chownTree, dropPrivileges, isRoot, resolveRunAs } from './process/privileges.js';
 import { FileQueue } from './queue/file-queue.js';
 import type { QueueLock } from './queue/lock.js';
 import { SmtpListener } from './smtp/server.js';
@@ -42,6 +47,9 @@ export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise
   if (problems.length) throw new ConfigError(problems);
   return pipelines;
 }
+
+/** How long a stopping gateway waits for its last log lines to be written (a stuck stdout reader). */
+const LOG_FLUSH_MS = 5_000;
 
 /** How often a gateway that started on a full queue disk tries again to record its pid. */
 const PID_RETRY_MS = 5_000;
@@ -71,7 +79,11 @@ function keepRecordingPid(lock: QueueLock, path: string, log: Logger): void {
 export async function startGateway(configFile: string): Promise<RunningGateway> {
   const loaded = loadConfig(configFile);
   const { config } = loaded;
-  const log = createLogger(config.log.level);
+  // Only root can become someone else; started as that user already (systemd User=), nothing changes.
+  const runAs = config.user !== undefined && isRoot() ? resolveRunAs(config.user, config.group) : undefined;
+  const logFile = config.log.file === undefined ? undefined : resolve(loaded.dir, config.log.file);
+  const logs = createLogger({ level: config.log.level, format: config.log.format, file: logFile, owner: runAs });
+  const { log } = logs;
   const adminSettings = resolveAdminSettings(loaded);
   if (adminSettings.enabled && adminSettings.metrics) enableMetrics();
   const pipelines = await buildPipelines(loaded, log);
@@ -85,6 +97,13 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   // Only the pid is missing from gateway.lock until then; it is written once there is room.
   if (!lock.pidRecorded) keepRecordingPid(lock, loaded.queuePath, log);
   const recovery = await queue.open();
+  if (runAs) {
+    // The queue (entries a run as root left too) and the mail store belong to the user the gateway becomes.
+    chownTree(loaded.queuePath, runAs);
+    const maildirRoot = resolve(loaded.dir, config.delivery.maildir_root);
+    mkdirSync(maildirRoot, { recursive: true });
+    chownTree(maildirRoot, runAs);
+  }
   log.info({ event: 'queue', path: loaded.queuePath, messages: recovery.messages, removed: recovery.removed }, 'queue opened');
   if (recovery.corrupt.length) {
     log.error(
@@ -93,7 +112,12 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     );
   }
 
-  for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
+  // Plugins start as the user they will run as: a file one creates (a self-signed certificate)
+  // is one it can read again on SIGHUP, and one it cannot create fails now, not at a reload.
+  const initPlugins = async () => {
+    for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
+  };
+  await (runAs ? asUser(runAs, initPlugins) : initPlugins());
   const scheduler = config.delivery.enabled ? createScheduler(loaded, pipelines, queue, log, aliases) : undefined;
 
   const listeners: SmtpListener[] = [];
@@ -122,7 +146,8 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
         },
         log,
       );
-      const at = await listener.listen();
+      // Connections wait until privileges are dropped: no session ever runs as root.
+      const at = await listener.listen({ hold: true });
       listeners.push(listener);
       bound.push({ name: listenerConfig.name, ...at });
       log.info(
@@ -143,6 +168,16 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     throw err;
   }
 
+  if (runAs) {
+    dropPrivileges(runAs);
+    log.info({ event: 'privileges', user: runAs.user, uid: runAs.uid, gid: runAs.gid }, `running as ${runAs.user}`);
+  } else if (isRoot()) {
+    log.warn(
+      { event: 'privileges' },
+      'running as root: every session and plugin runs with full privileges. Set `user:` (e.g. qgate) to run as that user after binding the ports',
+    );
+  }
+  for (const listener of listeners) listener.release();
   await scheduler?.start();
 
   let stopping: Promise<void> | undefined;
@@ -158,7 +193,8 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
       await queue.close();
       log.info({ event: 'stopped' }, 'stopped');
-      log.flush();
+      // Under a delivery backlog the last lines were still queued for writing when the process exited.
+      await logs.flush(LOG_FLUSH_MS);
     })();
     return stopping;
   };
@@ -182,17 +218,23 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       () => process.exit(0),
       (err: unknown) => {
         log.fatal({ err, event: 'shutdown' }, 'stopping failed; exiting (acknowledged mail is safe in the queue)');
-        log.flush();
+        logs.flushSync();
         process.exit(70);
       },
     );
+  // logrotate's postrotate: write to a new file at the configured path.
+  process.on('SIGUSR1', () => {
+    if (!logs.file) return;
+    logs.reopen();
+    log.info({ event: 'log', file: logs.file }, 'log file reopened');
+  });
   // Safety nets. A stray rejection is logged, not fatal. An uncaught exception leaves
   // unknown state behind, so the process exits for its supervisor to restart it; the
   // queue needs no cleanup (every acknowledged message is committed, the rest is tmp/).
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; please report this as a bug'));
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception; exiting (acknowledged mail is safe in the queue)');
-    log.flush();
+    logs.flushSync();
     process.exit(70);
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

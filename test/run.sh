@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite (`npm test`): makes sure the real peers the integration tests
 # talk to are installed (swaks with its TLS and CRAM-MD5 modules, Python 3 with
-# smtplib, Debian's python3-aiosmtpd, openssl, chromium for the status page; as
-# root with apt-get, only if missing), and the backing services the integration tests start privately (clamd, spamd,
+# smtplib, Debian's python3-aiosmtpd, openssl, chromium for the status page, systemd-analyze and
+# logrotate; as root with apt-get, only if missing), and the backing services the integration tests start privately (clamd, spamd,
 # slapd, PostgreSQL: test/services/install.sh), then runs every compiled test
 # with node's test runner, the fuzzing smoke run (test/fuzz/smoke.test.ts) among them.
 set -euo pipefail
@@ -19,6 +19,9 @@ perl -MDigest::HMAC_MD5 -e1 >/dev/null 2>&1 || need+=(libdigest-hmac-perl)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
 # The status page test drives Debian's chromium with playwright-core (a browser of its own cannot be downloaded).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The service files in contrib/ are checked with systemd-analyze verify (offline) and logrotate -d.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test/run.sh: installing ${need[*]}" >&2

@@ -234,6 +234,19 @@ export const CoreConfigSchema = Type.Object(
         description: 'Our host name (qmail control/me, Postfix myhostname); default: the system host name.',
       }),
     ),
+    user: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "Started as root: after binding the listeners and opening the queue and log, run as this user (name or uid), like Postfix's mail_owner. Unset while root: qgate warns and stays root.",
+      }),
+    ),
+    group: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "With `user`: the group to run as (name or gid); default: the user's primary group.",
+      }),
+    ),
     queue: Type.Object(
       {
         backend: Type.Literal('file', {
@@ -253,6 +266,18 @@ export const CoreConfigSchema = Type.Object(
         level: Type.Union(
           ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
           { default: 'info', description: 'info: one line per connection and per message; debug adds directory lookups.' },
+        ),
+        format: Type.Union([Type.Literal('json'), Type.Literal('text')], {
+          default: 'json',
+          description:
+            '"json": one JSON object per line, for machines; "text": one readable line per event (time, level, event, then queueId, result, client, sender, recipients, reply, ... as key=value), like a maillog.',
+        }),
+        file: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description:
+              'Append the log to this file (mode 0640, owned by `user`) instead of stdout; reopened on SIGUSR1, for logrotate.',
+          }),
         ),
       },
       { additionalProperties: false, default: {} },

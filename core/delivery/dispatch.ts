@@ -98,7 +98,7 @@ export class Dispatcher {
         });
       }
     }
-    if (outcomes.length) this.logAttempt(id, outcomes, 'route', 'none', 0);
+    if (outcomes.length) this.logAttempt(env, outcomes, 'route', 'none', 0);
     const results = await Promise.all(
       [...groups.entries()].map(([key, g]) => {
         const kind = g.route.kind === 'local' ? 'local' : 'remote';
@@ -129,7 +129,7 @@ export class Dispatcher {
         ...(await this.deps.limits.local(() => this.localDelivery.deliver(run, recipient))),
         kind: 'local',
       };
-      this.logAttempt(run.queueId, [outcome], 'local', 'local', performance.now() - started);
+      this.logAttempt(run.envelope, [outcome], 'local', 'local', performance.now() - started);
       out.push(outcome);
     }
     return out;
@@ -164,7 +164,7 @@ export class Dispatcher {
       outcomes = everyone(recipients, 'deferred', deliveryReply(451, '4.3.0', `delivery failed: ${errorText(err)}`), 'remote');
     }
     const remote = outcomes.map((o): AttemptOutcome => ({ ...o, kind: 'remote' }));
-    this.logAttempt(env.id, remote, describeRoute(route), destinationClass(route), performance.now() - started);
+    this.logAttempt(env, remote, describeRoute(route), destinationClass(route), performance.now() - started);
     return remote;
   }
 
@@ -201,7 +201,7 @@ export class Dispatcher {
   }
 
   private logAttempt(
-    id: string,
+    env: Envelope,
     outcomes: readonly LocalOutcome[],
     destination: string,
     kind: DestinationClass,
@@ -212,7 +212,8 @@ export class Dispatcher {
       this.deps.log.info(
         {
           event: 'delivery',
-          queueId: id,
+          queueId: env.id,
+          sender: env.sender,
           recipient: o.recipient,
           destination: o.reply.host ?? destination,
           result: o.result,

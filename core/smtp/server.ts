@@ -15,6 +15,8 @@ export class SmtpListener {
   private readonly sessions = new Set<SmtpSession>();
   private readonly perClient = new Map<string, number>();
   private accepting = true;
+  /** Connections accepted before release(); bounded by server.maxConnections and the milliseconds until then. */
+  private held: Socket[] | undefined;
 
   constructor(
     private readonly settings: SessionSettings,
@@ -29,13 +31,19 @@ export class SmtpListener {
     return this.sessions.size;
   }
 
-  /** Starts listening; resolves with the bound port. */
-  listen(): Promise<{ address: string; port: number }> {
+  /**
+   * Starts listening; resolves with the bound port. With `hold`, connections
+   * wait (paused) until release(): the gateway binds as root and drops
+   * privileges before any session runs.
+   */
+  listen(options: { hold?: boolean } = {}): Promise<{ address: string; port: number }> {
     const { listener } = this.settings;
+    if (options.hold) this.held = [];
     // allowHalfOpen: a client's FIN must not end our side before the replies to what it sent (session.ts).
-    const server = createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (socket) =>
-      this.onConnection(socket),
-    );
+    const server = createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (socket) => {
+      if (this.held) this.held.push(socket);
+      else this.onConnection(socket);
+    });
     this.server = server;
     server.maxConnections = listener.max_connections * 2; // hard stop well above the polite limit
     return new Promise((resolve, reject) => {
@@ -59,6 +67,13 @@ export class SmtpListener {
         },
       );
     });
+  }
+
+  /** Starts the sessions of the connections held since listen({ hold: true }), and of those to come. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const socket of held) this.onConnection(socket);
   }
 
   private refuse(socket: Socket, text: string): void {

@@ -654,15 +654,22 @@ export class SmtpSession implements Session {
     plugin?: string,
     size?: number,
   ): void {
-    const deciding =
-      plugin ??
-      [...txn.decisions].reverse().find((d) => d.action === 'reject' || d.action === 'error' || d.action === 'disconnect')
-        ?.plugin;
+    const refusal = [...txn.decisions]
+      .reverse()
+      .find((d) => d.action === 'reject' || d.action === 'error' || d.action === 'disconnect');
+    // A transaction that ends with every recipient refused (relay denied, unknown users) was
+    // refused by the server, not given up by the client: like Postfix's "NOQUEUE: reject".
+    if (result === 'aborted' && txn.recipients.length === 0 && txn.refused.length > 0) {
+      result = 'rejected';
+      reason = refusal?.reason ?? reason;
+    }
+    const deciding = plugin ?? refusal?.plugin;
     countMessage(this.listener, result, result === 'queued' ? undefined : deciding, reasonClass(reply?.code, reply?.enhanced));
     this.log.info(
       {
         event: 'message',
-        queueId: txn.id,
+        // The id names a queue entry; one that never queued would send a reader looking for nothing.
+        ...(result === 'queued' ? { queueId: txn.id } : {}),
         result,
         client: this.remote.address,
         helo: this.helo?.domain,

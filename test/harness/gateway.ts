@@ -179,7 +179,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   child.stderr!.setEncoding('utf8').on('data', (t: string) => {
     stderr += t;
   });
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  // 'close', not 'exit': the last log lines are in only once stdout is closed.
+  const exited = new Promise<number | null>((res) => child.once('close', (code) => res(code)));
 
   const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
     const found = logs.find(pred);

@@ -174,7 +174,7 @@ const rows: Row[] = [
       `),
     },
     problems: [
-      'config.yaml:2:1 smtpd_banner: unknown key; expected one of: hostname, queue, log, delivery, admin, hook_timeout, shutdown_grace, listeners, pipelines',
+      'config.yaml:2:1 smtpd_banner: unknown key; expected one of: hostname, user, group, queue, log, delivery, admin, hook_timeout, shutdown_grace, listeners, pipelines',
     ],
   },
   {
