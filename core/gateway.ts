@@ -4,14 +4,12 @@
  * signals an MTA answers: SIGTERM/SIGINT (graceful stop) and SIGHUP (reload).
  */
 import type { Logger } from 'pino';
-import { ConfigError } from './config/errors.js';
-import { type LoadedConfig, loadConfig } from './config/load.js';
+import { loadConfig } from './config/load.js';
 import { takeControlRequests } from './delivery/control.js';
-import { createRecipientCheck } from './delivery/recipient-check.js';
-import { createScheduler, loadAliasTable } from './delivery/setup.js';
+import { createScheduler } from './delivery/setup.js';
 import { BOUNCED_BY_ADMINISTRATOR } from './delivery/state.js';
 import { createLogger } from './log/logger.js';
-import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
+import { prepareConfig } from './prepare.js';
 import { FileQueue } from './queue/file-queue.js';
 import type { QueueLock } from './queue/lock.js';
 import { SmtpListener } from './smtp/server.js';
@@ -19,21 +17,6 @@ import { SmtpListener } from './smtp/server.js';
 export interface RunningGateway {
   readonly listeners: readonly { name: string; address: string; port: number }[];
   stop(): Promise<void>;
-}
-
-export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise<Map<string, Pipeline>> {
-  const pipelines = new Map<string, Pipeline>();
-  const problems: ConfigError['problems'][number][] = [];
-  for (const spec of loaded.pipelines.values()) {
-    try {
-      pipelines.set(spec.name, await buildPipeline(spec, log, loaded.config.hook_timeout));
-    } catch (err) {
-      if (err instanceof ConfigError) problems.push(...err.problems);
-      else throw err;
-    }
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return pipelines;
 }
 
 /** How often a gateway that started on a full queue disk tries again to record its pid. */
@@ -65,10 +48,8 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const loaded = loadConfig(configFile);
   const { config } = loaded;
   const log = createLogger(config.log.level);
-  const pipelines = await buildPipelines(loaded, log);
-  // Read before the queue is locked, so a bad aliases file or recipient list stops start-up cleanly.
-  const aliases = loadAliasTable(loaded, log);
-  const recipientCheck = createRecipientCheck(loaded, pipelines, aliases, log);
+  // Prepared before the queue is locked, so a bad plugin, aliases file or recipient list stops start-up cleanly.
+  const { pipelines, aliases, recipientCheck } = await prepareConfig(loaded, log);
 
   const queue = new FileQueue(loaded.queuePath, { groupCommit: config.queue.group_commit });
   const lock = queue.lock();
@@ -85,7 +66,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   }
 
   for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
-  const scheduler = config.delivery.enabled ? createScheduler(loaded, pipelines, queue, log, aliases) : undefined;
+  const scheduler = config.delivery.enabled ? createScheduler(loaded, pipelines, queue, log, () => aliases) : undefined;
 
   const listeners: SmtpListener[] = [];
   const bound: { name: string; address: string; port: number }[] = [];

@@ -10,6 +10,7 @@ import type { PipelineSpec } from '../config/load.js';
 import { validate } from '../config/validate.js';
 import { createHooks, type HookName, type Hooks } from '../hooks/hooks.js';
 import type { AuthVerdict, Credentials, UserRecord } from '../hooks/types.js';
+import { OptionError } from './define.js';
 import { createPluginContext, type Directory } from './plugin-context.js';
 import { type LoadedPlugin, loadPlugin, type PluginLoader, PluginResolveError, type PluginSource } from './registry.js';
 
@@ -103,16 +104,19 @@ export async function buildPipeline(
   }
   if (problems.length) throw new ConfigError(problems);
 
-  // Setup runs in pipeline order so taps land in that order on every hook.
+  // Setup runs in pipeline order so taps land in that order on every hook. Every plugin's
+  // problems are collected, so one run of `qgate check config` lists them all.
   for (const { index, setup } of prepared) {
+    const at = [...spec.basePath, 'plugins', index];
     try {
       await setup();
     } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      throw new ConfigError([
-        spec.source.problem([...spec.basePath, 'plugins', index], `plugin setup failed: ${(err as Error).message}`),
-      ]);
+      if (err instanceof ConfigError) problems.push(...err.problems);
+      else if (err instanceof OptionError) {
+        problems.push(...err.problems.map((p) => spec.source.problem([...at, 'with', ...p.path], p.message, p.key)));
+      } else problems.push(spec.source.problem(at, `plugin setup failed: ${(err as Error).message}`));
     }
   }
+  if (problems.length) throw new ConfigError(problems);
   return pipeline;
 }

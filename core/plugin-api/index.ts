@@ -30,5 +30,6 @@ export type {
   TlsPolicy,
 } from '../model/index.js';
 export { formatReply, type Reply, reply } from '../model/index.js';
-export { definePlugin, type PluginDefinition } from '../pipeline/define.js';
+export { definePlugin, OptionError, type OptionProblem, type PluginDefinition } from '../pipeline/define.js';
+export { readOptionFile } from '../pipeline/option-files.js';
 export type { Directory, PluginContext, Reloadable } from '../pipeline/plugin-context.js';

@@ -5,9 +5,8 @@
  * 554 5.7.1 Relay access denied for other domains, and 553 5.7.1 for
  * addresses that hide a route (%, !, source routes, quoted "@").
  */
-import { readFileSync } from 'node:fs';
 import { accept, definePlugin, next, reject } from '../../core/plugin-api/index.js';
-import { DomainTable, parseControlFile } from './domains.js';
+import { DomainTable, readControlFiles } from './domains.js';
 import { RcpthostsOptions } from './options.js';
 import { relayTrick } from './tricks.js';
 
@@ -18,7 +17,7 @@ export default definePlugin({
   setup(ctx, options) {
     const load = () => {
       const entries = [...options.domains];
-      for (const file of options.files) entries.push(...parseControlFile(readFileSync(ctx.resolvePath(file), 'utf8')));
+      entries.push(...readControlFiles(options.files, ctx.resolvePath));
       return new DomainTable(entries);
     };
     const table = ctx.reloadable('rcpthosts', load, (t) => ({ domains: t.size }));

@@ -259,7 +259,7 @@ describe('blacklist configuration errors', () => {
     assert.equal(
       file.stderr,
       'qgate: configuration error\n' +
-        `pipeline.yaml:2:5 plugins[0]: plugin setup failed: ${dir}/badmailfrom:2: invalid regular expression "regex:(?!postmaster).*@example\\.test": lookahead and lookbehind such as (?! are not supported (patterns are RE2 syntax, matched in linear time)\n`,
+        `pipeline.yaml:5:17 plugins[0].with.mail_from.files[0]: ${dir}/badmailfrom:2: invalid regular expression "regex:(?!postmaster).*@example\\.test": lookahead and lookbehind such as (?! are not supported (patterns are RE2 syntax, matched in linear time)\n`,
     );
   });
 
@@ -272,7 +272,7 @@ describe('blacklist configuration errors', () => {
     assert.equal(
       r.stderr,
       'qgate: configuration error\n' +
-        `pipeline.yaml:2:5 plugins[0]: plugin setup failed: ${dir}/badhelo:3: invalid regular expression "regex:*": missing argument to repetition operator\n`,
+        `pipeline.yaml:5:17 plugins[0].with.helo.files[0]: ${dir}/badhelo:3: invalid regular expression "regex:*": missing argument to repetition operator\n`,
     );
   });
 });

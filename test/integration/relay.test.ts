@@ -145,7 +145,7 @@ describe('relay plugin', () => {
       assert.equal(fileError.code, 78, fileError.stderr);
       assert.match(
         fileError.stderr,
-        /plugins\[0\]: plugin setup failed: .*relay-clients:3: "10\.0\.0\.0\/40" is not an IPv4 or IPv6 address or CIDR network/,
+        /plugins\[0\]\.with\.files\[0\]: .*relay-clients:3: "10\.0\.0\.0\/40" is not an IPv4 or IPv6 address or CIDR network/,
       );
 
       const inYaml = writeConfig(dir, { plugins: relayPipeline('clients: [127.0.0.1, 10.0.0.0/40]') });
