@@ -2,21 +2,33 @@
  * The running gateway: configuration, logger, queue (locked and recovered),
  * one pipeline per name and one listener per entry, wired together, plus the
  * signals an MTA answers: SIGTERM/SIGINT (graceful stop) and SIGHUP (reload).
+ * A reload (reload.ts plans it) prepares the whole configuration again as
+ * check config does, binds new listeners, and only then swaps, for new
+ * sessions and delivery runs; a failure anywhere keeps the running one.
  */
 import type { Logger } from 'pino';
-import { loadConfig } from './config/load.js';
+import { ConfigError, formatProblem } from './config/errors.js';
+import { type LoadedConfig, loadConfig } from './config/load.js';
 import { takeControlRequests } from './delivery/control.js';
-import { createScheduler } from './delivery/setup.js';
+import type { Scheduler } from './delivery/scheduler.js';
+import { createScheduler, schedulerConfig } from './delivery/setup.js';
 import { BOUNCED_BY_ADMINISTRATOR } from './delivery/state.js';
 import { createLogger } from './log/logger.js';
-import { prepareConfig } from './prepare.js';
+import { type PreparedConfig, prepareConfig, shutdownPipelines } from './prepare.js';
 import { FileQueue } from './queue/file-queue.js';
 import type { QueueLock } from './queue/lock.js';
+import { describeChanges, type ReloadOutcome } from './reload.js';
 import { SmtpListener } from './smtp/server.js';
+import type { SessionSettings } from './smtp/session.js';
+
+export type { ReloadOutcome } from './reload.js';
 
 export interface RunningGateway {
+  /** The listeners bound now (a reload may change them). */
   readonly listeners: readonly { name: string; address: string; port: number }[];
   stop(): Promise<void>;
+  /** Re-reads and applies the configuration (SIGHUP); never throws. */
+  reload(): Promise<ReloadOutcome>;
 }
 
 /** How often a gateway that started on a full queue disk tries again to record its pid. */
@@ -44,12 +56,49 @@ function keepRecordingPid(lock: QueueLock, path: string, log: Logger): void {
   retry.unref();
 }
 
+interface Bound {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+function sessionSettings(prepared: PreparedConfig, index: number, queue: FileQueue, log: Logger): SessionSettings {
+  const { config } = prepared.loaded;
+  const listener = config.listeners[index]!;
+  return {
+    listener,
+    hostname: listener.hostname ?? config.hostname,
+    pipeline: prepared.pipelines.get(listener.pipeline)!,
+    queue,
+    log: log.child({ listener: listener.name }),
+    ...(prepared.recipientCheck ? { recipientCheck: prepared.recipientCheck } : {}),
+  };
+}
+
+async function bindListener(settings: SessionSettings, log: Logger): Promise<{ listener: SmtpListener; at: Bound }> {
+  const listener = new SmtpListener(settings, log);
+  const at = await listener.listen();
+  const config = settings.listener;
+  log.info(
+    { event: 'listening', listener: config.name, address: at.address, port: at.port, pipeline: config.pipeline },
+    'listening',
+  );
+  return { listener, at: { name: config.name, ...at } };
+}
+
 export async function startGateway(configFile: string): Promise<RunningGateway> {
   const loaded = loadConfig(configFile);
   const { config } = loaded;
   const log = createLogger(config.log.level);
+  // From the first moment: SIGHUP's default action would kill the process. One that comes
+  // before the gateway is ready is answered once it is.
+  let hupPending = false;
+  let onHup = () => {
+    hupPending = true;
+  };
+  process.on('SIGHUP', () => onHup());
   // Prepared before the queue is locked, so a bad plugin, aliases file or recipient list stops start-up cleanly.
-  const { pipelines, aliases, recipientCheck } = await prepareConfig(loaded, log);
+  let prepared = await prepareConfig(loaded, log);
 
   const queue = new FileQueue(loaded.queuePath, { groupCommit: config.queue.group_commit });
   const lock = queue.lock();
@@ -65,72 +114,183 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     );
   }
 
-  for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
-  const scheduler = config.delivery.enabled ? createScheduler(loaded, pipelines, queue, log, () => aliases) : undefined;
+  for (const pipeline of prepared.pipelines.values()) await pipeline.hooks.init.promise({ log });
+  let scheduler: Scheduler | undefined = config.delivery.enabled
+    ? createScheduler(loaded, prepared.pipelines, queue, log, () => prepared.aliases)
+    : undefined;
 
-  const listeners: SmtpListener[] = [];
-  const bound: { name: string; address: string; port: number }[] = [];
+  /** The listeners by name, and where each is bound. */
+  let listeners = new Map<string, { listener: SmtpListener; at: Bound }>();
   try {
-    for (const listenerConfig of config.listeners) {
-      const listener = new SmtpListener(
-        {
-          listener: listenerConfig,
-          hostname: listenerConfig.hostname ?? config.hostname,
-          pipeline: pipelines.get(listenerConfig.pipeline)!,
-          queue,
-          log: log.child({ listener: listenerConfig.name }),
-          ...(recipientCheck ? { recipientCheck } : {}),
-        },
-        log,
-      );
-      const at = await listener.listen();
-      listeners.push(listener);
-      bound.push({ name: listenerConfig.name, ...at });
-      log.info(
-        {
-          event: 'listening',
-          listener: listenerConfig.name,
-          address: at.address,
-          port: at.port,
-          pipeline: listenerConfig.pipeline,
-        },
-        'listening',
-      );
+    for (const [i] of config.listeners.entries()) {
+      const one = await bindListener(sessionSettings(prepared, i, queue, log), log);
+      listeners.set(one.at.name, one);
     }
   } catch (err) {
-    await Promise.all(listeners.map((l) => l.shutdown(0)));
+    await Promise.all([...listeners.values()].map((l) => l.listener.shutdown(0)));
     await queue.close();
     throw err;
   }
 
   await scheduler?.start();
 
+  /** Listeners a reload removed or moved, still finishing their sessions. */
+  const closing = new Set<SmtpListener>();
+  /** Configurations a reload replaced, released (shutdown hooks) once nothing uses them. */
+  const retiring = new Set<Promise<void>>();
+  let reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, changed: [] });
+
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      log.info(
-        { event: 'shutdown', graceMs: config.shutdown_grace },
-        'shutting down: no new connections, finishing transactions',
-      );
-      await Promise.all(listeners.map((l) => l.shutdown(config.shutdown_grace)));
+      const grace = prepared.loaded.config.shutdown_grace;
+      log.info({ event: 'shutdown', graceMs: grace }, 'shutting down: no new connections, finishing transactions');
+      await reloading;
+      const all = [...[...listeners.values()].map((l) => l.listener), ...closing];
+      await Promise.all(all.map((l) => l.shutdown(grace)));
       await scheduler?.stop();
-      for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
+      await Promise.all(retiring);
+      await shutdownPipelines(prepared.pipelines, log);
       await queue.close();
       log.info({ event: 'stopped' }, 'stopped');
       log.flush();
     })();
     return stopping;
   };
-  const reload = () => {
-    log.info({ event: 'reload' }, 'SIGHUP: reloading plugins');
-    for (const pipeline of pipelines.values()) {
-      pipeline.hooks.reload.promise({ log }).catch((err: unknown) => log.error({ err }, 'reload failed'));
-    }
+
+  /** Keeps the running configuration: logs why, releases what the attempt built. */
+  const refuse = async (problems: string[], built?: PreparedConfig): Promise<ReloadOutcome> => {
+    log.error(
+      { event: 'reload', problems },
+      `reload failed; keeping the running configuration. Fix these and reload again:\n${problems.join('\n')}`,
+    );
+    if (built) await shutdownPipelines(built.pipelines, log);
+    return { ok: false, problems };
   };
-  process.on('SIGHUP', reload);
+
+  const apply = async (): Promise<ReloadOutcome> => {
+    if (stopping) return { ok: false, problems: ['the gateway is stopping'] };
+    let next: PreparedConfig;
+    let nextLoaded: LoadedConfig;
+    try {
+      nextLoaded = loadConfig(configFile);
+      next = await prepareConfig(nextLoaded, log);
+    } catch (err) {
+      return refuse(err instanceof ConfigError ? err.problems.map(formatProblem) : [(err as Error).message]);
+    }
+    const before = prepared.loaded.config;
+    const after = nextLoaded.config;
+    // The queue is opened and locked once; moving it needs a restart.
+    if (nextLoaded.queuePath !== prepared.loaded.queuePath || after.queue.group_commit !== before.queue.group_commit) {
+      return refuse(
+        [formatProblem(nextLoaded.source.problem(['queue'], 'the queue settings cannot change on reload; restart qgate'))],
+        next,
+      );
+    }
+    try {
+      for (const pipeline of next.pipelines.values()) await pipeline.hooks.init.promise({ log });
+    } catch (err) {
+      return refuse([(err as Error).message], next);
+    }
+
+    // Listeners: one on the same address and port (an ephemeral port: the same name) keeps its
+    // socket and gets the new settings; the others are bound now, before anything changes.
+    const kept = new Map<string, { listener: SmtpListener; at: Bound; settings: SessionSettings }>();
+    const opened: { listener: SmtpListener; at: Bound }[] = [];
+    const claimed = new Set<SmtpListener>();
+    for (const [i, config] of after.listeners.entries()) {
+      const settings = sessionSettings(next, i, queue, log);
+      const same = [...listeners.values()].find(
+        ({ listener, at }) =>
+          !claimed.has(listener) &&
+          listener.current.listener.address === config.address &&
+          (config.port === 0 ? at.name === config.name && listener.current.listener.port === 0 : at.port === config.port),
+      );
+      if (same) {
+        claimed.add(same.listener);
+        kept.set(config.name, { listener: same.listener, at: { ...same.at, name: config.name }, settings });
+        continue;
+      }
+      try {
+        opened.push(await bindListener(settings, log));
+      } catch (err) {
+        await Promise.all(opened.map((o) => o.listener.shutdown(0)));
+        return refuse([formatProblem(nextLoaded.source.problem(['listeners', i], (err as Error).message))], next);
+      }
+    }
+
+    // The swap: nothing below waits, so no session starts on a half-applied configuration.
+    const old = prepared;
+    const oldSettings = new Map([...listeners.values()].map(({ listener }) => [listener, listener.current]));
+    const changed = describeChanges(
+      old.loaded,
+      nextLoaded,
+      new Map([...listeners.values()].map(({ at }) => [at.name, at])),
+      new Map([...[...kept.values()].map(({ at }) => [at.name, at] as const), ...opened.map(({ at }) => [at.name, at] as const)]),
+    );
+    const nextListeners = new Map<string, { listener: SmtpListener; at: Bound }>();
+    for (const [name, { listener, at, settings }] of kept) {
+      listener.reconfigure(settings);
+      nextListeners.set(name, { listener, at });
+    }
+    for (const one of opened) nextListeners.set(one.at.name, one);
+    const drained: Promise<void>[] = [];
+    for (const { listener } of listeners.values()) {
+      if (claimed.has(listener)) {
+        drained.push(listener.drained(oldSettings.get(listener)!));
+        continue;
+      }
+      closing.add(listener);
+      drained.push(
+        listener.close().then(() => {
+          closing.delete(listener);
+        }),
+      );
+    }
+    listeners = nextListeners;
+    prepared = next;
+    log.level = after.log.level;
+    if (after.delivery.enabled && scheduler) {
+      const { settings, deps } = schedulerConfig(nextLoaded, next.pipelines, queue, log, () => next.aliases);
+      drained.push(scheduler.reconfigure(settings, deps));
+    } else if (after.delivery.enabled) {
+      scheduler = createScheduler(nextLoaded, next.pipelines, queue, log, () => next.aliases);
+      void scheduler.start();
+    } else if (scheduler) {
+      drained.push(scheduler.stop());
+      scheduler = undefined;
+    }
+    log.info(
+      { event: 'reload', changed },
+      changed.length
+        ? `configuration reloaded: ${changed.join('; ')}`
+        : 'configuration reloaded: config.yaml and the pipelines are unchanged; every plugin was set up again',
+    );
+
+    // The old plugin instances are shut down once the last session and delivery run that uses them ended.
+    const retired: Promise<void> = Promise.all(drained).then(async () => {
+      await shutdownPipelines(old.pipelines, log);
+      log.info({ event: 'reload' }, 'previous configuration released: its last session ended and its plugins shut down');
+      retiring.delete(retired);
+    });
+    retiring.add(retired);
+    return { ok: true, changed };
+  };
+
+  // One reload at a time, in the order asked; a reload never throws.
+  const reload = (): Promise<ReloadOutcome> => {
+    reloading = reloading.then(apply, apply).catch((err: unknown) => refuse([(err as Error).message]));
+    return reloading;
+  };
+
+  onHup = () => {
+    log.info({ event: 'reload' }, 'SIGHUP: reloading the configuration');
+    void reload();
+  };
+  if (hupPending) onHup();
   // qgate queue flush|remove|bounce leave requests and send SIGUSR1.
   process.on('SIGUSR1', () => {
-    for (const request of takeControlRequests(loaded.queuePath)) {
+    for (const request of takeControlRequests(prepared.loaded.queuePath)) {
       const done = (err?: unknown) =>
         err
           ? log.error({ err, event: 'control', ...request }, `queue ${request.action} failed`)
@@ -163,5 +323,11 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       void stop().then(() => process.exit(0));
     });
   }
-  return { listeners: bound, stop };
+  return {
+    get listeners() {
+      return [...listeners.values()].map(({ at }) => at);
+    },
+    stop,
+    reload,
+  };
 }

@@ -16,7 +16,7 @@ import { displayPath } from '../pipeline/registry.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { AliasError, type AliasTable, aliasTable } from './local-address.js';
 import { type LocalRecipientSettings, LocalRecipients } from './local-recipients.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, type SchedulerDeps, type SchedulerSettings } from './scheduler.js';
 
 /** Matches "example.net" exactly and ".example.net" for sub-domains (qmail style). */
 export function domainMatcher(entries: readonly string[]): (domain: string) => boolean {
@@ -82,6 +82,18 @@ export function createScheduler(
   log: Logger,
   aliases: () => AliasTable,
 ): Scheduler {
+  const { settings, deps } = schedulerConfig(loaded, pipelines, queue, log, aliases);
+  return new Scheduler(settings, deps);
+}
+
+/** The scheduler's settings and engines from configuration, for a new scheduler or a reload. */
+export function schedulerConfig(
+  loaded: LoadedConfig,
+  pipelines: ReadonlyMap<string, Pipeline>,
+  queue: MessageQueue,
+  log: Logger,
+  aliases: () => AliasTable,
+): { settings: SchedulerSettings; deps: SchedulerDeps } {
   const { config } = loaded;
   const d = config.delivery;
   const pipeline = d.pipeline ? pipelines.get(d.pipeline) : undefined;
@@ -93,8 +105,8 @@ export function createScheduler(
 
   const lifetimeMs = d.queue_lifetime;
   const local = localRecipientSettings(loaded, aliases);
-  return new Scheduler(
-    {
+  return {
+    settings: {
       hostname: config.hostname,
       helo: d.helo ?? config.hostname,
       routing: { isLocal: local.isLocalDomain, routes: d.routes, mxPort: d.mx_port, mxTls: d.mx_tls },
@@ -108,12 +120,12 @@ export function createScheduler(
       connectTimeoutMs: d.connect_timeout,
       commandTimeoutMs: d.command_timeout,
     },
-    {
+    deps: {
       queue,
       hooks: hooksFrom.hooks,
       recipients: new LocalRecipients(local, hooksFrom.users),
       resolver,
       log: log.child({ component: 'delivery' }),
     },
-  );
+  };
 }

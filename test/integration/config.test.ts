@@ -933,9 +933,7 @@ const rows: Row[] = [
       `),
       'aliases.yaml': 'postmaster: alice\nteam: "alice, bob"\nbackup: "|/usr/bin/backup"\n',
     },
-    problems: [
-      'aliases.yaml:2:7 team: target "alice, bob" is not one address (use a list)',
-    ],
+    problems: ['aliases.yaml:2:7 team: target "alice, bob" is not one address (use a list)'],
   },
   {
     why: 'rcpthosts: a bad line in a domain file names the file and line, at the key',
