@@ -260,6 +260,9 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       drained.push(scheduler.stop());
       scheduler = undefined;
     }
+    // The reload hook keeps its contract (it fires on SIGHUP): the new instances get it, so a
+    // plugin that keeps state outside its setup can refresh it. Their files were just read.
+    for (const pipeline of next.pipelines.values()) void pipeline.hooks.reload.promise({ log }).catch(() => undefined);
     log.info(
       { event: 'reload', changed },
       changed.length
