@@ -4,48 +4,39 @@
  * signals an MTA answers: SIGTERM/SIGINT (graceful stop), SIGHUP (reload) and
  * SIGUSR1 (reopen the log file). Started as root with `user:`, it binds the
  * listeners, opens the queue and the log, then runs as that user.
+ * A reload (reload.ts plans it) prepares the whole configuration again as
+ * check config does, binds new listeners, and only then swaps, for new
+ * sessions and delivery runs; a failure anywhere keeps the running one.
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { ReloadOutcome } from './admin/reload.js';
 import { resolveAdminSettings } from './admin/settings.js';
 import { type RunningAdmin, startAdmin } from './admin/start.js';
-import { ConfigError } from './config/errors.js';
+import { ConfigError, formatProblem } from './config/errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
-import { createRecipientCheck } from './delivery/recipient-check.js';
-import { createScheduler, loadAliasTable } from './delivery/setup.js';
+import type { Scheduler } from './delivery/scheduler.js';
+import { createScheduler, schedulerConfig } from './delivery/setup.js';
 import { createLogger } from './log/logger.js';
 import { enableMetrics } from './metrics/metrics.js';
-import { gatewayInfo } from './pipeline/gateway-info.js';
-import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
+import { type PreparedConfig, prepareConfig, shutdownPipelines } from './prepare.js';
 import { asUser, chownTree, dropPrivileges, isRoot, resolveRunAs } from './process/privileges.js';
 import { FileQueue } from './queue/file-queue.js';
 import type { QueueLock } from './queue/lock.js';
+import { describeChanges, type ReloadOutcome } from './reload.js';
 import { SmtpListener } from './smtp/server.js';
+import type { SessionSettings } from './smtp/session.js';
+
+export type { ReloadOutcome } from './reload.js';
 
 export interface RunningGateway {
+  /** The listeners bound now (a reload may change them). */
   readonly listeners: readonly { name: string; address: string; port: number }[];
   /** The admin API's URL, if admin.enabled. */
   readonly admin: string | undefined;
   stop(): Promise<void>;
+  /** Re-reads and applies the configuration (SIGHUP); never throws. */
   reload(): Promise<ReloadOutcome>;
-}
-
-export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise<Map<string, Pipeline>> {
-  const pipelines = new Map<string, Pipeline>();
-  const problems: ConfigError['problems'][number][] = [];
-  const gateway = gatewayInfo(loaded.config);
-  for (const spec of loaded.pipelines.values()) {
-    try {
-      pipelines.set(spec.name, await buildPipeline(spec, log, loaded.config.hook_timeout, { gateway }));
-    } catch (err) {
-      if (err instanceof ConfigError) problems.push(...err.problems);
-      else throw err;
-    }
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return pipelines;
 }
 
 /** How long a stopping gateway waits for its last log lines to be written (a stuck stdout reader). */
@@ -76,6 +67,41 @@ function keepRecordingPid(lock: QueueLock, path: string, log: Logger): void {
   retry.unref();
 }
 
+interface Bound {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+function sessionSettings(prepared: PreparedConfig, index: number, queue: FileQueue, log: Logger): SessionSettings {
+  const { config } = prepared.loaded;
+  const listener = config.listeners[index]!;
+  return {
+    listener,
+    hostname: listener.hostname ?? config.hostname,
+    pipeline: prepared.pipelines.get(listener.pipeline)!,
+    queue,
+    log: log.child({ listener: listener.name }),
+    ...(prepared.recipientCheck ? { recipientCheck: prepared.recipientCheck } : {}),
+  };
+}
+
+/** `hold`: connections wait for release() (until privileges are dropped at start-up). */
+async function bindListener(
+  settings: SessionSettings,
+  log: Logger,
+  hold = false,
+): Promise<{ listener: SmtpListener; at: Bound }> {
+  const listener = new SmtpListener(settings, log);
+  const at = await listener.listen({ hold });
+  const config = settings.listener;
+  log.info(
+    { event: 'listening', listener: config.name, address: at.address, port: at.port, pipeline: config.pipeline },
+    'listening',
+  );
+  return { listener, at: { name: config.name, ...at } };
+}
+
 export async function startGateway(configFile: string): Promise<RunningGateway> {
   const loaded = loadConfig(configFile);
   const { config } = loaded;
@@ -86,10 +112,15 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const { log } = logs;
   const adminSettings = resolveAdminSettings(loaded);
   if (adminSettings.enabled && adminSettings.metrics) enableMetrics();
-  const pipelines = await buildPipelines(loaded, log);
-  // Read before the queue is locked, so a bad aliases file or recipient list stops start-up cleanly.
-  const aliases = loadAliasTable(loaded, log);
-  const recipientCheck = createRecipientCheck(loaded, pipelines, aliases, log);
+  // From the first moment: SIGHUP's default action would kill the process. One that comes
+  // before the gateway is ready is answered once it is.
+  let hupPending = false;
+  let onHup = () => {
+    hupPending = true;
+  };
+  process.on('SIGHUP', () => onHup());
+  // Prepared before the queue is locked, so a bad plugin, aliases file or recipient list stops start-up cleanly.
+  let prepared = await prepareConfig(loaded, log);
 
   const queue = new FileQueue(loaded.queuePath, { groupCommit: config.queue.group_commit });
   const lock = queue.lock();
@@ -115,54 +146,37 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   // Plugins start as the user they will run as: a file one creates (a self-signed certificate)
   // is one it can read again on SIGHUP, and one it cannot create fails now, not at a reload.
   const initPlugins = async () => {
-    for (const pipeline of pipelines.values()) await pipeline.hooks.init.promise({ log });
+    for (const pipeline of prepared.pipelines.values()) await pipeline.hooks.init.promise({ log });
   };
   await (runAs ? asUser(runAs, initPlugins) : initPlugins());
-  const scheduler = config.delivery.enabled ? createScheduler(loaded, pipelines, queue, log, aliases) : undefined;
+  let scheduler: Scheduler | undefined = config.delivery.enabled
+    ? createScheduler(loaded, prepared.pipelines, queue, log, () => prepared.aliases)
+    : undefined;
 
-  const listeners: SmtpListener[] = [];
-  const bound: { name: string; address: string; port: number }[] = [];
+  /** The listeners by name, and where each is bound. */
+  let listeners = new Map<string, { listener: SmtpListener; at: Bound }>();
   // Bound before the SMTP listeners: once a gateway says it listens, qgate can reach it.
   let admin: RunningAdmin | undefined;
   try {
     if (adminSettings.enabled) {
       admin = await startAdmin(loaded.queuePath, adminSettings, {
         queue,
-        scheduler,
+        // Read at each request: a reload may start or stop delivery.
+        get scheduler() {
+          return scheduler;
+        },
         log,
         reload: () => reload(),
         requestStop: () => shutdown(),
       });
     }
-    for (const listenerConfig of config.listeners) {
-      const listener = new SmtpListener(
-        {
-          listener: listenerConfig,
-          hostname: listenerConfig.hostname ?? config.hostname,
-          pipeline: pipelines.get(listenerConfig.pipeline)!,
-          queue,
-          log: log.child({ listener: listenerConfig.name }),
-          ...(recipientCheck ? { recipientCheck } : {}),
-        },
-        log,
-      );
+    for (const [i] of config.listeners.entries()) {
       // Connections wait until privileges are dropped: no session ever runs as root.
-      const at = await listener.listen({ hold: true });
-      listeners.push(listener);
-      bound.push({ name: listenerConfig.name, ...at });
-      log.info(
-        {
-          event: 'listening',
-          listener: listenerConfig.name,
-          address: at.address,
-          port: at.port,
-          pipeline: listenerConfig.pipeline,
-        },
-        'listening',
-      );
+      const one = await bindListener(sessionSettings(prepared, i, queue, log), log, true);
+      listeners.set(one.at.name, one);
     }
   } catch (err) {
-    await Promise.all(listeners.map((l) => l.shutdown(0)));
+    await Promise.all([...listeners.values()].map((l) => l.listener.shutdown(0)));
     await admin?.close();
     await queue.close();
     throw err;
@@ -177,20 +191,27 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       'running as root: every session and plugin runs with full privileges. Set `user:` (e.g. qgate) to run as that user after binding the ports',
     );
   }
-  for (const listener of listeners) listener.release();
+  for (const { listener } of listeners.values()) listener.release();
   await scheduler?.start();
+
+  /** Listeners a reload removed or moved, still finishing their sessions. */
+  const closing = new Set<SmtpListener>();
+  /** Configurations a reload replaced, released (shutdown hooks) once nothing uses them. */
+  const retiring = new Set<Promise<void>>();
+  let reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, changed: [] });
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      log.info(
-        { event: 'shutdown', graceMs: config.shutdown_grace },
-        'shutting down: no new connections, finishing transactions',
-      );
+      const grace = prepared.loaded.config.shutdown_grace;
+      log.info({ event: 'shutdown', graceMs: grace }, 'shutting down: no new connections, finishing transactions');
+      await reloading;
       await admin?.close();
-      await Promise.all(listeners.map((l) => l.shutdown(config.shutdown_grace)));
+      const all = [...[...listeners.values()].map((l) => l.listener), ...closing];
+      await Promise.all(all.map((l) => l.shutdown(grace)));
       await scheduler?.stop();
-      for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
+      await Promise.all(retiring);
+      await shutdownPipelines(prepared.pipelines, log);
       await queue.close();
       log.info({ event: 'stopped' }, 'stopped');
       // Under a delivery backlog the last lines were still queued for writing when the process exited.
@@ -198,20 +219,140 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     })();
     return stopping;
   };
-  const reload = async (): Promise<ReloadOutcome> => {
-    log.info({ event: 'reload' }, 'SIGHUP: reloading plugins');
-    const problems: string[] = [];
-    await Promise.all(
-      [...pipelines.values()].map((pipeline) =>
-        pipeline.hooks.reload.promise({ log }).catch((err: unknown) => {
-          problems.push(err instanceof Error ? err.message : String(err));
-          log.error({ err }, 'reload failed');
-        }),
-      ),
+
+  /** Keeps the running configuration: logs why, releases what the attempt built. */
+  const refuse = async (problems: string[], built?: PreparedConfig): Promise<ReloadOutcome> => {
+    log.error(
+      { event: 'reload', problems },
+      `reload failed; keeping the running configuration. Fix these and reload again:\n${problems.join('\n')}`,
     );
-    return problems.length ? { ok: false, problems } : { ok: true };
+    if (built) await shutdownPipelines(built.pipelines, log);
+    return { ok: false, problems };
   };
-  process.on('SIGHUP', () => void reload());
+
+  const apply = async (): Promise<ReloadOutcome> => {
+    if (stopping) return { ok: false, problems: ['the gateway is stopping'] };
+    let next: PreparedConfig;
+    let nextLoaded: LoadedConfig;
+    try {
+      nextLoaded = loadConfig(configFile);
+      next = await prepareConfig(nextLoaded, log);
+    } catch (err) {
+      return refuse(err instanceof ConfigError ? err.problems.map(formatProblem) : [(err as Error).message]);
+    }
+    const before = prepared.loaded.config;
+    const after = nextLoaded.config;
+    // The queue is opened and locked once; moving it needs a restart.
+    if (nextLoaded.queuePath !== prepared.loaded.queuePath || after.queue.group_commit !== before.queue.group_commit) {
+      return refuse(
+        [formatProblem(nextLoaded.source.problem(['queue'], 'the queue settings cannot change on reload; restart qgate'))],
+        next,
+      );
+    }
+    try {
+      for (const pipeline of next.pipelines.values()) await pipeline.hooks.init.promise({ log });
+    } catch (err) {
+      return refuse([(err as Error).message], next);
+    }
+
+    // Listeners: one on the same address and port (an ephemeral port: the same name) keeps its
+    // socket and gets the new settings; the others are bound now, before anything changes.
+    const kept = new Map<string, { listener: SmtpListener; at: Bound; settings: SessionSettings }>();
+    const opened: { listener: SmtpListener; at: Bound }[] = [];
+    const claimed = new Set<SmtpListener>();
+    for (const [i, config] of after.listeners.entries()) {
+      const settings = sessionSettings(next, i, queue, log);
+      const same = [...listeners.values()].find(
+        ({ listener, at }) =>
+          !claimed.has(listener) &&
+          listener.current.listener.address === config.address &&
+          (config.port === 0 ? at.name === config.name && listener.current.listener.port === 0 : at.port === config.port),
+      );
+      if (same) {
+        claimed.add(same.listener);
+        kept.set(config.name, { listener: same.listener, at: { ...same.at, name: config.name }, settings });
+        continue;
+      }
+      try {
+        opened.push(await bindListener(settings, log));
+      } catch (err) {
+        await Promise.all(opened.map((o) => o.listener.shutdown(0)));
+        return refuse([formatProblem(nextLoaded.source.problem(['listeners', i], (err as Error).message))], next);
+      }
+    }
+
+    // The swap: nothing below waits, so no session starts on a half-applied configuration.
+    const old = prepared;
+    const oldSettings = new Map([...listeners.values()].map(({ listener }) => [listener, listener.current]));
+    const changed = describeChanges(
+      old.loaded,
+      nextLoaded,
+      new Map([...listeners.values()].map(({ at }) => [at.name, at])),
+      new Map([...[...kept.values()].map(({ at }) => [at.name, at] as const), ...opened.map(({ at }) => [at.name, at] as const)]),
+    );
+    const nextListeners = new Map<string, { listener: SmtpListener; at: Bound }>();
+    for (const [name, { listener, at, settings }] of kept) {
+      listener.reconfigure(settings);
+      nextListeners.set(name, { listener, at });
+    }
+    for (const one of opened) nextListeners.set(one.at.name, one);
+    const drained: Promise<void>[] = [];
+    for (const { listener } of listeners.values()) {
+      if (claimed.has(listener)) {
+        drained.push(listener.drained(oldSettings.get(listener)!));
+        continue;
+      }
+      closing.add(listener);
+      drained.push(
+        listener.close().then(() => {
+          closing.delete(listener);
+        }),
+      );
+    }
+    listeners = nextListeners;
+    prepared = next;
+    log.level = after.log.level;
+    if (after.delivery.enabled && scheduler) {
+      const { settings, deps } = schedulerConfig(nextLoaded, next.pipelines, queue, log, () => next.aliases);
+      drained.push(scheduler.reconfigure(settings, deps));
+    } else if (after.delivery.enabled) {
+      scheduler = createScheduler(nextLoaded, next.pipelines, queue, log, () => next.aliases);
+      void scheduler.start();
+    } else if (scheduler) {
+      drained.push(scheduler.stop());
+      scheduler = undefined;
+    }
+    // The reload hook keeps its contract (it fires on SIGHUP): the new instances get it, so a
+    // plugin that keeps state outside its setup can refresh it. Their files were just read.
+    for (const pipeline of next.pipelines.values()) void pipeline.hooks.reload.promise({ log }).catch(() => undefined);
+    log.info(
+      { event: 'reload', changed },
+      changed.length
+        ? `configuration reloaded: ${changed.join('; ')}`
+        : 'configuration reloaded: config.yaml and the pipelines are unchanged; every plugin was set up again',
+    );
+
+    // The old plugin instances are shut down once the last session and delivery run that uses them ended.
+    const retired: Promise<void> = Promise.all(drained).then(async () => {
+      await shutdownPipelines(old.pipelines, log);
+      log.info({ event: 'reload' }, 'previous configuration released: its last session ended and its plugins shut down');
+      retiring.delete(retired);
+    });
+    retiring.add(retired);
+    return { ok: true, changed };
+  };
+
+  // One reload at a time, in the order asked; a reload never throws.
+  const reload = (): Promise<ReloadOutcome> => {
+    reloading = reloading.then(apply, apply).catch((err: unknown) => refuse([(err as Error).message]));
+    return reloading;
+  };
+
+  onHup = () => {
+    log.info({ event: 'reload' }, 'SIGHUP: reloading the configuration');
+    void reload();
+  };
+  if (hupPending) onHup();
   // A stop that fails (the queue directory removed under it, say) must still end the process.
   const shutdown = () =>
     void stop().then(
@@ -241,5 +382,12 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     // A repeated signal while stopping must not kill the process mid-commit.
     process.on(signal, shutdown);
   }
-  return { listeners: bound, admin: admin?.url, stop, reload };
+  return {
+    get listeners() {
+      return [...listeners.values()].map(({ at }) => at);
+    },
+    admin: admin?.url,
+    stop,
+    reload,
+  };
 }

@@ -22,6 +22,7 @@ import type { AdminSettings } from './settings.js';
 /** What the admin listener reaches in the running gateway. */
 export interface AdminTarget {
   readonly queue: MessageQueue;
+  /** The running scheduler, if delivery is on (read at each request: a reload may change it). */
   readonly scheduler: ActionScheduler | undefined;
   readonly log: Logger;
   reload(): Promise<ReloadOutcome>;

@@ -1,16 +1,17 @@
 /*
- * `qgate check config`: loads every plugin as `start` would, then prints, per
+ * `qgate check config`: prepares the configuration as `start` and a reload do
+ * (plugins set up, aliases and recipient lists read), then prints, per
  * listener, its plugins with where each was loaded from, and which plugins run
  * on each hook and in what order; then delivery: its pipeline's plugins on the
  * delivery and directory hooks, the local domains and the static routes.
  */
 import type { LoadedConfig } from '../config/load.js';
 import type { DeliveryConfig } from '../config/schema.js';
-import { buildPipelines } from '../gateway.js';
 import { HOOK_NAMES, HOOK_TABLE, type HookName } from '../hooks/hooks.js';
 import { silentLogger } from '../log/logger.js';
 import type { Pipeline, PluginInstance } from '../pipeline/pipeline.js';
 import { describeSource } from '../pipeline/registry.js';
+import { prepareConfig } from '../prepare.js';
 
 /** The hooks a listener's pipeline serves, in the hook table's order: all but the delivery hooks. */
 export const LISTENER_HOOKS: readonly HookName[] = HOOK_NAMES.filter((h) => HOOK_TABLE[h].scope !== 'delivery');
@@ -42,7 +43,8 @@ function pluginLine(plugin: PluginInstance): string {
 }
 
 export async function describeConfig(loaded: LoadedConfig): Promise<string> {
-  const pipelines = await buildPipelines(loaded, silentLogger());
+  // The same preparation as start and reload: pipelines, aliases, recipient lists.
+  const { pipelines } = await prepareConfig(loaded, silentLogger());
   const lines: string[] = [`${loaded.source.file}: OK`];
   const width = Math.max(...LISTENER_HOOKS.map((h) => h.length)) + 1;
   for (const listener of loaded.config.listeners) {

@@ -4,6 +4,7 @@
  * together, each with file, line, column and key: first those of config.yaml
  * itself, then (once it is valid) those of the pipelines it names.
  */
+import { isIP } from 'node:net';
 import { hostname as systemHostname } from 'node:os';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ConfigError, type ConfigProblem } from './errors.js';
@@ -98,6 +99,16 @@ export function loadConfig(file: string): LoadedConfig {
         ),
       );
     }
+    // Checked here, not at bind time, so check config finds it: 999.1.1.1 would otherwise be
+    // looked up as a host name when the listener binds, and fail only then.
+    if (!isIP(listener.address)) {
+      problems.push(
+        source.problem(
+          ['listeners', i, 'address'],
+          `expected an IPv4 or IPv6 address (127.0.0.1, ::1, 0.0.0.0, ::), got ${JSON.stringify(listener.address)}`,
+        ),
+      );
+    }
     if (names.has(listener.name))
       problems.push(source.problem(['listeners', i, 'name'], `duplicate listener name "${listener.name}"`));
     names.add(listener.name);
@@ -106,6 +117,32 @@ export function loadConfig(file: string): LoadedConfig {
       problems.push(source.problem(['listeners', i, 'port'], `another listener already uses ${endpoint}`));
     }
     endpoints.add(endpoint);
+  });
+
+  const d = config.delivery;
+  if (d.pipeline !== undefined && !Object.hasOwn(config.pipelines, d.pipeline)) {
+    const known = Object.keys(config.pipelines);
+    problems.push(
+      source.problem(
+        ['delivery', 'pipeline'],
+        `no pipeline named "${d.pipeline}"; defined: ${known.length ? known.join(', ') : '(none)'}`,
+      ),
+    );
+  }
+  // Two routes for one domain: only the first would ever be used, so the second is a mistake.
+  const routed = new Map<string, number>();
+  d.routes.forEach((route, i) => {
+    const domain = route.domain.toLowerCase();
+    const first = routed.get(domain);
+    if (first === undefined) routed.set(domain, i);
+    else {
+      problems.push(
+        source.problem(
+          ['delivery', 'routes', i, 'domain'],
+          `delivery.routes[${first}] already routes ${JSON.stringify(route.domain)}; only the first would be used`,
+        ),
+      );
+    }
   });
 
   if (problems.length) throw new ConfigError(problems);

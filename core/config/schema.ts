@@ -10,10 +10,29 @@ export function Size(options: { default?: number | string; description?: string;
   return Type.Unsafe<number>({ unit: 'size', ...options });
 }
 
-/** A duration in milliseconds; YAML may say 30 (seconds), "500ms", "5m" or "7d". */
-export function Duration(options: { default?: number | string; description?: string } = {}) {
-  return Type.Unsafe<number>({ unit: 'duration', ...options });
+/**
+ * A duration in milliseconds; YAML may say 30 (seconds), "500ms", "5m" or "7d". Timeouts and
+ * retry intervals are more than zero unless `zero` says 0 means something: `timeout: 0` would
+ * end every session at once, `retry_base_remote: 0` retry without pause.
+ */
+export function Duration(options: { default?: number | string; description?: string; zero?: boolean } = {}) {
+  const { zero, ...rest } = options;
+  return Type.Unsafe<number>({ unit: 'duration', ...(zero ? {} : { exclusiveMinimum: 0 }), ...rest });
 }
+
+// A host name as RFC 1123 2.1 writes one: letters, digits and hyphens in dot-separated labels.
+// Bounded (253 octets) so a long bad value costs little to refuse.
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+const HOST_NAME = `${LABEL}(?:\\.${LABEL})*`;
+
+/** A host name (mx.example.net), as hostname, a listener's hostname and delivery.helo take. */
+export function HostName(options: { description?: string } = {}) {
+  return Type.String({ pattern: `^${HOST_NAME}$`, maxLength: 253, expected: 'a host name like mx.example.net', ...options });
+}
+
+/** A domain of a qmail-style list: "example.net", ".example.net" (its sub-domains) or an address literal. */
+export const DOMAIN_ENTRY = `\\.?${HOST_NAME}|\\[[^\\]]+\\]`;
+const DOMAIN_EXPECTED = 'a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1])';
 
 export const ListenerSchema = Type.Object(
   {
@@ -22,7 +41,7 @@ export const ListenerSchema = Type.Object(
     port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one (logged).' }),
     pipeline: Type.String({ description: 'Name of the pipeline (under `pipelines:`) this listener runs.' }),
     hostname: Type.Optional(
-      Type.String({ description: 'Name in the greeting and Received header; defaults to the global hostname.' }),
+      HostName({ description: 'Name in the greeting and Received header; defaults to the global hostname.' }),
     ),
     max_connections: Type.Integer({
       minimum: 1,
@@ -113,10 +132,18 @@ const TlsPolicySchema = Type.Union([Type.Literal('opportunistic'), Type.Literal(
 export const RouteSchema = Type.Object(
   {
     domain: Type.String({
-      minLength: 1,
+      pattern: `^(\\*|${DOMAIN_ENTRY})$`,
+      maxLength: 255,
+      expected: `${DOMAIN_EXPECTED}, or "*" for every other domain`,
       description: '"example.net" exact, ".example.net" its sub-domains, "*" every other domain (a smarthost).',
     }),
-    host: Type.String({ minLength: 1, description: 'Next hop host name or address.' }),
+    host: Type.String({
+      // A name, an IPv4 address (which the name pattern covers) or an IPv6 address.
+      pattern: `^(${HOST_NAME}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$`,
+      maxLength: 253,
+      expected: 'a host name or an IP address',
+      description: 'Next hop host name or address.',
+    }),
     port: Type.Integer({ minimum: 1, maximum: 65535, default: 25 }),
     tls: Type.Union(TlsPolicySchema.anyOf, {
       default: 'opportunistic',
@@ -140,7 +167,7 @@ export const DeliverySchema = Type.Object(
     pipeline: Type.Optional(
       Type.String({ description: 'Pipeline whose plugins serve the route, deliver, bounce and lookupUser hooks for delivery.' }),
     ),
-    local_domains: Type.Array(Type.String({ minLength: 1 }), {
+    local_domains: Type.Array(Type.String({ pattern: `^(${DOMAIN_ENTRY})$`, maxLength: 255, expected: DOMAIN_EXPECTED }), {
       default: [],
       description: 'Domains delivered to local Maildirs (qmail locals/virtualdomains); ".example.net" covers sub-domains.',
     }),
@@ -191,7 +218,7 @@ export const DeliverySchema = Type.Object(
     dns_servers: Type.Optional(
       Type.Array(Type.String(), { description: 'Resolvers for MX lookups ("127.0.0.1:5353"); default: the system\'s.' }),
     ),
-    helo: Type.Optional(Type.String({ description: 'Name in our EHLO; default: hostname.' })),
+    helo: Type.Optional(HostName({ description: 'Name in our EHLO; default: hostname.' })),
     connect_timeout: Duration({ default: '30s' }),
     command_timeout: Duration({ default: '5m', description: 'Inactivity limit on a remote connection (RFC 5321 4.5.3.2).' }),
   },
@@ -229,10 +256,7 @@ export const AdminSchema = Type.Object(
 export const CoreConfigSchema = Type.Object(
   {
     hostname: Type.Optional(
-      Type.String({
-        minLength: 1,
-        description: 'Our host name (qmail control/me, Postfix myhostname); default: the system host name.',
-      }),
+      HostName({ description: 'Our host name (qmail control/me, Postfix myhostname); default: the system host name.' }),
     ),
     user: Type.Optional(
       Type.String({
@@ -290,6 +314,7 @@ export const CoreConfigSchema = Type.Object(
     }),
     shutdown_grace: Duration({
       default: '30s',
+      zero: true,
       description: 'On SIGTERM, how long running transactions may take before sessions get 421.',
     }),
     listeners: Type.Array(ListenerSchema, { minItems: 1 }),

@@ -250,13 +250,27 @@ function shown(value: unknown): string {
  * another case.
  */
 export function parseAliasesYaml(text: string): AliasTable {
-  const doc: unknown = parse(text);
+  return aliasTable(parse(text));
+}
+
+/** A wrong entry of an aliases file; `key` is the alias it is about (absent: the whole file). */
+export class AliasError extends Error {
+  constructor(
+    readonly key: string | undefined,
+    readonly problem: string,
+  ) {
+    super(key === undefined ? `aliases: ${problem}` : `aliases: ${JSON.stringify(key)}: ${problem}`);
+  }
+}
+
+/** The table of an aliases file already read as YAML (the config loader reads it, to point into it). */
+export function aliasTable(doc: unknown): AliasTable {
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error('aliases: expected a mapping of name: address(es)');
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new AliasError(undefined, 'expected a mapping of name: address(es)');
   const entries: [string, readonly string[]][] = [];
   const seen = new Map<string, string>();
   for (const [key, value] of Object.entries(doc)) {
-    const bad = (why: string): Error => new Error(`aliases: ${JSON.stringify(key)}: ${why}`);
+    const bad = (why: string): Error => new AliasError(key, why);
     const at = key.lastIndexOf('@');
     if (key === '' || at === 0 || at === key.length - 1) throw bad('not a name or name@domain');
     const earlier = seen.get(key.toLowerCase());

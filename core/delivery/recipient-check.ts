@@ -113,8 +113,8 @@ export class DeliveryRecipientCheck implements RecipientCheck {
 /**
  * Builds the check from the delivery configuration, or undefined when there
  * is nothing to check (no local domains, no route with a recipient list).
- * Route lists are read now (a bad line is a configuration error naming
- * file:line) and again on SIGHUP (a bad file then keeps the previous list).
+ * Route lists are read now: a bad line is a configuration error naming
+ * file:line (a reload builds a new check, so a bad file keeps the old one).
  */
 export function createRecipientCheck(
   loaded: LoadedConfig,
@@ -127,12 +127,7 @@ export function createRecipientCheck(
   const pipeline = d.pipeline ? pipelines.get(d.pipeline) : undefined;
   const directory: Directory = pipeline?.users ?? { lookup: async () => undefined, authenticate: async () => undefined };
   const problems: ConfigProblem[] = [];
-  if (d.pipeline && !pipeline) {
-    const known = [...pipelines.keys()].join(', ') || '(none)';
-    problems.push(loaded.source.problem(['delivery', 'pipeline'], `no pipeline named "${d.pipeline}"; defined: ${known}`));
-  }
   const lists = new Map<StaticRoute, RouteRecipients>();
-  const reloaders: (() => void)[] = [];
 
   d.routes.forEach((route, i) => {
     if (route.recipients === undefined) return;
@@ -151,35 +146,17 @@ export function createRecipientCheck(
       lists.set(route, { kind: 'directory' });
       return;
     }
-    const file = resolve(loaded.dir, route.recipients);
-    const read = (): RecipientList => parseRecipientList(readFileSync(file, 'utf8'), route.recipients!);
     let current: RecipientList;
     try {
-      current = read();
+      current = parseRecipientList(readFileSync(resolve(loaded.dir, route.recipients), 'utf8'), route.recipients);
     } catch (err) {
       problems.push(loaded.source.problem(at, `recipient list: ${(err as Error).message}`));
       return;
     }
     lists.set(route, { kind: 'file', file: route.recipients, list: () => current });
-    reloaders.push(() => {
-      try {
-        current = read();
-        log.info(
-          { event: 'reload', file, addresses: current.addresses.size, domains: current.domains.size },
-          'recipient list reloaded',
-        );
-      } catch (err) {
-        log.error({ err, file }, 'recipient list reload failed; keeping the previous list. Fix it and send SIGHUP again');
-      }
-    });
   });
   if (problems.length) throw new ConfigError(problems);
   if (d.local_domains.length === 0 && lists.size === 0) return undefined;
-  if (reloaders.length) {
-    process.on('SIGHUP', () => {
-      for (const reload of reloaders) reload();
-    });
-  }
 
   const settings = localRecipientSettings(loaded, aliases);
   const local = new LocalRecipients(settings, directory);

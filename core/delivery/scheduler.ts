@@ -7,7 +7,9 @@
  * what is finished. It owns the timers, one run per message at a time, and the
  * concurrency limits. A state that cannot be written holds the message until
  * it is written. A crash never loses a recipient; it repeats at most a remote
- * attempt in flight (local delivery finds its earlier copy).
+ * attempt in flight (local delivery finds its earlier copy). A reload swaps
+ * the settings and the delivery pipeline for runs that start after it; a run
+ * in flight ends on those it started with.
  */
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
@@ -66,28 +68,59 @@ interface UnsavedState {
   readonly failures: number;
 }
 
+/** Settings and the engines built from them; a reload makes a new one. */
+interface DeliveryGeneration {
+  readonly settings: SchedulerSettings;
+  readonly dispatcher: Dispatcher;
+  readonly bouncer: Bouncer;
+  /** Runs started on this generation and not yet ended. */
+  runs: number;
+  /** Called when runs drops to 0 after the generation was replaced. */
+  retired?: () => void;
+}
+
 export class Scheduler {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
   private stopped = false;
   private readonly now: () => number;
-  private readonly dispatcher: Dispatcher;
-  private readonly bouncer: Bouncer;
+  private generation: DeliveryGeneration;
+  private deps: SchedulerDeps;
   /** Messages queued by this process and not yet attempted: no copy of them can exist anywhere. */
   private readonly fresh = new Set<string>();
   private readonly unsaved = new Map<string, UnsavedState>();
   private readonly requests = new Map<string, AdminRequest>();
 
-  constructor(
-    private readonly settings: SchedulerSettings,
-    private readonly deps: SchedulerDeps,
-  ) {
+  constructor(settings: SchedulerSettings, deps: SchedulerDeps) {
     this.now = deps.now ?? Date.now;
+    this.deps = deps;
+    this.generation = this.makeGeneration(settings, deps);
+  }
+
+  private makeGeneration(settings: SchedulerSettings, deps: SchedulerDeps): DeliveryGeneration {
     const { queue, hooks, recipients, resolver, log } = deps;
     const limits = new DeliveryLimits(settings);
-    this.dispatcher = new Dispatcher(settings, { queue, hooks, recipients, resolver, limits, log, now: this.now });
-    this.bouncer = new Bouncer(settings, { queue, hooks, log, now: this.now });
+    return {
+      settings,
+      dispatcher: new Dispatcher(settings, { queue, hooks, recipients, resolver, limits, log, now: this.now }),
+      bouncer: new Bouncer(settings, { queue, hooks, log, now: this.now }),
+      runs: 0,
+    };
+  }
+
+  /**
+   * Runs that start from now on use `settings` and `deps` (a reload; the queue stays the
+   * same). Resolves when the last run on the previous ones has ended and their remote
+   * connections are closed, so the caller can shut the old delivery pipeline down.
+   * Old and new concurrency limits are separate until then.
+   */
+  reconfigure(settings: SchedulerSettings, deps: SchedulerDeps): Promise<void> {
+    const old = this.generation;
+    this.deps = { ...deps, queue: this.deps.queue };
+    this.generation = this.makeGeneration(settings, this.deps);
+    const ended = old.runs === 0 ? Promise.resolve() : new Promise<void>((done) => (old.retired = done));
+    return ended.then(() => old.dispatcher.close());
   }
 
   /** Picks up every committed entry, then every new commit as it happens. */
@@ -112,7 +145,7 @@ export class Scheduler {
         'stopping with a delivery state that could not be written: after the restart, local copies are found and not repeated, but remote recipients delivered since the last written state may get the message again',
       );
     }
-    await this.dispatcher.close();
+    await this.generation.dispatcher.close();
   }
 
   /** Runs an entry now (or again right after the current run). */
@@ -125,7 +158,9 @@ export class Scheduler {
       this.again.add(id);
       return;
     }
-    const run = this.process(id)
+    const generation = this.generation;
+    generation.runs++;
+    const run = this.process(id, generation)
       .catch((err: unknown) => {
         // Every state change is on disk (or held in `unsaved`) before anything can throw here,
         // so the run that follows repeats nothing.
@@ -133,6 +168,7 @@ export class Scheduler {
         this.schedule(id, this.now() + 60_000);
       })
       .finally(() => {
+        if (--generation.runs === 0 && generation !== this.generation) generation.retired?.();
         this.running.delete(id);
         if (this.again.delete(id)) this.wake(id);
       });
@@ -240,7 +276,7 @@ export class Scheduler {
     return true;
   }
 
-  private async process(id: string): Promise<void> {
+  private async process(id: string, { settings, dispatcher, bouncer }: DeliveryGeneration): Promise<void> {
     const { queue, log } = this.deps;
     let env: Envelope | undefined;
     try {
@@ -275,7 +311,7 @@ export class Scheduler {
 
     const read = state;
     if (request?.bounce !== undefined) state = bounceNow(state, request.bounce);
-    state = expire(state, born, now, this.settings.retryRemote.lifetimeMs);
+    state = expire(state, born, now, settings.retryRemote.lifetimeMs);
     if (state !== read && !(await this.save(id, state))) return;
     // A flush needs no write of its own: the attempt it makes writes the state.
     if (request?.flush) state = flushNow(state, now);
@@ -283,11 +319,11 @@ export class Scheduler {
     const due = dueRecipients(state, env.received, now);
     if (due.length && !this.stopped) {
       const run = new LocalRun(id, env, this.fresh.delete(id), new Set(state.forwarded));
-      const outcomes = await this.dispatcher.attempt(
+      const outcomes = await dispatcher.attempt(
         run,
         due.map((r) => r.address),
       );
-      state = applyOutcomes(state, outcomes, born, now, this.settings);
+      state = applyOutcomes(state, outcomes, born, now, settings);
       if (run.forwarded.size) state = { ...state, forwarded: [...run.forwarded] };
       // Durable before anything that depends on it: bounces, the next attempt, the removal.
       if (!(await this.save(id, state))) return;
@@ -296,7 +332,7 @@ export class Scheduler {
 
     const failed = unbounced(state);
     if (failed.length) {
-      await this.bouncer.bounce(env, failed);
+      await bouncer.bounce(env, failed);
       state = markBounced(state);
       if (!(await this.save(id, state))) return;
       if (finished(state)) return;

@@ -1,40 +1,55 @@
 /*
  * Builds the scheduler from configuration: routing table, retry policies,
- * aliases (re-read on SIGHUP), the DNS resolver and the delivery pipeline
+ * aliases, the DNS resolver and the delivery pipeline
  * whose plugins serve the route, deliver, bounce and lookupUser hooks; and
  * the settings of the local resolution that RCPT and delivery share.
  */
 
 import { Resolver } from 'node:dns/promises';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { ConfigError } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
+import { SourceFile } from '../config/source.js';
 import { DomainSet } from '../model/index.js';
 import { Pipeline } from '../pipeline/pipeline.js';
+import { displayPath } from '../pipeline/registry.js';
 import type { MessageQueue } from '../queue/queue.js';
-import { type AliasTable, parseAliasesYaml } from './local-address.js';
+import { AliasError, type AliasTable, aliasTable } from './local-address.js';
 import { type LocalRecipientSettings, LocalRecipients } from './local-recipients.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, type SchedulerDeps, type SchedulerSettings } from './scheduler.js';
 
 /**
- * The aliases file, read now (a broken file stops start-up) and on every
- * SIGHUP (a broken file keeps the previous table). One table serves both the
- * RCPT check and delivery, so they never see two versions of the file.
+ * The aliases file, read and checked with the rest of the configuration (start,
+ * check config, reload): a file that cannot be read, is not YAML or has a bad
+ * entry is a configuration error pointing at delivery.aliases or into the file.
+ * One table serves both the RCPT check and delivery, so they never see two
+ * versions of the file.
  */
-export function loadAliasTable(loaded: LoadedConfig, log: Logger): () => AliasTable {
-  const d = loaded.config.delivery;
-  const aliasFile = d.aliases ? resolve(loaded.dir, d.aliases) : undefined;
-  const loadAliases = (): AliasTable => (aliasFile ? parseAliasesYaml(readFileSync(aliasFile, 'utf8')) : {});
-  let aliases = loadAliases();
-  process.on('SIGHUP', () => {
-    try {
-      aliases = loadAliases();
-    } catch (err) {
-      log.error({ err, file: aliasFile }, 'aliases reload failed; keeping the previous table');
+export function readAliasTable(loaded: LoadedConfig): AliasTable {
+  const name = loaded.config.delivery.aliases;
+  if (!name) return {};
+  const file = resolve(loaded.dir, name);
+  let source: SourceFile;
+  try {
+    source = SourceFile.read(file, displayPath(file));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      // Unreadable: the key that names the file is where to look; YAML errors already point into it.
+      throw new ConfigError(
+        err.problems.map((p) =>
+          p.line === 0 ? loaded.source.problem(['delivery', 'aliases'], `aliases file ${name}: ${p.message}`) : p,
+        ),
+      );
     }
-  });
-  return () => aliases;
+    throw err;
+  }
+  try {
+    return aliasTable(source.value());
+  } catch (err) {
+    if (err instanceof AliasError) throw new ConfigError([source.problem(err.key === undefined ? [] : [err.key], err.problem)]);
+    throw err;
+  }
 }
 
 /** How addresses in local domains resolve, from the delivery settings; RCPT and delivery both use it. */
@@ -57,8 +72,20 @@ export function createScheduler(
   pipelines: ReadonlyMap<string, Pipeline>,
   queue: MessageQueue,
   log: Logger,
-  aliases: () => AliasTable = loadAliasTable(loaded, log),
+  aliases: () => AliasTable,
 ): Scheduler {
+  const { settings, deps } = schedulerConfig(loaded, pipelines, queue, log, aliases);
+  return new Scheduler(settings, deps);
+}
+
+/** The scheduler's settings and engines from configuration, for a new scheduler or a reload. */
+export function schedulerConfig(
+  loaded: LoadedConfig,
+  pipelines: ReadonlyMap<string, Pipeline>,
+  queue: MessageQueue,
+  log: Logger,
+  aliases: () => AliasTable,
+): { settings: SchedulerSettings; deps: SchedulerDeps } {
   const { config } = loaded;
   const d = config.delivery;
   const pipeline = d.pipeline ? pipelines.get(d.pipeline) : undefined;
@@ -70,8 +97,8 @@ export function createScheduler(
 
   const lifetimeMs = d.queue_lifetime;
   const local = localRecipientSettings(loaded, aliases);
-  return new Scheduler(
-    {
+  return {
+    settings: {
       hostname: config.hostname,
       helo: d.helo ?? config.hostname,
       routing: { isLocal: local.isLocalDomain, routes: d.routes, mxPort: d.mx_port, mxTls: d.mx_tls },
@@ -85,12 +112,12 @@ export function createScheduler(
       connectTimeoutMs: d.connect_timeout,
       commandTimeoutMs: d.command_timeout,
     },
-    {
+    deps: {
       queue,
       hooks: hooksFrom.hooks,
       recipients: new LocalRecipients(local, hooksFrom.users),
       resolver,
       log: log.child({ component: 'delivery' }),
     },
-  );
+  };
 }

@@ -42,4 +42,5 @@ export type {
 export { DomainSet, formatReply, type Reply, reply } from '../model/index.js';
 export { definePlugin, OptionError, type OptionProblem, type PluginDefinition } from '../pipeline/define.js';
 export { unknownListener } from '../pipeline/gateway-info.js';
+export { readOptionFile } from '../pipeline/option-files.js';
 export type { Directory, PluginContext, Reloadable } from '../pipeline/plugin-context.js';

@@ -4,6 +4,8 @@
  * runs) and hands each connection to a session. Listens with a backlog at
  * least as large as its session limit, so bursts of connects are not dropped.
  * Sockets stay half-open after a client's FIN until the session closes them.
+ * A reload hands it new settings for new sessions (reconfigure); sessions keep
+ * the settings they started with, and drained() says when the last one ended.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -12,16 +14,45 @@ import { type SessionSettings, SmtpSession } from './session.js';
 
 export class SmtpListener {
   private server: Server | undefined;
-  private readonly sessions = new Set<SmtpSession>();
+  /** Each session with the settings it started with. */
+  private readonly sessions = new Map<SmtpSession, SessionSettings>();
   private readonly perClient = new Map<string, number>();
+  private readonly drainWaiters: { settings: SessionSettings; done: () => void }[] = [];
   private accepting = true;
   /** Connections accepted before release(); bounded by server.maxConnections and the milliseconds until then. */
   private held: Socket[] | undefined;
 
   constructor(
-    private readonly settings: SessionSettings,
+    private settings: SessionSettings,
     private readonly log: Logger,
   ) {}
+
+  /** The settings new sessions get. */
+  get current(): SessionSettings {
+    return this.settings;
+  }
+
+  /**
+   * New sessions get `settings` from now on (a reload). The bound address and port stay;
+   * a listener that moves is a new SmtpListener.
+   */
+  reconfigure(settings: SessionSettings): void {
+    this.settings = settings;
+    if (this.server) this.server.maxConnections = settings.listener.max_connections * 2;
+  }
+
+  /** Resolves once no session that started with `settings` is left. */
+  drained(settings: SessionSettings): Promise<void> {
+    if (![...this.sessions.values()].includes(settings)) return Promise.resolve();
+    return new Promise((done) => this.drainWaiters.push({ settings, done }));
+  }
+
+  /** Stops accepting (a listener a reload removed or moved); sessions in flight run to their end. */
+  close(): Promise<void> {
+    this.accepting = false;
+    this.server?.close();
+    return this.drained(this.settings);
+  }
 
   get name(): string {
     return this.settings.listener.name;
@@ -108,10 +139,12 @@ export class SmtpListener {
     }
     this.perClient.set(client, fromClient + 1);
     countConnection(listener.name);
-    const session = new SmtpSession(socket, this.settings);
-    this.sessions.add(session);
+    const settings = this.settings;
+    const session = new SmtpSession(socket, settings);
+    this.sessions.set(session, settings);
     session.onClosed(() => {
       this.sessions.delete(session);
+      this.wakeDrainWaiters();
       const n = (this.perClient.get(client) ?? 1) - 1;
       if (n <= 0) this.perClient.delete(client);
       else this.perClient.set(client, n);
@@ -122,6 +155,17 @@ export class SmtpListener {
     });
   }
 
+  private wakeDrainWaiters(): void {
+    if (!this.drainWaiters.length) return;
+    const inUse = new Set(this.sessions.values());
+    for (let i = this.drainWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.drainWaiters[i]!;
+      if (inUse.has(waiter.settings)) continue;
+      this.drainWaiters.splice(i, 1);
+      waiter.done();
+    }
+  }
+
   /**
    * Stops accepting, lets running transactions finish for up to `graceMs`,
    * then closes what is left with 421. Resolves when every session is gone.
@@ -130,10 +174,10 @@ export class SmtpListener {
     this.accepting = false;
     // close() stops accepting at once; its callback waits for the sessions, which we end below.
     this.server?.close();
-    for (const s of this.sessions) s.shutdown(false);
+    for (const s of this.sessions.keys()) s.shutdown(false);
     const deadline = Date.now() + graceMs;
     while (this.sessions.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const s of this.sessions) s.shutdown(true);
+    for (const s of this.sessions.keys()) s.shutdown(true);
     const hardDeadline = Date.now() + 2000;
     while (this.sessions.size && Date.now() < hardDeadline) await new Promise((r) => setTimeout(r, 50));
   }

@@ -39,6 +39,7 @@ export const AuthOptions = Type.Object(
     }),
     failure_delay: Duration({
       default: '1s',
+      zero: true,
       description: 'Pause before answering a failed attempt, times the number of failures so far (slows guessing).',
     }),
   },

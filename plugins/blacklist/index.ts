@@ -5,8 +5,7 @@
  * (rcpthosts, relay) still has to accept. Files are re-read on SIGHUP; a bad
  * file at reload keeps all three previous lists.
  */
-import { readFileSync } from 'node:fs';
-import { definePlugin, next, reject } from '../../core/plugin-api/index.js';
+import { definePlugin, next, readOptionFile, reject } from '../../core/plugin-api/index.js';
 import { BlockList, entryText, type ListEntry, type ListKind, mailbox, parseListFile } from './list.js';
 import { BlacklistOptions, type ListOptions } from './options.js';
 
@@ -30,9 +29,9 @@ export default definePlugin({
           ? { text: e, regex: false, origin: `${key}.entries[${i}]` }
           : { text: e.regex, regex: true, origin: `${key}.entries[${i}]` },
       );
-      for (const file of list.files) {
+      for (const [i, file] of list.files.entries()) {
         const path = ctx.resolvePath(file);
-        entries.push(...parseListFile(readFileSync(path, 'utf8'), path));
+        entries.push(...readOptionFile(path, [key, 'files', i], (text) => parseListFile(text, path)));
       }
       return new BlockList(kind, entries);
     };

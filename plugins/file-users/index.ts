@@ -4,10 +4,10 @@
  * without LDAP or SQL). Re-read on SIGHUP; a broken file keeps the old table.
  */
 import { statSync } from 'node:fs';
-import { definePlugin } from '../../core/plugin-api/index.js';
+import { definePlugin, readOptionFile } from '../../core/plugin-api/index.js';
 import { FileUsersOptions } from './options.js';
 import { verifyCramMd5, verifyPassword } from './passwords.js';
-import { readUsersFile, type UserTable } from './users-file.js';
+import { parseUsersFile, type UserTable } from './users-file.js';
 
 export default definePlugin({
   name: 'file-users',
@@ -16,7 +16,7 @@ export default definePlugin({
   setup(ctx, options) {
     const file = ctx.resolvePath(options.file);
     const load = (): UserTable => {
-      const table = readUsersFile(file);
+      const table = readOptionFile(file, ['file'], (text) => parseUsersFile(file, text));
       const cleartext = [...table.users.values()].filter((u) => u.cramMd5 !== undefined || u.password?.startsWith('{PLAIN}'));
       if (cleartext.length && (statSync(file).mode & 0o077) !== 0) {
         // Anyone who can read a CRAM-MD5 secret or a {PLAIN} password can log in with it.

@@ -134,6 +134,10 @@ function readFlat(file: string, text: string): UserTable {
 }
 
 export function readUsersFile(file: string): UserTable {
-  const text = readFileSync(file, 'utf8');
+  return parseUsersFile(file, readFileSync(file, 'utf8'));
+}
+
+/** The table of a users file already read; `file` says which format and names it in errors. */
+export function parseUsersFile(file: string, text: string): UserTable {
   return /\.ya?ml$/i.test(file) ? readYaml(file, text) : readFlat(file, text);
 }

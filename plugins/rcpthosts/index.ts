@@ -7,9 +7,8 @@
  * `domains` nor `files` it takes the gateway's own list: delivery.local_domains
  * plus the domains of delivery.routes (ctx.gateway), so the two never drift.
  */
-import { readFileSync } from 'node:fs';
 import { accept, DomainSet, definePlugin, next, reject } from '../../core/plugin-api/index.js';
-import { parseControlFile } from './domains.js';
+import { readControlFiles } from './domains.js';
 import { RcpthostsOptions } from './options.js';
 import { relayTrick } from './tricks.js';
 
@@ -22,7 +21,7 @@ export default definePlugin({
     const load = () => {
       if (own) return ctx.gateway.localDomains.union(ctx.gateway.routedDomains);
       const entries = [...options.domains];
-      for (const file of options.files) entries.push(...parseControlFile(readFileSync(ctx.resolvePath(file), 'utf8')));
+      entries.push(...readControlFiles(options.files, ctx.resolvePath));
       return new DomainSet(entries);
     };
     const table = ctx.reloadable('rcpthosts', load, (t) => ({

@@ -3,14 +3,15 @@
  */
 import { type Static, Type } from '../../core/plugin-api/index.js';
 
-const DOMAIN = '^(\\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[^\\]]+\\])$';
+export const DOMAIN_PATTERN = '^(\\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[^\\]]+\\])$';
+export const DOMAIN_EXPECTED = 'a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1])';
 
 export const RcpthostsOptions = Type.Object(
   {
     domains: Type.Array(
       Type.String({
-        pattern: DOMAIN,
-        expected: 'a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1])',
+        pattern: DOMAIN_PATTERN,
+        expected: DOMAIN_EXPECTED,
       }),
       {
         default: [],

@@ -5,8 +5,7 @@
  * and refuses nothing itself. Permission is decided once per connection: a
  * SIGHUP reload affects new sessions only.
  */
-import { readFileSync } from 'node:fs';
-import { definePlugin, next } from '../../core/plugin-api/index.js';
+import { definePlugin, next, readOptionFile } from '../../core/plugin-api/index.js';
 import { type ClientRule, ClientTable, parseClientEntries, parseClientFile } from './clients.js';
 import { RelayOptions } from './options.js';
 
@@ -18,9 +17,9 @@ export default definePlugin({
     const load = (): ClientTable => {
       // The schema pattern only checks the shape; this names the entry that is not an address.
       const rules: ClientRule[] = parseClientEntries(options.clients, (i) => `clients[${i}]`);
-      for (const file of options.files) {
+      for (const [i, file] of options.files.entries()) {
         const path = ctx.resolvePath(file);
-        rules.push(...parseClientFile(readFileSync(path, 'utf8'), path));
+        rules.push(...readOptionFile(path, ['files', i], (text) => parseClientFile(text, path)));
       }
       return new ClientTable(rules);
     };

@@ -4,11 +4,12 @@
  * from files each time load() runs, so a SIGHUP picks up renewed
  * certificates; sessions already in TLS keep the context they started with.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocketOptions } from 'node:tls';
 import { generate } from 'selfsigned';
+import { OptionError, readOptionFile } from '../../core/plugin-api/index.js';
 import type { StarttlsOptions } from './options.js';
 
 export interface CertificateSet {
@@ -17,19 +18,37 @@ export interface CertificateSet {
   readonly names: readonly string[];
 }
 
-function contextFor(certFile: string, keyFile: string, base: SecureContextOptions): SecureContext {
-  let cert: Buffer;
-  let key: Buffer;
-  try {
-    cert = readFileSync(certFile);
-    key = readFileSync(keyFile);
-  } catch (err) {
-    throw new Error(`cannot read certificate or key: ${(err as Error).message}`);
+/** Where a certificate and its key are named in the options (['cert'], ['sni', name, 'key'], ...). */
+interface CertificateFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly certAt: readonly (string | number)[];
+  readonly keyAt: readonly (string | number)[];
+}
+
+/**
+ * OpenSSL says only "no start line" for a file that is not PEM (a DER file, a key given as
+ * the certificate): say which file and what it should hold.
+ */
+function pem(file: string, label: 'CERTIFICATE' | 'PRIVATE KEY', text: string): string {
+  const found =
+    label === 'CERTIFICATE' ? /-----BEGIN CERTIFICATE-----/.test(text) : /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text);
+  if (!found) {
+    throw new Error(
+      `${file} is not a PEM ${label === 'CERTIFICATE' ? 'certificate' : 'private key'}: no "-----BEGIN ${label}-----" line` +
+        (/BEGIN/.test(text) ? '' : ' (a DER file? convert it: openssl x509 -inform der -in FILE -out FILE.pem)'),
+    );
   }
+  return text;
+}
+
+function contextFor(files: CertificateFiles, base: SecureContextOptions): SecureContext {
+  const cert = readOptionFile(files.cert, files.certAt, (text) => pem(files.cert, 'CERTIFICATE', text));
+  const key = readOptionFile(files.key, files.keyAt, (text) => pem(files.key, 'PRIVATE KEY', text));
   try {
     return createSecureContext({ ...base, cert, key });
   } catch (err) {
-    throw new Error(`certificate ${certFile} with key ${keyFile}: ${(err as Error).message}`);
+    throw new OptionError(files.certAt, `certificate ${files.cert} with key ${files.key}: ${(err as Error).message}`);
   }
 }
 
@@ -73,11 +92,22 @@ export function loadCertificates(options: StarttlsOptions, resolvePath: (p: stri
   const certFile = options.cert ?? options.generate;
   const keyFile = options.key ?? options.generate;
   if (!certFile || !keyFile) throw new Error('starttls needs cert and key (or generate, for a self-signed certificate)');
-  const fallback = contextFor(resolvePath(certFile), resolvePath(keyFile), base);
+  const fallback = contextFor(
+    {
+      cert: resolvePath(certFile),
+      key: resolvePath(keyFile),
+      certAt: [options.cert ? 'cert' : 'generate'],
+      keyAt: [options.key ? 'key' : 'generate'],
+    },
+    base,
+  );
   const exact = new Map<string, SecureContext>();
   const wildcard = new Map<string, SecureContext>();
   for (const [name, files] of Object.entries(options.sni)) {
-    const context = contextFor(resolvePath(files.cert), resolvePath(files.key), base);
+    const context = contextFor(
+      { cert: resolvePath(files.cert), key: resolvePath(files.key), certAt: ['sni', name, 'cert'], keyAt: ['sni', name, 'key'] },
+      base,
+    );
     const lower = name.toLowerCase();
     if (lower.startsWith('*.')) wildcard.set(lower.slice(1), context);
     else exact.set(lower, context);

@@ -279,12 +279,12 @@ ${extra}`;
     assert.notEqual((await login()).code, 0);
     writeFileSync(usersFile, await users(carol));
     gw.process.kill('SIGHUP');
-    await gw.waitForLog((l) => l.plugin === 'file-users' && l.msg === 'users reloaded');
+    await gw.waitForLog((l) => l.event === 'reload' && Array.isArray(l.changed));
     const r = await login();
     assert.equal(r.code, 0, r.transcript);
     writeFileSync(usersFile, 'users:\n  carol@example.test: { password: nohash }\n');
     gw.process.kill('SIGHUP');
-    await gw.waitForLog((l) => l.plugin === 'file-users' && /users reload failed/.test(l.msg));
+    await gw.waitForLog((l) => l.event === 'reload' && Array.isArray(l.problems));
     assert.equal((await login()).code, 0, 'a broken file keeps the previous users');
   });
 

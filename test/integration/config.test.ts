@@ -588,7 +588,7 @@ const rows: Row[] = [
     ],
   },
   {
-    why: 'rcpthosts: a domain file that cannot be read fails its setup',
+    why: 'rcpthosts: a domain file that cannot be read is reported at its key',
     files: {
       'config.yaml': WITH_PIPELINE_FILE,
       'pipelines/inbound.yaml': yaml(`
@@ -598,9 +598,7 @@ const rows: Row[] = [
               files: [control/rcpthosts]
       `),
     },
-    problems: [
-      "pipelines/inbound.yaml:2:5 plugins[0]: plugin setup failed: ENOENT: no such file or directory, open '$DIR/pipelines/control/rcpthosts'",
-    ],
+    problems: ['pipelines/inbound.yaml:4:15 plugins[0].with.files[0]: cannot read pipelines/control/rcpthosts: no such file'],
   },
   {
     why: 'inline pipeline: option error keyed under pipelines.NAME',
@@ -774,6 +772,247 @@ const rows: Row[] = [
       'pipelines/inbound.yaml:7:9 plugins[1].with.listeners.submission: unknown listener "submission"; the listeners are: smtp, submissions',
     ],
   },
+  // Caught by check config and start alike, instead of at bind time or never
+  {
+    why: 'listener address that is not an IP address',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            address: 999.1.1.1
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [
+      'config.yaml:3:14 listeners[0].address: expected an IPv4 or IPv6 address (127.0.0.1, ::1, 0.0.0.0, ::), got "999.1.1.1"',
+    ],
+  },
+  {
+    why: 'host name with a space and a "!"',
+    files: {
+      'config.yaml': yaml(`
+        hostname: "mx isp!"
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+            hostname: mx_1.example.test
+        pipelines:
+          inbound: { plugins: [] }
+        delivery:
+          helo: -mx.example.test
+      `),
+    },
+    problems: [
+      'config.yaml:1:11 hostname: expected a host name like mx.example.net, got "mx isp!"',
+      'config.yaml:6:15 listeners[0].hostname: expected a host name like mx.example.net, got "mx_1.example.test"',
+      'config.yaml:10:9 delivery.helo: expected a host name like mx.example.net, got "-mx.example.test"',
+    ],
+  },
+  {
+    why: 'local domain, route domain and route host that are not domains',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+        delivery:
+          local_domains: [example.test, bad domain]
+          routes:
+            - { domain: "example.org,example.net", host: mailstore.example.test }
+            - { domain: example.com, host: "mail store" }
+      `),
+    },
+    problems: [
+      'config.yaml:8:33 delivery.local_domains[1]: expected a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1]), got "bad domain"',
+      'config.yaml:10:17 delivery.routes[0].domain: expected a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1]), or "*" for every other domain, got "example.org,example.net"',
+      'config.yaml:11:36 delivery.routes[1].host: expected a host name or an IP address, got "mail store"',
+    ],
+  },
+  {
+    why: 'two "*" routes, and a domain routed twice',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+        delivery:
+          routes:
+            - { domain: "*", host: smarthost.example.test }
+            - { domain: example.org, host: mailstore.example.test }
+            - { domain: "*", host: backup.example.test }
+            - { domain: Example.ORG, host: other.example.test }
+      `),
+    },
+    problems: [
+      'config.yaml:11:17 delivery.routes[2].domain: delivery.routes[0] already routes "*"; only the first would be used',
+      'config.yaml:12:17 delivery.routes[3].domain: delivery.routes[1] already routes "Example.ORG"; only the first would be used',
+    ],
+  },
+  {
+    why: 'zero durations: a session timeout, a plugin time limit, a retry interval',
+    files: {
+      'config.yaml': yaml(`
+        hook_timeout: 0
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+            timeout: 0
+            command_deadline: 0s
+        pipelines:
+          inbound: { plugins: [] }
+        delivery:
+          retry_base_remote: 0
+          connect_timeout: 0
+      `),
+    },
+    problems: [
+      'config.yaml:1:15 hook_timeout: must be > 0, got 0',
+      'config.yaml:6:14 listeners[0].timeout: must be > 0, got 0',
+      'config.yaml:7:23 listeners[0].command_deadline: must be > 0, got 0',
+      'config.yaml:11:22 delivery.retry_base_remote: must be > 0, got 0',
+      'config.yaml:12:20 delivery.connect_timeout: must be > 0, got 0',
+    ],
+  },
+  {
+    why: 'a plugin time limit of zero',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            timeout: 0ms
+      `),
+    },
+    problems: ['pipelines/inbound.yaml:3:14 plugins[0].timeout: must be > 0, got 0'],
+  },
+  {
+    why: 'delivery.pipeline naming an undefined pipeline',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+        delivery:
+          pipeline: mailstore
+      `),
+    },
+    problems: ['config.yaml:8:13 delivery.pipeline: no pipeline named "mailstore"; defined: inbound'],
+  },
+  {
+    why: 'aliases file that does not exist',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+        delivery:
+          local_domains: [example.test]
+          aliases: control/aliases.yaml
+      `),
+    },
+    problems: [
+      "config.yaml:9:12 delivery.aliases: aliases file control/aliases.yaml: cannot read: ENOENT: no such file or directory, open '$DIR/control/aliases.yaml'",
+    ],
+  },
+  {
+    why: 'aliases file with a YAML error points into that file',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+        delivery:
+          aliases: aliases.yaml
+      `),
+      'aliases.yaml': 'postmaster: alice\nteam: [alice, bob\n',
+    },
+    problems: [/^aliases\.yaml:\d+:\d+: YAML syntax error: .+$/],
+  },
+  {
+    why: 'aliases file with a bad target names the alias, its line and column',
+    files: {
+      'config.yaml': yaml(`
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+        delivery:
+          aliases: aliases.yaml
+      `),
+      'aliases.yaml': 'postmaster: alice\nteam: "alice, bob"\nbackup: "|/usr/bin/backup"\n',
+    },
+    problems: ['aliases.yaml:2:7 team: target "alice, bob" is not one address (use a list)'],
+  },
+  {
+    why: 'rcpthosts: a bad line in a domain file names the file and line, at the key',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: rcpthosts
+            with:
+              files: [rcpthosts, morercpthosts]
+      `),
+      'pipelines/rcpthosts': 'example.test\n',
+      'pipelines/morercpthosts': '# more\nexample.org\nexample.net example.com\n',
+    },
+    problems: [
+      'pipelines/inbound.yaml:4:26 plugins[0].with.files[1]: morercpthosts:3: expected a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1]), got "example.net example.com"',
+    ],
+  },
+  {
+    why: 'starttls: missing certificate and key files are reported at their keys',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: starttls
+            with:
+              cert: tls/cert.pem
+              key: tls/key.pem
+      `),
+    },
+    problems: ['pipelines/inbound.yaml:4:13 plugins[0].with.cert: cannot read pipelines/tls/cert.pem: no such file'],
+  },
+  {
+    why: 'starttls: a certificate that is not PEM says so, naming the file',
+    files: {
+      'config.yaml': WITH_PIPELINE_FILE,
+      'pipelines/inbound.yaml': yaml(`
+        plugins:
+          - use: starttls
+            with:
+              cert: cert.der
+              key: cert.der
+      `),
+      'pipelines/cert.der': '0\x82\x03\x01binary\n',
+    },
+    problems: [
+      'pipelines/inbound.yaml:4:13 plugins[0].with.cert: $DIR/pipelines/cert.der is not a PEM certificate: no "-----BEGIN CERTIFICATE-----" line (a DER file? convert it: openssl x509 -inform der -in FILE -out FILE.pem)',
+    ],
+  },
 
   // File names
   {
@@ -819,6 +1058,13 @@ describe('qgate start with a bad configuration', { concurrency: 4 }, () => {
     byWhy('several problems across config.yaml and pipeline files at once'),
     byWhy('rcpthosts: unknown option lists the options'),
     byWhy('size.listeners and starttls.implicit_listeners naming a listener that does not exist'),
+    byWhy('listener address that is not an IP address'),
+    byWhy('delivery.pipeline naming an undefined pipeline'),
+    byWhy('aliases file that does not exist'),
+    byWhy('aliases file with a bad target names the alias, its line and column'),
+    byWhy('two "*" routes, and a domain routed twice'),
+    byWhy('zero durations: a session timeout, a plugin time limit, a retry interval'),
+    byWhy('rcpthosts: a bad line in a domain file names the file and line, at the key'),
     {
       why: 'listener naming a pipeline that is an Object.prototype property',
       files: {

@@ -98,9 +98,7 @@ describe('relay plugin', () => {
       async (gw) => {
         const reloaded = async (n: number) => {
           gw.process.kill('SIGHUP');
-          await gw.waitForLog(
-            () => gw.logs.filter((l) => l.plugin === 'relay' && l.msg === 'relay clients reloaded').length >= n,
-          );
+          await gw.waitForLog(() => gw.logs.filter((l) => l.event === 'reload' && Array.isArray(l.changed)).length >= n);
         };
         const before = await connectAndMail(gw.port);
         assert.equal((await before.command('RCPT TO:<x@elsewhere.test>')).text, DENIED);
@@ -125,10 +123,10 @@ describe('relay plugin', () => {
         // A broken file: the error names file and line, the previous list stays in force.
         writeFileSync(clientsFile, '127.0.0.1\n# typo below\n127.0.0.0/33\n');
         gw.process.kill('SIGHUP');
-        const failed = await gw.waitForLog((l) => l.plugin === 'relay' && /^relay clients reload failed/.test(l.msg));
+        const failed = await gw.waitForLog((l) => l.event === 'reload' && Array.isArray(l.problems));
         assert.match(
-          String((failed.err as { message?: string }).message),
-          /relay-clients:3: "127\.0\.0\.0\/33" is not an IPv4 or IPv6 address or CIDR network/,
+          String((failed.problems as string[])[0]),
+          /plugins\[0\]\.with\.files\[0\]: .*relay-clients:3: "127\.0\.0\.0\/33" is not an IPv4 or IPv6 address or CIDR network/,
         );
         assert.equal(await relayAttempt(gw.port), DENIED, 'still the 10.0.0.0/8 list');
       },
@@ -145,7 +143,7 @@ describe('relay plugin', () => {
       assert.equal(fileError.code, 78, fileError.stderr);
       assert.match(
         fileError.stderr,
-        /plugins\[0\]: plugin setup failed: .*relay-clients:3: "10\.0\.0\.0\/40" is not an IPv4 or IPv6 address or CIDR network/,
+        /plugins\[0\]\.with\.files\[0\]: .*relay-clients:3: "10\.0\.0\.0\/40" is not an IPv4 or IPv6 address or CIDR network/,
       );
 
       const inYaml = writeConfig(dir, { plugins: relayPipeline('clients: [127.0.0.1, 10.0.0.0/40]') });

@@ -277,7 +277,7 @@ describe('starttls plugin', () => {
     writeFileSync(main.cert, readFileSync(renewed.cert));
     writeFileSync(main.key, readFileSync(renewed.key));
     let reloads = 0;
-    const twice = gw.waitForLog((l) => l.plugin === 'starttls' && l.msg === 'TLS certificates reloaded' && ++reloads === 2);
+    const twice = gw.waitForLog((l) => l.event === 'reload' && Array.isArray(l.changed) && ++reloads === 2);
     gw.process.kill('SIGHUP');
     await new Promise((r) => setTimeout(r, 50));
     gw.process.kill('SIGHUP');
