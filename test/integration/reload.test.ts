@@ -57,6 +57,9 @@ pipelines:
       - use: rcpthosts
         with:
           domains: [${s.domains.join(', ')}]
+# Gateways of parallel tests must not race for the default admin port.
+admin:
+  port: 0
 `;
 }
 
@@ -159,7 +162,7 @@ describe('reload on SIGHUP', { concurrency: 2 }, () => {
     assert.equal(outcome.level, 'error');
     const pluginError = await reload(
       gw,
-      good.replace(/domains: \[example.test, example.org\]\n$/, 'domains: [example.org, bad domain!]\n'),
+      good.replace(/(?<= {10})domains: \[example.test, example.org\]\n/, 'domains: [example.org, bad domain!]\n'),
     );
     assert.deepEqual(pluginError.problems, [
       'config.yaml:25:34 pipelines.inbound.plugins[1].with.domains[1]: expected a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1]), got "bad domain!"',
