@@ -19,8 +19,8 @@ import type { Scheduler } from './delivery/scheduler.js';
 import { createScheduler, schedulerConfig } from './delivery/setup.js';
 import { createLogger } from './log/logger.js';
 import { enableMetrics } from './metrics/metrics.js';
-import { type PreparedConfig, prepareConfig, shutdownPipelines } from './prepare.js';
-import { asUser, chownTree, dropPrivileges, isRoot, resolveRunAs } from './process/privileges.js';
+import { type PreparedConfig, prepareConfig, resolveAccount, shutdownPipelines } from './prepare.js';
+import { asUser, chownTree, dropPrivileges, isRoot } from './process/privileges.js';
 import { FileQueue } from './queue/file-queue.js';
 import type { QueueLock } from './queue/lock.js';
 import { describeChanges, type ReloadOutcome } from './reload.js';
@@ -106,7 +106,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const loaded = loadConfig(configFile);
   const { config } = loaded;
   // Only root can become someone else; started as that user already (systemd User=), nothing changes.
-  const runAs = config.user !== undefined && isRoot() ? resolveRunAs(config.user, config.group) : undefined;
+  const runAs = isRoot() ? resolveAccount(loaded) : undefined;
   const logFile = config.log.file === undefined ? undefined : resolve(loaded.dir, config.log.file);
   const logs = createLogger({ level: config.log.level, format: config.log.format, file: logFile, owner: runAs });
   const { log } = logs;

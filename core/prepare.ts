@@ -14,6 +14,7 @@ import { createRecipientCheck, type DeliveryRecipientCheck } from './delivery/re
 import { readAliasTable } from './delivery/setup.js';
 import { gatewayInfo } from './pipeline/gateway-info.js';
 import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
+import { type RunAs, resolveRunAs, UnknownAccount } from './process/privileges.js';
 
 export interface PreparedConfig {
   readonly loaded: LoadedConfig;
@@ -51,12 +52,33 @@ export async function shutdownPipelines(pipelines: ReadonlyMap<string, Pipeline>
   for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
 }
 
+/**
+ * The account `user:` and `group:` name, looked up now, so a name that does not
+ * exist is a configuration error at its key (check config says so too), not a
+ * failure at start.
+ */
+export function resolveAccount(loaded: LoadedConfig): RunAs | undefined {
+  const { user, group } = loaded.config;
+  if (user === undefined) return undefined;
+  try {
+    return resolveRunAs(user, group);
+  } catch (err) {
+    if (err instanceof UnknownAccount) throw new ConfigError([loaded.source.problem([err.key], err.message)]);
+    throw err;
+  }
+}
+
 export async function prepareConfig(loaded: LoadedConfig, log: Logger): Promise<PreparedConfig> {
   const problems: ConfigProblem[] = [];
   const collect = (err: unknown) => {
     if (err instanceof ConfigError) problems.push(...err.problems);
     else throw err;
   };
+  try {
+    resolveAccount(loaded);
+  } catch (err) {
+    collect(err);
+  }
   let aliases: AliasTable = {};
   try {
     aliases = readAliasTable(loaded);

@@ -21,14 +21,26 @@ export interface RunAs {
  * database. Node has no getpwnam(3); getent(1) asks the same NSS sources
  * (files, LDAP, sssd) that it would. Throws a readable error for an unknown name.
  */
+/** A `user:` or `group:` that names no account; `key` says which. */
+export class UnknownAccount extends Error {
+  constructor(
+    readonly key: 'user' | 'group',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export function resolveRunAs(user: string, group?: string): RunAs {
   const passwd = lookup('passwd', user);
-  if (!passwd) throw new Error(`user "${user}" does not exist (getent passwd ${user}); create it or fix \`user:\``);
+  if (!passwd)
+    throw new UnknownAccount('user', `user "${user}" does not exist (getent passwd ${user}); create it or fix \`user:\``);
   const [, , uid, primaryGid] = passwd;
   let gid = Number(primaryGid);
   if (group !== undefined) {
     const entry = lookup('group', group);
-    if (!entry) throw new Error(`group "${group}" does not exist (getent group ${group}); create it or fix \`group:\``);
+    if (!entry)
+      throw new UnknownAccount('group', `group "${group}" does not exist (getent group ${group}); create it or fix \`group:\``);
     gid = Number(entry[2]);
   }
   return { user: passwd[0]!, uid: Number(uid), gid, group: group ?? String(gid) };

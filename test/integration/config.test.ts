@@ -774,6 +774,41 @@ const rows: Row[] = [
   },
   // Caught by check config and start alike, instead of at bind time or never
   {
+    why: 'user that names no account',
+    files: {
+      'config.yaml': yaml(`
+        user: no-such-qgate-user
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [
+      'config.yaml:1:7 user: user "no-such-qgate-user" does not exist (getent passwd no-such-qgate-user); create it or fix `user:`',
+    ],
+  },
+  {
+    why: 'group that names no group',
+    files: {
+      'config.yaml': yaml(`
+        user: nobody
+        group: no-such-qgate-group
+        listeners:
+          - name: smtp
+            port: 2525
+            pipeline: inbound
+        pipelines:
+          inbound: { plugins: [] }
+      `),
+    },
+    problems: [
+      'config.yaml:2:8 group: group "no-such-qgate-group" does not exist (getent group no-such-qgate-group); create it or fix `group:`',
+    ],
+  },
+  {
     why: 'listener address that is not an IP address',
     files: {
       'config.yaml': yaml(`
@@ -1058,6 +1093,7 @@ describe('qgate start with a bad configuration', { concurrency: 4 }, () => {
     byWhy('several problems across config.yaml and pipeline files at once'),
     byWhy('rcpthosts: unknown option lists the options'),
     byWhy('size.listeners and starttls.implicit_listeners naming a listener that does not exist'),
+    byWhy('user that names no account'),
     byWhy('listener address that is not an IP address'),
     byWhy('delivery.pipeline naming an undefined pipeline'),
     byWhy('aliases file that does not exist'),
