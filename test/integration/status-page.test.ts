@@ -20,6 +20,26 @@ const TOKEN = 'status-page-token-0123456789abcdef';
 const FIXTURES = join(REPO, 'test', 'fixtures', 'plugins');
 export const ARTIFACTS = join(REPO, 'test-artifacts');
 
+/** Debian's chromium, headless, with a fresh profile and nothing it would fetch on its own. */
+function launchChromium(profile: string, options: { viewport?: { width: number; height: number } } = {}) {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    ...options,
+    timeout: 60_000,
+  });
+}
+
 describe('the status page in headless chromium', () => {
   let gw: Gateway;
   before(async () => {
@@ -43,22 +63,7 @@ describe('the status page in headless chromium', () => {
   it('shows the totals and plots rates, queue, refusals per plugin and latency, from local files only', async () => {
     const url = readFileSync(join(gw.queueDir, 'admin.url'), 'utf8').trim();
     const profile = mkdtempSync(join(tmpdir(), 'qgate-chromium-'));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 900 },
-      timeout: 60_000,
-    });
+    const browser = await launchChromium(profile, { viewport: { width: 1280, height: 900 } });
     try {
       const page = browser.pages()[0] ?? (await browser.newPage());
       const elsewhere: string[] = [];
@@ -123,21 +128,7 @@ describe('the status page in headless chromium', () => {
   it('without the token the page says so instead of showing data', async () => {
     const url = readFileSync(join(gw.queueDir, 'admin.url'), 'utf8').trim();
     const profile = mkdtempSync(join(tmpdir(), 'qgate-chromium-'));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      timeout: 60_000,
-    });
+    const browser = await launchChromium(profile);
     try {
       const page = browser.pages()[0] ?? (await browser.newPage());
       await page.goto(`${url}/`);
