@@ -44,3 +44,11 @@ export { definePlugin, OptionError, type OptionProblem, type PluginDefinition } 
 export { unknownListener } from '../pipeline/gateway-info.js';
 export { readOptionFile } from '../pipeline/option-files.js';
 export type { Directory, PluginContext, Reloadable } from '../pipeline/plugin-context.js';
+export {
+  MAX_SHA_CRYPT_ROUNDS,
+  type PasswordPolicy,
+  type PasswordScheme,
+  passwordScheme,
+  verifyCramMd5,
+  verifyPassword,
+} from '../security/password-hash.js';

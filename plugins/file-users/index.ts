@@ -4,10 +4,9 @@
  * without LDAP or SQL). Re-read on SIGHUP; a broken file keeps the old table.
  */
 import { statSync } from 'node:fs';
-import { definePlugin, readOptionFile } from '../../core/plugin-api/index.js';
+import { definePlugin, readOptionFile, verifyCramMd5, verifyPassword } from '../../core/plugin-api/index.js';
 import { FileUsersOptions } from './options.js';
-import { verifyCramMd5, verifyPassword } from './passwords.js';
-import { parseUsersFile, type UserTable } from './users-file.js';
+import { PASSWORD_POLICY, parseUsersFile, type UserTable } from './users-file.js';
 
 export default definePlugin({
   name: 'file-users',
@@ -48,7 +47,8 @@ export default definePlugin({
         const ok = secret !== undefined && verifyCramMd5(secret, credentials.challenge ?? '', credentials.response ?? '');
         return ok ? { ok, user: user.address } : { ok: false };
       }
-      const ok = user.password !== undefined && (await verifyPassword(user.password, credentials.password ?? ''));
+      const ok =
+        user.password !== undefined && (await verifyPassword(user.password, credentials.password ?? '', PASSWORD_POLICY));
       return ok ? { ok, user: user.address } : { ok: false };
     });
   },

@@ -9,7 +9,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
-import { schemeOf } from './passwords.js';
+import { type PasswordPolicy, passwordScheme } from '../../core/plugin-api/index.js';
+
+/** A users file may hold {PLAIN} passwords: the admin wrote them there, next to the CRAM-MD5 secrets. */
+export const PASSWORD_POLICY: PasswordPolicy = { plaintext: true };
 
 export interface UserEntry {
   readonly address: string;
@@ -56,9 +59,9 @@ function fits(kind: 'string' | 'boolean' | 'octets' | 'addresses', value: unknow
 }
 
 function checkHash(file: string, line: number, address: string, password: string): void {
-  if (!schemeOf(password)) {
+  if (!passwordScheme(password, PASSWORD_POLICY)) {
     throw new Error(
-      `${file}:${line}: ${address}: unknown password scheme (expected $argon2id$, $2b$/$2y$ bcrypt, {SSHA} or {PLAIN})`,
+      `${file}:${line}: ${address}: unknown password scheme (expected $argon2id$, $2b$/$2y$ bcrypt, $6$/$5$ SHA-crypt, {SSHA} or {PLAIN})`,
     );
   }
 }
