@@ -3,14 +3,23 @@
  * ajv), fills in defaults, converts sizes and durations, and turns every
  * failure into a problem that points into the YAML file.
  */
+import { dirname, resolve } from 'node:path';
 import type { TSchema } from '@sinclair/typebox';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ConfigProblem } from './errors.js';
 import { patternProblem } from './pattern.js';
+import { resolveSecret } from './secret.js';
 import type { KeyPath, SourceFile } from './source.js';
 import { UNIT_EXPECTED, UNIT_PARSERS, type UnitName } from './units.js';
 
-const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false });
+// passContext: keywords see the `this` validate() calls with (where relative secret files start).
+const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false, passContext: true });
+
+/** What keywords learn about the value being validated. */
+interface ValidationContext {
+  /** Directory of the file the value came from. */
+  readonly dir: string;
+}
 
 ajv.addKeyword({
   keyword: 'unit',
@@ -26,6 +35,26 @@ ajv.addKeyword({
     }
     if (cxt?.parentData !== undefined && cxt.parentDataProperty !== undefined) {
       (cxt.parentData as Record<string | number, unknown>)[cxt.parentDataProperty] = parsed;
+    }
+    return true;
+  },
+});
+
+// Secret(): `{ env: NAME }` / `{ file: path }` become the string they name (see secret.ts).
+ajv.addKeyword({
+  keyword: 'secret',
+  modifying: true,
+  schemaType: 'boolean',
+  errors: true,
+  validate: function secret(this: ValidationContext | undefined, _schema: boolean, data: unknown, _parent, cxt) {
+    const self = secret as unknown as { errors: Partial<ErrorObject>[] | null };
+    const resolved = resolveSecret(data, this?.dir ?? process.cwd());
+    if (!resolved.ok) {
+      self.errors = [{ keyword: 'secret', message: resolved.message, params: {} }];
+      return false;
+    }
+    if (cxt?.parentData !== undefined && cxt.parentDataProperty !== undefined) {
+      (cxt.parentData as Record<string | number, unknown>)[cxt.parentDataProperty] = resolved.value;
     }
     return true;
   },
@@ -88,6 +117,9 @@ function describe(e: ErrorObject): { message: string; key?: string } {
       return { message: `expected ${(e.params as { type: string }).type}${got}` };
     case 'unit':
       return { message: `${e.message}${got}` };
+    case 'secret':
+      // Never the value: it may be the secret itself.
+      return { message: e.message ?? 'is invalid' };
     case 'pattern': {
       // Schemas say in words what their pattern wants ({ expected: 'a domain ...' }); the regex is for ajv.
       const expected = (e.parentSchema as { expected?: string } | undefined)?.expected;
@@ -121,10 +153,13 @@ export function validate<T>(
   value: unknown,
   source: SourceFile,
   path: KeyPath,
+  /** Where relative `{ file: path }` secrets start; default: the directory of `source`. */
+  dir: string = dirname(resolve(source.file)),
 ): { ok: true; value: T } | { ok: false; problems: ConfigProblem[] } {
   const fn = compile(schema);
   const holder = { value: value === undefined || value === null ? {} : value };
-  if (fn(holder.value)) return { ok: true, value: holder.value as T };
+  const context: ValidationContext = { dir };
+  if (fn.call(context, holder.value)) return { ok: true, value: holder.value as T };
   const all = fn.errors ?? [];
   // A union ("reject" | "normalize", string | object) fails as one anyOf plus one error per
   // branch at the same place; say it once, naming the choices.

@@ -89,7 +89,7 @@ export async function buildPipeline(
     names.add(name);
     let options: unknown = entry.with ?? {};
     if (def.options) {
-      const checked = validate(def.options, structuredClone(options), spec.source, [...at, 'with']);
+      const checked = validate(def.options, structuredClone(options), spec.source, [...at, 'with'], spec.dir);
       if (!checked.ok) {
         problems.push(...checked.problems);
         continue;

@@ -14,6 +14,16 @@ export { Type } from '@sinclair/typebox';
 export { Value } from '@sinclair/typebox/value';
 export { compilePattern, type Pattern } from '../config/pattern.js';
 export { Duration, Size } from '../config/schema.js';
+export { Secret } from '../config/secret.js';
+export { AnswerCache, type AnswerCacheSettings, type AnswerCacheStats } from '../directory/answer-cache.js';
+export {
+  CACHE_DEFAULTS,
+  cacheSettings,
+  DirectoryCache,
+  type DirectoryCacheOption,
+  DirectoryCacheSettings,
+} from '../directory/cache-options.js';
+export { OutageTracker } from '../directory/outage.js';
 export type { HookHandler, HookName } from '../hooks/hooks.js';
 export type { NoteKey } from '../hooks/notes.js';
 export {
