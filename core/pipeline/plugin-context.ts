@@ -210,7 +210,9 @@ export function createPluginContext(o: ContextOptions): PluginContext {
       log.debug({ hook, ms }, 'directory lookup');
       if (directory) {
         if (isUnavailable(result)) {
-          log.warn({ hook, reason: result.reason }, `directory plugin ${name} unavailable in ${hook}: ${result.reason}`);
+          // Debug, not warn: during an outage every question answers unavailable, and the directory
+          // plugin reports the outage itself, once (OutageTracker), so the log is not flooded.
+          log.debug({ hook, reason: result.reason }, `directory plugin ${name} unavailable in ${hook}: ${result.reason}`);
           throw new DirectoryUnavailable(name, hook, result.reason);
         }
         const problem = answerProblem(hook as HookName, result);

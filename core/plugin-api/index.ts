@@ -31,6 +31,7 @@ export {
   DirectoryUnavailable,
   disconnect,
   type HookResult,
+  isUnavailable,
   next,
   reject,
   tempfail,
