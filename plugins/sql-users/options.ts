@@ -55,10 +55,13 @@ export const SqlUsersOptions = Type.Object(
       description: 'Accept {PLAIN}/{CLEARTEXT} passwords (and the cleartext column of the vpopmail preset).',
     }),
     max_connections: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Pool size: connections at most.' }),
-    connect_timeout: Duration({ default: '5s', description: 'Time to open a connection; past it the question is unavailable.' }),
+    connect_timeout: Duration({
+      default: '5s',
+      description: 'Time to get a connection (a free one of the pool, or a new one); past it the question is unavailable.',
+    }),
     query_timeout: Duration({
       default: '5s',
-      description: 'Time for one query, waiting for a free connection included; past it the question is unavailable.',
+      description: 'Time for one query to answer; past it the question is unavailable (and the server cancels it).',
     }),
     idle_timeout: Duration({ default: '30s', description: 'An idle connection is closed after this.' }),
     cache: DirectoryCache(),

@@ -14,6 +14,7 @@ import { FileUsersOptions } from '../../plugins/file-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { RelayOptions } from '../../plugins/relay/options.js';
 import { SizeOptions } from '../../plugins/size/options.js';
+import { SqlUsersOptions } from '../../plugins/sql-users/options.js';
 import { StarttlsOptions } from '../../plugins/starttls/options.js';
 import { REPO } from './gateway.js';
 
@@ -34,6 +35,7 @@ export function expectedTables(): Record<string, string> {
     starttls: optionsTable(StarttlsOptions),
     auth: optionsTable(AuthOptions),
     'file-users': optionsTable(FileUsersOptions),
+    'sql-users': optionsTable(SqlUsersOptions),
     relay: optionsTable(RelayOptions),
     size: optionsTable(SizeOptions),
     blacklist: optionsTable(BlacklistOptions),
