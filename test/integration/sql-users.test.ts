@@ -342,6 +342,38 @@ describe('sql-users presets', () => {
   });
 });
 
+describe('sql-users time limits', () => {
+  it('a query slower than query_timeout is a temporary failure, and the gateway keeps answering', async () => {
+    const url = await createDatabase(svc, 'slow_query');
+    await sql(url, readFileSync(SCHEMA, 'utf8'));
+    await sql(url, "INSERT INTO domains VALUES ('example.test'); INSERT INTO users (address) VALUES ('slow@example.test')");
+    // The user query sleeps 3 s for slow@ only: the database answers, just too late.
+    const slow = `SELECT address FROM users WHERE address = $1 AND (address <> 'slow@example.test' OR pg_sleep(3) IS NOT NULL)`;
+    const gw = await startGateway(
+      gatewayConfig(
+        `
+      - use: sql-users
+        with:
+          url: ${url}
+          query_timeout: 300ms
+          cache: false
+          queries: { user: { sql: "${slow}", params: [address] } }`,
+        ['example.test'],
+      ),
+    );
+    try {
+      const started = Date.now();
+      assert.deepEqual(await rcptReplies(gw, 'slow@example.test', 'nobody@example.test'), [
+        TEMPORARY('slow@example.test'),
+        UNKNOWN('nobody@example.test'),
+      ]);
+      assert.ok(Date.now() - started < 2500, 'answered at the time limit, not when the query ended');
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
 describe('sql-users configuration errors', () => {
   it("check config refuses a query that pastes values ('%u') or misses a parameter, naming the key", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgate-sql-config-'));
