@@ -342,6 +342,42 @@ describe('sql-users presets', () => {
   });
 });
 
+describe('sql-users cache', () => {
+  it('asks the database once for repeated RCPTs with the cache on, every time with it off', async () => {
+    const url = await createDatabase(svc, 'cache_counts');
+    await sql(url, readFileSync(SCHEMA, 'utf8'));
+    // The domain query counts its runs in a sequence (nextval is not undone with the query).
+    await sql(url, "INSERT INTO domains VALUES ('example.test'); CREATE SEQUENCE asked");
+    const counted = "SELECT 1 FROM domains WHERE domain = $1 AND nextval('asked') > 0";
+    const asked = async () => {
+      const { rows } = await sql(url, 'SELECT last_value, is_called FROM asked');
+      return rows[0].is_called ? Number(rows[0].last_value) : 0;
+    };
+    for (const [cache, expected] of [
+      ['{ positive_ttl: 1m, negative_ttl: 1m }', 1],
+      ['false', 5],
+    ] as const) {
+      const before = await asked();
+      const gw = await startGateway(
+        gatewayConfig(
+          `
+      - use: sql-users
+        with: { url: ${url}, cache: ${cache}, queries: { domain: { sql: "${counted}", params: [domain] } } }`,
+          ['example.test'],
+        ),
+      );
+      try {
+        const unknown = Array.from({ length: 5 }, () => 'nobody@example.test');
+        assert.deepEqual(await rcptReplies(gw, ...unknown), unknown.map(UNKNOWN));
+        // Start-up's check of the queries asks about example.invalid, which the filter never reaches.
+        assert.equal((await asked()) - before, expected, `cache: ${cache}`);
+      } finally {
+        await gw.stop();
+      }
+    }
+  });
+});
+
 describe('sql-users time limits', () => {
   it('a query slower than query_timeout is a temporary failure, and the gateway keeps answering', async () => {
     const url = await createDatabase(svc, 'slow_query');
