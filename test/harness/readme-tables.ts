@@ -11,6 +11,7 @@ import { hookReference } from '../../core/hooks/reference.js';
 import { AuthOptions } from '../../plugins/auth/options.js';
 import { BlacklistOptions } from '../../plugins/blacklist/options.js';
 import { FileUsersOptions } from '../../plugins/file-users/options.js';
+import { LdapUsersOptions } from '../../plugins/ldap-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { RelayOptions } from '../../plugins/relay/options.js';
 import { SizeOptions } from '../../plugins/size/options.js';
@@ -34,6 +35,7 @@ export function expectedTables(): Record<string, string> {
     starttls: optionsTable(StarttlsOptions),
     auth: optionsTable(AuthOptions),
     'file-users': optionsTable(FileUsersOptions),
+    'ldap-users': optionsTable(LdapUsersOptions),
     relay: optionsTable(RelayOptions),
     size: optionsTable(SizeOptions),
     blacklist: optionsTable(BlacklistOptions),
