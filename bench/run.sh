@@ -16,6 +16,9 @@
 #                                      inbound policy (STARTTLS offered, SIZE, 100,000-entry
 #                                      badmailfrom and badrcptto); LOADS default
 #                                      "20000:4096:10 20000:4096:50")
+#        bash bench/run.sh directory  (npm run bench -- directory: RCPT-time lookups per second
+#                                      against a user directory, answer cache on and off;
+#                                      see bench/directory.sh)
 #        bash bench/run.sh metrics    (npm run bench -- metrics: qgate counting Prometheus
 #                                      metrics against qgate with admin.metrics false,
 #                                      interleaved; SYSTEMS "qgate qgate-nometrics", LOADS
@@ -45,6 +48,7 @@ case "${1:-}" in
   memory) shift; exec bash "$here/memory.sh" "$@" ;;
   dots) shift; exec bash "$here/dots.sh" "$@" ;;
   relay) shift; exec bash "$here/relay.sh" "$@" ;;
+  directory) shift; exec bash "$here/directory.sh" "$@" ;;
   policy)
     export QGATE_CONFIG_TEMPLATE=$here/qgate/config-policy.yaml.in
     LOADS=${LOADS:-"20000:4096:10 20000:4096:50"}
@@ -55,7 +59,7 @@ case "${1:-}" in
     LOADS=${LOADS:-"20000:4096:10 20000:4096:50"}
     REPS=${REPS:-3}
     ;;
-  -h | --help | help) sed -n '2,36p' "$0"; exit 0 ;;
+  -h | --help | help) sed -n '2,40p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac

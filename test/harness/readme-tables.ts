@@ -11,6 +11,7 @@ import { hookReference } from '../../core/hooks/reference.js';
 import { AuthOptions } from '../../plugins/auth/options.js';
 import { BlacklistOptions } from '../../plugins/blacklist/options.js';
 import { FileUsersOptions } from '../../plugins/file-users/options.js';
+import { LdapUsersOptions } from '../../plugins/ldap-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { RelayOptions } from '../../plugins/relay/options.js';
 import { SizeOptions } from '../../plugins/size/options.js';
@@ -36,6 +37,7 @@ export function expectedTables(): Record<string, string> {
     auth: optionsTable(AuthOptions),
     'file-users': optionsTable(FileUsersOptions),
     'sql-users': optionsTable(SqlUsersOptions),
+    'ldap-users': optionsTable(LdapUsersOptions),
     relay: optionsTable(RelayOptions),
     size: optionsTable(SizeOptions),
     blacklist: optionsTable(BlacklistOptions),
