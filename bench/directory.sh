@@ -5,11 +5,14 @@
 # tests (test/services/start-slapd.sh), adds USERS users (user0001..@example.test) and
 # asks COUNT RCPTs over SESSIONS sessions, half for known users and half for unknown
 # ones, drawn at random from 2 x USERS addresses (bench/lib/rcpt-load.py). Traffic goes
-# to 127.0.0.1 only.
+# to 127.0.0.1 only. The sql variant starts the private PostgreSQL of the tests
+# (test/services/start-postgres.sh), loads plugins/sql-users/schema.sql with the same
+# USERS users and asks the same load of sql-users.
 #
-# Env: DIRECTORIES "ldap" (default), COUNT (20000), SESSIONS (10), USERS (1000), REPS (3),
-#      QGATE_PORT (2525), SLAPD_PORT (4390), WORK (/tmp/qgate-bench-directory), KEEP=1, BUILD=0
-# Needs slapd, ldap-utils and python3 (bash test/services/install.sh installs them).
+# Env: DIRECTORIES "ldap" (default; "ldap sql", "sql"), COUNT (20000), SESSIONS (10),
+#      USERS (1000), REPS (3), QGATE_PORT (2525), SLAPD_PORT (4390), POSTGRES_PORT (4432),
+#      WORK (/tmp/qgate-bench-directory), KEEP=1, BUILD=0
+# Needs slapd, ldap-utils, postgresql and python3 (bash test/services/install.sh installs them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -51,6 +54,21 @@ PY
   template_vars=(-e "s#@LDAP_URL@#$LDAP_URL#" -e "s#@LDAP_BASE_DN@#$LDAP_PEOPLE_DN#" -e "s#@LDAP_BIND_DN@#$LDAP_BIND_DN#")
 }
 
+start_sql() {
+  services+=(postgres)
+  eval "$(bash "$root/test/services/start-postgres.sh" "$WORK/postgres" "${POSTGRES_PORT:-4432}")"
+  local psql
+  psql=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)/psql
+  "$psql" "$DATABASE_URL" -XqAt -v ON_ERROR_STOP=1 -f "$root/plugins/sql-users/schema.sql" >/dev/null
+  "$psql" "$DATABASE_URL" -XqAt -v ON_ERROR_STOP=1 -v users="$USERS" >/dev/null <<'SQL'
+INSERT INTO domains VALUES ('example.test');
+INSERT INTO users (address) SELECT format('user%s@example.test', lpad(n::text, 4, '0')) FROM generate_series(1, :users) AS n;
+ANALYZE domains, users, aliases;
+SQL
+  export QGATE_BENCH_DATABASE_URL=$DATABASE_URL
+  template_vars=()
+}
+
 run_one() { # directory cache(on|off) rep
   local cache=false
   [ "$2" = on ] && cache='{}'
@@ -65,7 +83,8 @@ run_one() { # directory cache(on|off) rep
 for d in $DIRECTORIES; do
   case "$d" in
     ldap) start_ldap ;;
-    *) die "unknown directory '$d' (ldap)" ;;
+    sql) start_sql ;;
+    *) die "unknown directory '$d' (ldap, sql)" ;;
   esac
   for rep in $(seq 1 "$REPS"); do
     run_one "$d" on "$rep"
