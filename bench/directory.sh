@@ -9,7 +9,7 @@
 # (test/services/start-postgres.sh), loads plugins/sql-users/schema.sql with the same
 # USERS users and asks the same load of sql-users.
 #
-# Env: DIRECTORIES "ldap" (default; "ldap sql", "sql"), COUNT (20000), SESSIONS (10),
+# Env: DIRECTORIES "ldap sql" (default; or one of them), COUNT (20000), SESSIONS (10),
 #      USERS (1000), REPS (3), QGATE_PORT (2525), SLAPD_PORT (4390), POSTGRES_PORT (4432),
 #      WORK (/tmp/qgate-bench-directory), KEEP=1, BUILD=0
 # Needs slapd, ldap-utils, postgresql and python3 (bash test/services/install.sh installs them).
@@ -19,7 +19,7 @@ root=$(cd "$here/.." && pwd)
 # shellcheck source=lib/common.sh
 . "$here/lib/common.sh"
 
-DIRECTORIES=${DIRECTORIES:-ldap}
+DIRECTORIES=${DIRECTORIES:-ldap sql}
 COUNT=${COUNT:-20000}
 SESSIONS=${SESSIONS:-10}
 USERS=${USERS:-1000}
