@@ -380,6 +380,50 @@ describe('sql-users cache', () => {
   });
 });
 
+describe('sql-users and reload', () => {
+  it('a SIGHUP that changes its options takes the new settings and closes the old pool', async () => {
+    const url = await createDatabase(svc, 'reloaded');
+    await sql(url, readFileSync(SCHEMA, 'utf8'));
+    await sql(url, "INSERT INTO domains VALUES ('example.test'); INSERT INTO users (address) VALUES ('alice@example.test')");
+    const entry = (cache: string) => `
+      - use: sql-users
+        with: { url: ${url}, cache: ${cache} }`;
+    const gw = await startGateway(gatewayConfig(entry('false'), ['example.test']));
+    const connections = async (): Promise<number> =>
+      Number(
+        (
+          await sql(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'qgate' AND datname = $1", [
+            'reloaded',
+          ])
+        ).rows[0].n,
+      );
+    try {
+      assert.deepEqual(await rcptReplies(gw, 'alice@example.test'), ['250 2.1.5 Ok']);
+      const before = await connections();
+      // Two instances (the listener's pipeline and delivery's), each pool holding a connection.
+      assert.equal(before, 2, 'the first pools hold a connection each');
+      const config = readFileSync(gw.configFile, 'utf8');
+      writeFileSync(gw.configFile, config.replace('cache: false', 'cache: { negative_ttl: 1m }'));
+      gw.process.kill('SIGHUP');
+      await gw.waitForLog((l) => l.event === 'reload' && Array.isArray(l.changed), 30_000);
+      assert.deepEqual(await rcptReplies(gw, 'alice@example.test', 'nobody@example.test'), [
+        '250 2.1.5 Ok',
+        UNKNOWN('nobody@example.test'),
+      ]);
+      // The old instances' pools are ended once nothing uses them: only the new pools' connections remain.
+      const deadline = Date.now() + 10_000;
+      let now = await connections();
+      while (now > 2 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        now = await connections();
+      }
+      assert.equal(now, 2, 'the new pools only: the old ones were closed');
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
 describe('sql-users time limits', () => {
   it('a query slower than query_timeout is a temporary failure, and the gateway keeps answering', async () => {
     const url = await createDatabase(svc, 'slow_query');
