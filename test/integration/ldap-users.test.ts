@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { swaks } from '../harness/clients.js';
 import { copiesOf, send, waitDone } from '../harness/delivery.js';
-import { type Gateway, REPO, run, startGateway } from '../harness/gateway.js';
+import { type Gateway, REPO, run, runCli, startGateway } from '../harness/gateway.js';
 import { type Peer, startPeer, storedMessages } from '../harness/peer.js';
 import { type SlapdService, startService } from '../harness/services.js';
 
@@ -233,6 +233,82 @@ describe('ldap-users (generic directory, binding as the user)', () => {
     assert.equal(await auth(gw, 'alice@example.test', 'alice-secret'), '235 2.7.0 Authentication successful');
     const recovered = gw.logs.slice(before).filter((l) => /answers again after/.test(String(l.msg)));
     assert.equal(recovered.length, 2, 'each instance logs the recovery once');
+  });
+});
+
+describe('ldap-users failing safe', () => {
+  it('a slapd that hangs (SIGSTOP) gives 451 4.3.0 within the timeout, and answers again once it runs', async () => {
+    const gw = await ldapGateway(mkdtempSync(join(tmpdir(), 'qgate-ldap-hang-')), {
+      url: slapd.url,
+      base_dn: slapd.peopleDn,
+      timeout: '1s',
+      connect_timeout: '1s',
+      cache: false,
+    });
+    try {
+      assert.deepEqual(await rcpt(gw, ['alice@example.test']), { 'alice@example.test': '250 2.1.5 Ok' });
+      process.kill(slapd.pid, 'SIGSTOP');
+      let started: number;
+      try {
+        started = Date.now();
+        assert.deepEqual(await rcpt(gw, ['bob@example.test']), { 'bob@example.test': TEMPFAIL('bob@example.test') });
+        assert.ok(Date.now() - started < 5_000, `answered in ${Date.now() - started} ms`);
+      } finally {
+        process.kill(slapd.pid, 'SIGCONT');
+      }
+      assert.deepEqual(await rcpt(gw, ['bob@example.test']), { 'bob@example.test': '250 2.1.5 Ok' });
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+
+  it('starttls against a server without TLS: 451 and 454, never a plaintext fallback', async () => {
+    const gw = await ldapGateway(mkdtempSync(join(tmpdir(), 'qgate-ldap-starttls-')), {
+      url: slapd.url,
+      starttls: true,
+      base_dn: slapd.peopleDn,
+      bind_dn: slapd.bindDn,
+      bind_password: slapd.bindPassword,
+      cache: false,
+    });
+    try {
+      assert.deepEqual(await rcpt(gw, ['alice@example.test']), { 'alice@example.test': TEMPFAIL('alice@example.test') });
+      assert.equal(await auth(gw, 'alice@example.test', 'alice-secret'), '454 4.7.0 Temporary authentication failure');
+      const bindsAsGateway = readFileSync(slapd.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('BIND dn="cn=gateway,dc=example,dc=test"'));
+      const before = bindsAsGateway.length;
+      assert.deepEqual(await rcpt(gw, ['bob@example.test']), { 'bob@example.test': TEMPFAIL('bob@example.test') });
+      const after = readFileSync(slapd.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('BIND dn="cn=gateway,dc=example,dc=test"')).length;
+      assert.equal(after, before, 'no bind (and no password) went out without TLS');
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+
+  it('check config: an unset variable or a missing file for bind_password is an error at that key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-secret-'));
+    const entry = (password: string) =>
+      `      - use: ldap-users\n        with:\n          url: ${slapd.url}\n          base_dn: ${slapd.baseDn}\n          bind_dn: ${slapd.bindDn}\n          bind_password: ${password}\n`;
+    for (const [password, message] of [
+      ['{ env: QGATE_TEST_UNSET_LDAP_PW }', 'environment variable QGATE_TEST_UNSET_LDAP_PW is not set'],
+      ['{ file: missing.pw }', `cannot read ${join(dir, 'missing.pw')}: no such file`],
+    ]) {
+      writeFileSync(
+        join(dir, 'config.yaml'),
+        `hostname: mx.example.test\nqueue: { path: ./queue }\nlisteners:\n  - { name: smtp, port: 0, pipeline: inbound }\npipelines:\n  inbound:\n    plugins:\n${entry(password!)}`,
+      );
+      const r = await runCli(['check', 'config', '--config', 'config.yaml'], dir);
+      assert.equal(r.code, 78, r.stdout + r.stderr);
+      assert.ok(
+        (r.stderr + r.stdout).includes(`config.yaml:13:26 pipelines.inbound.plugins[0].with.bind_password: ${message}`),
+        r.stderr,
+      );
+    }
   });
 });
 
