@@ -375,14 +375,12 @@ export class FileQueue implements MessageQueue {
     return this.groupSync.sync();
   }
 
-  /** Makes renames into (and unlinks in) quarantine/ durable; rare, so no group commit. */
-  async syncQuarantine(): Promise<void> {
-    const fd = await openP(join(this.root, 'quarantine'), 'r');
-    try {
-      await fdatasyncP(fd);
-    } finally {
-      await closeP(fd);
-    }
+  /**
+   * Makes renames into (and unlinks in) quarantine/ durable; rare, so no group commit, and
+   * usable without open(): `qgate quarantine` runs beside the gateway that owns the queue.
+   */
+  syncQuarantine(): Promise<void> {
+    return syncDirectory(join(this.root, 'quarantine'));
   }
 
   /** Held entries (quarantine/), oldest first. */
@@ -401,6 +399,7 @@ export class FileQueue implements MessageQueue {
   /**
    * Moves a held entry into messages/ (durably) and tells the commit listeners, so a running
    * scheduler delivers it as it would have been. False if there is no such held entry.
+   * Needs no open(): the CLI releases beside a running gateway, then asks it to flush the id.
    */
   async release(id: string): Promise<boolean> {
     if (!QUEUE_ID_PATTERN.test(id)) throw new Error(`not a queue id: ${id}`);
@@ -410,7 +409,9 @@ export class FileQueue implements MessageQueue {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
-    await this.syncMessages();
+    // messages/ first: a crash before the second fsync can at worst leave the name in both
+    // directories, never in neither.
+    await syncDirectory(join(this.root, 'messages'));
     await this.syncQuarantine();
     this.announce(id);
     return true;
@@ -533,6 +534,15 @@ export class FileQueue implements MessageQueue {
 /** The pid of the gateway holding the queue at `root` (by its lock), if one does and its pid is recorded. */
 export function runningGateway(root: string): number | undefined {
   return lockHolder(root)?.pid;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const fd = await openP(dir, 'r');
+  try {
+    await fdatasyncP(fd);
+  } finally {
+    await closeP(fd);
+  }
 }
 
 /** The ids of the entries in `dir`, oldest first. */

@@ -12,9 +12,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { swaks } from '../harness/clients.js';
-import { copiesOf, makeMaildir, waitDone } from '../harness/delivery.js';
-import { type Gateway, startGateway } from '../harness/gateway.js';
+import { smtplibSend, swaks } from '../harness/clients.js';
+import { copiesOf, maildirFiles, makeMaildir, waitDone } from '../harness/delivery.js';
+import { type Gateway, runCli, startGateway } from '../harness/gateway.js';
 import { queuedIds } from '../harness/queue.js';
 import { type ClamdService, startService } from '../harness/services.js';
 
@@ -55,7 +55,6 @@ function queuedId(transcript: string): string {
 async function delivered(id: string, marker: string): Promise<string> {
   await waitDone(gw, id);
   assert.equal(copiesOf(mail, 'example.test', 'bob', marker), 1, `one copy of ${marker}`);
-  const { maildirFiles } = await import('../harness/delivery.js');
   const file = maildirFiles(mail, 'example.test', 'bob').find((f) => readFileSync(f, 'latin1').includes(marker));
   return readFileSync(file!, 'latin1');
 }
@@ -214,5 +213,84 @@ describe('clamav: limits', () => {
     assert.ok(Date.now() - started < 10_000);
     const log = await gw.waitForLog((l) => l.event === 'scan' && l.failure === 'timeout');
     assert.equal(log.result, 'failed');
+  });
+});
+
+describe('clamav: quarantine', () => {
+  const cli = (...args: string[]) => runCli(['quarantine', ...args, '--config', gw.configFile]);
+
+  it('holds an infected message (250, not delivered); list, show, release and delete with qgate quarantine', async () => {
+    const first = await sendTo('quarantine', sample(clamd.samples.eicarAttachment, 'held-one'));
+    assert.equal(first.code, 0, first.transcript);
+    const id = queuedId(first.transcript);
+    const second = await sendTo('quarantine', sample(clamd.samples.marker, 'held-two'));
+    const other = queuedId(second.transcript);
+    const clean = await sendTo('quarantine', sample(clamd.samples.clean, 'held-clean'));
+    await delivered(queuedId(clean.transcript), 'held-clean');
+    assert.ok(!queuedIds(gw.queueDir).includes(id), 'a held message is not in the delivery queue');
+    assert.equal(copiesOf(mail, 'example.test', 'bob', 'held-one'), 0);
+    const log = await gw.waitForLog((l) => l.event === 'message' && l.queueId === id);
+    assert.match(String(log.quarantined), /clamav: .*eicar/i);
+
+    const list = await cli('list');
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^${id} .* from <mallory@example\\.org>  clamav: .*eicar`, 'im'));
+    assert.match(list.stdout, new RegExp(`^${other} .*QGate\\.Test\\.Marker-1`, 'm'));
+    const json = JSON.parse((await cli('list', '--json')).stdout) as { id: string; recipients: string[] }[];
+    assert.deepEqual(json.find((e) => e.id === id)?.recipients, ['bob@example.test']);
+
+    const show = await cli('show', id, '--body');
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /^quarantined: clamav: .*eicar/im);
+    assert.match(show.stdout, /Subject: held-one/);
+
+    const release = await cli('release', id);
+    assert.equal(release.code, 0, release.stderr);
+    const copy = await delivered(id, 'held-one');
+    assert.match(copy, /^X-Virus-Status: Infected \(.*eicar.*\)$/im, 'released mail is delivered as it would have been');
+
+    const deleted = await cli('delete', other);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal((await cli('list')).stdout, 'quarantine is empty\n');
+    const again = await cli('release', other);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /no message .* in the quarantine/);
+    assert.equal(copiesOf(mail, 'example.test', 'bob', 'held-two'), 0);
+  });
+});
+
+describe('clamav: clamd fails', () => {
+  it('killed mid-run: every message gets 250 (and is delivered once) or 451 4.7.1; retried once clamd is back, all are in', async () => {
+    const load = smtplibSend(gw.port, { count: 40, first: 5000, threads: 4, to: ['bob@example.test'] });
+    await load.answered(5);
+    await clamd.kill();
+    const results = await load.done;
+    const failed = results.filter((m) => m.code !== 250);
+    assert.ok(failed.length > 0, 'some messages met the dead clamd');
+    for (const m of failed) assert.equal(m.code, 451, JSON.stringify(m));
+    const refused = await sendTo('test', sample(clamd.samples.clean, 'down-one'));
+    assert.match(refused.transcript, /<\*\* +451 4\.7\.1 Virus scanner unavailable/);
+    const open = await sendTo('open', sample(clamd.samples.clean, 'down-open'));
+    assert.equal(open.code, 0, open.transcript);
+    const copy = await delivered(queuedId(open.transcript), 'down-open');
+    assert.match(copy, /^X-Virus-Status: Unscanned \(unavailable\)$/m);
+    assert.ok(gw.logs.some((l) => l.level === 'warn' && l.event === 'scan' && l.result === 'unscanned'));
+
+    await clamd.restart();
+    const accepted = results.filter((m) => m.code === 250).map((m) => m.id!);
+    for (const m of failed) {
+      // The client retries what got 451: now it is scanned and accepted.
+      const [answer] = await smtplibSend(gw.port, { count: 1, first: m.n, to: ['bob@example.test'] }).done;
+      assert.equal(answer!.code, 250, JSON.stringify(answer));
+      accepted.push(answer!.id!);
+    }
+    const retried = await sendTo('test', sample(clamd.samples.clean, 'down-one'));
+    assert.equal(retried.code, 0, retried.transcript);
+    await delivered(queuedId(retried.transcript), 'down-one');
+    for (const id of accepted) await waitDone(gw, id);
+    // Nothing lost, nothing twice: each of the 40 is in the Maildir exactly once.
+    for (let n = 5000; n < 5040; n++) {
+      assert.equal(copiesOf(mail, 'example.test', 'bob', `<${n}@client.test>`), 1, `message ${n}`);
+    }
   });
 });
