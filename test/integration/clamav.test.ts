@@ -120,6 +120,7 @@ before(async () => {
       listener('open', 'open'),
       listener('slow', 'slow'),
       listener('quarantine', 'quarantine'),
+      listener('trusted', 'trusted'),
     ].join(''),
     extraPipelines: [
       pipeline('tag', `${tcp}\naction: tag`),
@@ -129,6 +130,16 @@ before(async () => {
       pipeline('open', `${tcp}\non_error: fail-open`),
       pipeline('slow', `port: ${silentPort}\ntimeout: 1500ms`),
       pipeline('quarantine', `${tcp}\naction: quarantine\nnotify: postmaster@example.test`),
+      `
+  trusted:
+    plugins:
+      - use: relay
+        with:
+          clients: [127.0.0.1]
+      - use: clamav
+        with:
+          port: ${clamd.port}
+          skip_trusted: true`,
     ].join(''),
     delivery: `
   local_domains: [example.test]
@@ -204,6 +215,16 @@ describe('clamav: verdicts of a real clamd', () => {
     assert.match(text, /^Return-Path: <>$/m);
     assert.match(text, /Action: +rejected with 554 5\.7\.0/);
     assert.match(text, /Sender: +<mallory@example\.org>/);
+  });
+});
+
+describe('clamav: trusted clients', () => {
+  it('skip_trusted: mail from a client allowed to relay is not scanned', async () => {
+    const r = await sendTo('trusted', sample(clamd.samples.marker, 'trusted-marker'));
+    assert.equal(r.code, 0, r.transcript);
+    const copy = await delivered(queuedId(r.transcript), 'trusted-marker');
+    assert.doesNotMatch(copy, /X-Virus-Status/);
+    assert.ok(gw.logs.some((l) => l.event === 'scan' && l.result === 'skipped' && l.why === 'trusted client'));
   });
 });
 
