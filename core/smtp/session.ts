@@ -634,6 +634,7 @@ export class SmtpSession implements Session {
       tls: this.tls,
       authenticatedUser: this.authenticatedUser,
       addedHeaders: txn.addedHeaders,
+      removedHeaders: txn.removedHeaders,
     });
   }
 
