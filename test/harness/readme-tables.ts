@@ -14,6 +14,7 @@ import { FileUsersOptions } from '../../plugins/file-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { RelayOptions } from '../../plugins/relay/options.js';
 import { SizeOptions } from '../../plugins/size/options.js';
+import { SpamassassinOptions } from '../../plugins/spamassassin/options.js';
 import { StarttlsOptions } from '../../plugins/starttls/options.js';
 import { REPO } from './gateway.js';
 
@@ -37,6 +38,7 @@ export function expectedTables(): Record<string, string> {
     relay: optionsTable(RelayOptions),
     size: optionsTable(SizeOptions),
     blacklist: optionsTable(BlacklistOptions),
+    spamassassin: optionsTable(SpamassassinOptions),
   };
 }
 
