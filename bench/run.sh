@@ -20,6 +20,12 @@
 #                                      metrics against qgate with admin.metrics false,
 #                                      interleaved; SYSTEMS "qgate qgate-nometrics", LOADS
 #                                      default "20000:4096:10 20000:4096:50", REPS 3)
+#        bash bench/run.sh scanners   (npm run bench -- scanners: qgate without scanners
+#                                      against qgate-clamav (every message scanned by a
+#                                      private clamd from test/services), interleaved;
+#                                      SYSTEMS "qgate qgate-clamav", LOADS default
+#                                      "2000:4096:10 2000:4096:50"; prints the msgs/s ratio,
+#                                      the p99 added per session and the scans in flight)
 # Env:
 #   LOADS    space-separated COUNT:SIZE:SESSIONS
 #            (default "20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10")
@@ -55,7 +61,12 @@ case "${1:-}" in
     LOADS=${LOADS:-"20000:4096:10 20000:4096:50"}
     REPS=${REPS:-3}
     ;;
-  -h | --help | help) sed -n '2,36p' "$0"; exit 0 ;;
+  scanners)
+    SYSTEMS=${SYSTEMS:-"qgate qgate-clamav"}
+    LOADS=${LOADS:-"2000:4096:10 2000:4096:50"}
+    scanners=1
+    ;;
+  -h | --help | help) sed -n '2,42p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac
@@ -101,11 +112,22 @@ need_kb=$((biggest / 1024 * 12 / 10 + 512 * 1024))
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 watcher="" loader=""
+# The private clamd of the scanner systems, started once for the whole run (its database load
+# is not part of any load's time); stopped in cleanup.
+clamd_dir=$WORK/clamd
+start_clamd() {
+  [ -n "${CLAMD_PORT:-}" ] && return 0
+  local env
+  env=$(bash "$root/test/services/start-clamd.sh" "$clamd_dir" "${BENCH_CLAMD_PORT:-3399}") || die "clamd did not start"
+  eval "$env"
+  export CLAMD_PORT
+}
 cleanup() {
   [ -n "$loader" ] && kill -TERM "$loader" 2>/dev/null && wait "$loader" 2>/dev/null || true
   [ -n "$watcher" ] && kill -TERM "$watcher" 2>/dev/null && wait "$watcher" 2>/dev/null || true
   bash "$here/qgate/stop.sh" "$WORK" 2>/dev/null || true
   bash "$here/postfix/stop.sh" "$WORK/postfix" 2>/dev/null || true
+  [ -d "$clamd_dir" ] && bash "$root/test/services/stop-clamd.sh" "$clamd_dir" 2>/dev/null || true
   if [ "${KEEP:-0}" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -150,6 +172,12 @@ run_one() {
     qgate) port=$QGATE_PORT; pid=$(bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
     qgate-nometrics) port=$QGATE_PORT; pid=$(QGATE_METRICS=false bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
     postfix) port=$POSTFIX_PORT; pid=$(bash "$here/postfix/start.sh" "$WORK/postfix" "$port" 9>&-) || err="postfix did not start" ;;
+    qgate-clamav)
+      start_clamd
+      port=$QGATE_PORT
+      pid=$(QGATE_CONFIG_TEMPLATE=$here/qgate/config-clamav.yaml.in bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) ||
+        err="qgate did not start"
+      ;;
   esac
   load1=$(cut -d' ' -f1 /proc/loadavg)
   if [ -z "$err" ]; then
@@ -170,12 +198,16 @@ run_one() {
     if [ "$rc" != 0 ]; then
       err="load failed (rc $rc): $(tail -n 3 "$errf" | tr '\n' ' ')"
     fi
+    if [[ $sys == qgate-* ]] && [ "$sys" != qgate-nometrics ]; then
+      # Scan count, results, scan times and how many scans were in flight at once.
+      scans=$(python3 "$here/lib/scan-overlap.py" "$WORK/qgate.log") && res="${res%\}},${scans#\{}"
+    fi
     if [ "$sys" = postfix ]; then
       drain=$(bash "$here/postfix/wait-empty.sh" "$WORK/postfix" "$DRAIN_TIMEOUT") || { drain=null; err+=" queue did not drain"; }
     fi
   fi
   case $sys in
-    qgate | qgate-nometrics) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
+    qgate | qgate-nometrics | qgate-clamav) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
     postfix) bash "$here/postfix/stop.sh" "$WORK/postfix" || note "could not stop Postfix" ;;
   esac
   if [ -z "$res" ]; then [ "$rc" = 0 ] && rc=1; res="{\"rc\":$rc}"; fi
@@ -209,5 +241,6 @@ done
 
 echo
 python3 "$here/lib/summarize.py" "$OUT"
+[ "${scanners:-0}" = 1 ] && python3 "$here/lib/summarize-scanners.py" "$OUT"
 echo "Raw results: ${OUT#"$root"/}"
 [ "$failures" = 0 ] || { note "$failures run(s) failed"; exit 1; }

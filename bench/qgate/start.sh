@@ -11,9 +11,10 @@
 #                 uses config-relay.yaml.in, with SINK_HOST and SINK_PORT for its route;
 #                 the policy benchmark config-policy.yaml.in, with QGATE_LISTS)
 #      QGATE_METRICS  admin.metrics in config.yaml.in: true (default) or false
+#      CLAMD_PORT  clamd's port in config-clamav.yaml.in (bench/run.sh scanners)
 # Build first (npm run build); bench/run.sh does that.
 set -euo pipefail
-[ $# -ge 1 ] || { sed -n 2,13p "$0" >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n 2,14p "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=../lib/common.sh
@@ -33,6 +34,7 @@ template=${QGATE_CONFIG_TEMPLATE:-$here/config.yaml.in}
 sed -e "s#@QUEUE_PATH@#$dir/queue#g" -e "s#@PORT@#$port#g" \
   -e "s#@SINK_HOST@#${SINK_HOST:-127.0.0.1}#g" -e "s#@SINK_PORT@#${SINK_PORT:-2507}#g" \
   -e "s#@LISTS@#${QGATE_LISTS:-$dir/lists}#g" -e "s#@METRICS@#${QGATE_METRICS:-true}#g" \
+  -e "s#@CLAMD_PORT@#${CLAMD_PORT:-3310}#g" \
   "$template" >"$dir/config.yaml"
 
 read -ra cmd <<<"${QGATE_CMD:-node bin/qgate.js start}"

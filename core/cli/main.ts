@@ -19,7 +19,7 @@ import { describeConfig } from './describe.js';
 import { after, EXIT, EXIT_CODES, examples, SIGNALS } from './help.js';
 import { onParentGone, startedByNpm } from './parent.js';
 import { pluginOptionsTable, replaceOptionsBlock } from './plugin-docs.js';
-import { formatEnvelope, formatList, formatOutcome, formatStat } from './queue-view.js';
+import { formatEnvelope, formatList, formatOutcome, formatQuarantine, formatStat } from './queue-view.js';
 import { scaffoldPlugin } from './scaffold.js';
 
 // Before any plugin loads: a plugin's `import ... from 'qgate'` reaches this running copy.
@@ -334,6 +334,92 @@ function positiveNumber(value: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a number of seconds above 0');
   return n;
 }
+
+const quarantine = program
+  .command('quarantine')
+  .description("messages a plugin held instead of delivering them (clamav's action: quarantine)")
+  .addHelpText(
+    'after',
+    after(
+      examples(
+        'qgate quarantine list',
+        'qgate quarantine show 0MWT707BG0038AI --body',
+        'qgate quarantine release 0MWT707BG0038AI',
+        'qgate quarantine delete 0MWT707BG0038AI',
+      ),
+      EXIT_CODES,
+    ),
+  );
+quarantine
+  .command('list')
+  .description('list held messages with the reason they are held')
+  .option('--json', 'one JSON document: an array of messages, [] when none is held')
+  .action(async (opts: { json?: boolean }) => {
+    try {
+      const q = openQueue();
+      const envelopes = [];
+      for (const id of await q.quarantinedIds()) {
+        const env = await q.quarantinedEnvelope(id);
+        if (env) envelopes.push(env);
+      }
+      process.stdout.write(formatQuarantine(envelopes, opts.json === true));
+    } catch (err) {
+      fail(err);
+    }
+  });
+quarantine
+  .command('show')
+  .description('show one held message: envelope, reason and headers')
+  .argument('<id>', 'queue id')
+  .option('--body', 'print the whole message after the envelope')
+  .action(async (id: string, opts: { body?: boolean }) => {
+    try {
+      if (!QUEUE_ID_PATTERN.test(id)) throw new UsageError(`not a queue id: ${id}`);
+      const q = openQueue();
+      const env = await q.quarantinedEnvelope(id);
+      const stream = q.readQuarantined(id);
+      if (!env || !stream) fail(new Error(`no message ${id} in the quarantine`));
+      process.stdout.write(await formatEnvelope(env, undefined, stream, opts.body === true));
+    } catch (err) {
+      fail(err);
+    }
+  });
+quarantine
+  .command('release')
+  .description('deliver a held message as it would have been delivered')
+  .argument('<id>', 'queue id')
+  .action(async (id: string) => {
+    try {
+      if (!QUEUE_ID_PATTERN.test(id)) throw new UsageError(`not a queue id: ${id}`);
+      const config = loaded();
+      if (!(await openQueue().release(id))) fail(new Error(`no message ${id} in the quarantine`));
+      const gateway = findGateway(config);
+      // The running scheduler learns of new entries from commits and flushes, not by watching the directory.
+      if (gateway?.url) {
+        await callAdmin(config, gateway, 'POST', `/api/queue/${id}/flush?wait=0`, {}, 30_000);
+        process.stdout.write(`released ${id}; the gateway (pid ${gateway.pid ?? '?'}) delivers it now\n`);
+      } else if (gateway) {
+        process.stdout.write(`released ${id}; the gateway serves no admin API, so it is delivered after its next start\n`);
+      } else {
+        process.stdout.write(`released ${id}; delivered when the gateway starts\n`);
+      }
+    } catch (err) {
+      fail(err);
+    }
+  });
+quarantine
+  .command('delete')
+  .description('delete a held message, without a bounce')
+  .argument('<id>', 'queue id')
+  .action(async (id: string) => {
+    try {
+      if (!QUEUE_ID_PATTERN.test(id)) throw new UsageError(`not a queue id: ${id}`);
+      if (!(await openQueue().deleteQuarantined(id))) fail(new Error(`no message ${id} in the quarantine`));
+      process.stdout.write(`deleted ${id}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
 
 const plugin = program.command('plugin').description('write and document plugins');
 plugin

@@ -29,6 +29,29 @@ export function formatList(entries: readonly QueueSummary[], json: boolean): str
     .concat('\n');
 }
 
+/** `qgate quarantine list`: one line per held message with its reason, then its recipients. */
+export function formatQuarantine(entries: readonly Envelope[], json: boolean): string {
+  const rows = entries.map((e) => ({
+    id: e.id,
+    received: e.received,
+    size: e.size,
+    sender: e.sender,
+    recipients: e.recipients.map((r) => r.address),
+    reason: e.quarantine?.reason ?? '',
+  }));
+  if (json) return `${JSON.stringify(rows)}\n`;
+  if (!rows.length) return 'quarantine is empty\n';
+  return rows
+    .map((e) =>
+      [
+        `${e.id}  ${e.received}  ${e.size} octets  from <${e.sender}>  ${e.reason}`,
+        ...e.recipients.map((r) => `    to <${r}>`),
+      ].join('\n'),
+    )
+    .join('\n')
+    .concat('\n');
+}
+
 export function formatStat(s: QueueStats): string {
   return [`messages in queue: ${s.messages}`, `bytes in queue: ${s.bytes}`, `oldest message: ${s.oldest ?? '-'}`]
     .join('\n')
@@ -50,6 +73,7 @@ export async function formatEnvelope(
     ...(env.tls ? [`tls: ${env.tls.protocol} ${env.tls.cipher}`] : []),
     `size: ${env.size}`,
     `body: ${env.body}${env.utf8 ? ', SMTPUTF8' : ''}`,
+    ...(env.quarantine ? [`quarantined: ${env.quarantine.reason}`] : []),
     `sender: <${env.sender}>`,
     ...env.recipients.map((r) => {
       const rs = state?.recipients.find((x) => x.address === r.address) ?? {

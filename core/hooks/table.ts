@@ -137,7 +137,8 @@ export const HOOK_TABLE = Object.freeze({
     args: ['session', 'transaction', 'message'],
     fires: 'end of data, before the reply; the message is spooled (the qmail-queue point: scanners run here)',
     shows: '`session, transaction, message`',
-    returns: '`reject`, `disconnect`; `transaction.addHeader(name, value)`, `transaction.removeHeader(name)`',
+    returns:
+      '`reject`, `disconnect`; `transaction.addHeader(name, value)`, `transaction.removeHeader(name)`; `transaction.quarantine(reason)`: committed to the quarantine area, not delivered',
   }),
   queue: decision<[Session, Transaction, SpooledMessage]>({
     scope: 'session',

@@ -83,6 +83,14 @@ export interface Transaction {
    */
   removeHeader(name: string): void;
   readonly decisions: readonly Decision[];
+  /**
+   * From the message hook: the message is committed to the queue's quarantine area instead
+   * of being delivered (the client gets its 250), until an administrator releases or deletes
+   * it (`qgate quarantine`). The first reason given is kept.
+   */
+  quarantine(reason: string): void;
+  /** The quarantine reason, once a plugin asked for it. */
+  readonly quarantined: string | undefined;
 }
 
 export interface Session {

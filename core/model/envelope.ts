@@ -41,6 +41,8 @@ export interface Envelope {
   readonly bounceOf?: string;
   /** A bounce of a bounce, sent to the double-bounce address; never bounced itself. */
   readonly doubleBounce?: boolean;
+  /** Why a plugin had the message held in the quarantine area (transaction.quarantine); kept after a release. */
+  readonly quarantine?: { readonly reason: string };
 }
 
 /** ESMTP parameters as the session holds them (a Map) or as an envelope stores them (an object). */
@@ -66,6 +68,7 @@ export interface EnvelopeFields {
   readonly removedHeaders?: readonly string[];
   readonly bounceOf?: string;
   readonly doubleBounce?: boolean;
+  readonly quarantine?: Envelope['quarantine'];
 }
 
 function parameters(p: Parameters | undefined): Readonly<Record<string, string | true>> {
@@ -95,5 +98,6 @@ export function createEnvelope(f: EnvelopeFields): Envelope {
     ...(f.removedHeaders?.length ? { removedHeaders: [...f.removedHeaders] } : {}),
     ...(f.bounceOf ? { bounceOf: f.bounceOf } : {}),
     ...(f.doubleBounce ? { doubleBounce: true } : {}),
+    ...(f.quarantine ? { quarantine: f.quarantine } : {}),
   };
 }

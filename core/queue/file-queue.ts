@@ -8,6 +8,9 @@
  *   state/<id>.json     per-recipient delivery state, replaced durably (tmp, fdatasync,
  *                       rename, fsync state/) before the step that depends on it
  *   corrupt/            entries that failed their footer check, set aside
+ *   quarantine/<id>.msg committed entries a plugin had held (transaction.quarantine):
+ *                       never delivered; released into messages/ or deleted by
+ *                       `qgate quarantine`
  *   gateway.lock        flock(2)ed by the gateway that owns the queue, holds its pid
  *                       (lock.ts)
  *
@@ -120,6 +123,8 @@ class FileSpool implements Spool {
   private drainCallbacks: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private committed = false;
+  /** Committed into quarantine/ rather than messages/. */
+  private held = false;
   private discarded = false;
 
   constructor(
@@ -132,7 +137,8 @@ class FileSpool implements Spool {
   }
 
   get path(): string {
-    return this.committed ? this.queue.entryPath(this.id) : this.tmpPath;
+    if (!this.committed) return this.tmpPath;
+    return this.held ? this.queue.quarantinePath(this.id) : this.queue.entryPath(this.id);
   }
 
   private get tmpPath(): string {
@@ -226,6 +232,14 @@ class FileSpool implements Spool {
       // durable by the directory fsync below.
       await fdatasyncP(fd);
       this.fd = undefined;
+      if (envelope.quarantine) {
+        // Held: committed the same way, into the area delivery never looks at.
+        await renameP(this.tmpPath, this.queue.quarantinePath(this.id));
+        this.held = true;
+        this.committed = true;
+        await Promise.all([this.queue.syncQuarantine(), closeP(fd)]);
+        return;
+      }
       // The commit point: from here on the entry is a message. Closing is not on the path to the 250.
       await renameP(this.tmpPath, this.queue.entryPath(this.id));
       this.committed = true;
@@ -245,7 +259,7 @@ class FileSpool implements Spool {
       await closeP(fd).catch(() => undefined);
     }
     // An entry renamed but not yet synced was never acknowledged: take it back.
-    await unlinkQuietly(this.committed ? this.queue.entryPath(this.id) : this.tmpPath).catch(() => undefined);
+    await unlinkQuietly(this.path).catch(() => undefined);
     this.committed = false;
   }
 
@@ -302,6 +316,10 @@ export class FileQueue implements MessageQueue {
     this.queueLock = undefined;
   }
 
+  quarantinePath(id: string): string {
+    return join(this.root, 'quarantine', `${id}.msg`);
+  }
+
   statePath(id: string): string {
     return join(this.root, 'state', `${id}.json`);
   }
@@ -316,7 +334,8 @@ export class FileQueue implements MessageQueue {
   }
 
   async open(): Promise<RecoveryReport> {
-    for (const dir of ['tmp', 'messages', 'state']) mkdirSync(join(this.root, dir), { recursive: true, mode: 0o700 });
+    for (const dir of ['tmp', 'messages', 'state', 'quarantine'])
+      mkdirSync(join(this.root, dir), { recursive: true, mode: 0o700 });
     const removed: string[] = [];
     for (const name of readdirSync(join(this.root, 'tmp'))) {
       unlinkSync(join(this.root, 'tmp', name));
@@ -354,6 +373,61 @@ export class FileQueue implements MessageQueue {
   syncMessages(): Promise<void> {
     if (!this.groupSync) return Promise.reject(new Error('queue is not open'));
     return this.groupSync.sync();
+  }
+
+  /**
+   * Makes renames into (and unlinks in) quarantine/ durable; rare, so no group commit, and
+   * usable without open(): `qgate quarantine` runs beside the gateway that owns the queue.
+   */
+  syncQuarantine(): Promise<void> {
+    return syncDirectory(join(this.root, 'quarantine'));
+  }
+
+  /** Held entries (quarantine/), oldest first. */
+  async quarantinedIds(): Promise<string[]> {
+    return entryIds(join(this.root, 'quarantine'));
+  }
+
+  async quarantinedEnvelope(id: string): Promise<Envelope | undefined> {
+    return QUEUE_ID_PATTERN.test(id) ? readEnvelope(this.quarantinePath(id)) : undefined;
+  }
+
+  readQuarantined(id: string): Readable | undefined {
+    return QUEUE_ID_PATTERN.test(id) ? readBody(this.quarantinePath(id)) : undefined;
+  }
+
+  /**
+   * Moves a held entry into messages/ (durably) and tells the commit listeners, so a running
+   * scheduler delivers it as it would have been. False if there is no such held entry.
+   * Needs no open(): the CLI releases beside a running gateway, then asks it to flush the id.
+   */
+  async release(id: string): Promise<boolean> {
+    if (!QUEUE_ID_PATTERN.test(id)) throw new Error(`not a queue id: ${id}`);
+    try {
+      await renameP(this.quarantinePath(id), this.entryPath(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    // messages/ first: a crash before the second fsync can at worst leave the name in both
+    // directories, never in neither.
+    await syncDirectory(join(this.root, 'messages'));
+    await this.syncQuarantine();
+    this.announce(id);
+    return true;
+  }
+
+  /** Deletes a held entry. False if there is none. */
+  async deleteQuarantined(id: string): Promise<boolean> {
+    if (!QUEUE_ID_PATTERN.test(id)) throw new Error(`not a queue id: ${id}`);
+    try {
+      await unlinkP(this.quarantinePath(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    await this.syncQuarantine();
+    return true;
   }
 
   createSpool(id: string): Spool {
@@ -408,32 +482,12 @@ export class FileQueue implements MessageQueue {
   }
 
   async ids(): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await readdir(join(this.root, 'messages'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
-    return names
-      .filter((n) => n.endsWith('.msg'))
-      .map((n) => n.slice(0, -4))
-      .sort();
+    return entryIds(join(this.root, 'messages'));
   }
 
   async envelope(id: string): Promise<Envelope | undefined> {
     if (!QUEUE_ID_PATTERN.test(id)) return undefined;
-    const path = this.entryPath(id);
-    const footer = readFooter(path);
-    if (!footer) return undefined;
-    const fd = openSync(path, 'r');
-    try {
-      const json = Buffer.alloc(footer.envelopeLength);
-      readSync(fd, json, 0, json.length, footer.messageLength);
-      return JSON.parse(json.toString('utf8')) as Envelope;
-    } finally {
-      closeSync(fd);
-    }
+    return readEnvelope(this.entryPath(id));
   }
 
   async list(): Promise<QueueSummary[]> {
@@ -465,11 +519,7 @@ export class FileQueue implements MessageQueue {
 
   readMessage(id: string): Readable | undefined {
     if (!QUEUE_ID_PATTERN.test(id)) return undefined;
-    const footer = readFooter(this.entryPath(id));
-    if (!footer) return undefined;
-    return footer.messageLength === 0
-      ? Readable.from([])
-      : createReadStream(this.entryPath(id), { end: footer.messageLength - 1 });
+    return readBody(this.entryPath(id));
   }
 
   async close(): Promise<void> {
@@ -484,6 +534,50 @@ export class FileQueue implements MessageQueue {
 /** The pid of the gateway holding the queue at `root` (by its lock), if one does and its pid is recorded. */
 export function runningGateway(root: string): number | undefined {
   return lockHolder(root)?.pid;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const fd = await openP(dir, 'r');
+  try {
+    await fdatasyncP(fd);
+  } finally {
+    await closeP(fd);
+  }
+}
+
+/** The ids of the entries in `dir`, oldest first. */
+async function entryIds(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names
+    .filter((n) => n.endsWith('.msg'))
+    .map((n) => n.slice(0, -4))
+    .sort();
+}
+
+function readEnvelope(path: string): Envelope | undefined {
+  const footer = readFooter(path);
+  if (!footer) return undefined;
+  const fd = openSync(path, 'r');
+  try {
+    const json = Buffer.alloc(footer.envelopeLength);
+    readSync(fd, json, 0, json.length, footer.messageLength);
+    return JSON.parse(json.toString('utf8')) as Envelope;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The message bytes of the entry at `path` (without envelope and footer). */
+function readBody(path: string): Readable | undefined {
+  const footer = readFooter(path);
+  if (!footer) return undefined;
+  return footer.messageLength === 0 ? Readable.from([]) : createReadStream(path, { end: footer.messageLength - 1 });
 }
 
 /** The footer of the entry at `path`, or undefined if it is missing or damaged. */

@@ -593,7 +593,8 @@ export class SmtpSession implements Session {
       return true;
     };
     if (await stopped(await hooks.message.promise(this, txn, message))) return;
-    const queued = await hooks.queue.promise(this, txn, message);
+    // A held message stays in the queue's quarantine area: no queue plugin may take it elsewhere.
+    const queued = txn.quarantined === undefined ? await hooks.queue.promise(this, txn, message) : undefined;
     if (await stopped(queued)) return;
     let reply: Reply;
     if (queued?.action === 'accept') {
@@ -635,6 +636,7 @@ export class SmtpSession implements Session {
       authenticatedUser: this.authenticatedUser,
       addedHeaders: txn.addedHeaders,
       removedHeaders: txn.removedHeaders,
+      ...(txn.quarantined !== undefined ? { quarantine: { reason: txn.quarantined } } : {}),
     });
   }
 
@@ -681,6 +683,7 @@ export class SmtpSession implements Session {
         ...(reply ? { reply: `${reply.code} ${reply.enhanced ?? ''} ${replyText(reply)}`.replace(/ +/g, ' ') } : {}),
         ...(result === 'rejected' && deciding ? { plugin: deciding } : {}),
         ...(reason ? { reason } : {}),
+        ...(result === 'queued' && txn.quarantined !== undefined ? { quarantined: txn.quarantined } : {}),
         ...(txn.decisions.length ? { decisions: txn.decisions } : {}),
         ms: Math.round(performance.now() - txn.startedAt),
       },

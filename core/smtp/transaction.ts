@@ -17,6 +17,7 @@ export class SmtpTransaction implements Transaction {
   sizeLimit: number | undefined;
   /** Recipients refused, with the reply they got (for the log line). */
   readonly refused: { address: string; code: number }[] = [];
+  quarantined: string | undefined;
 
   constructor(
     readonly id: string,
@@ -26,6 +27,11 @@ export class SmtpTransaction implements Transaction {
     readonly body: '7BIT' | '8BITMIME',
     readonly declaredSize: number | undefined,
   ) {}
+
+  quarantine(reason: string): void {
+    // A bound like a header's: the reason is stored in the envelope and shown by the CLI.
+    this.quarantined ??= reason.replace(/[\r\n]+/g, ' ').slice(0, 500) || 'quarantined';
+  }
 
   addHeader(name: string, value: string): void {
     if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) throw new RangeError(`invalid header field name "${name}"`);

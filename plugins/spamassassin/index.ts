@@ -29,7 +29,7 @@ export default definePlugin({
     const thresholds = { tag: options.tag, reject: options.reject, subjectPrefix: options.subject_prefix };
 
     ctx.on('message', async (session, transaction, message) => {
-      if (!options.scan_trusted && trusted(session)) return next('trusted client: not scanned');
+      if (options.skip_trusted && trusted(session)) return next('trusted client: not scanned');
       // Whatever happens next, the sender's own verdict never reaches the mailbox.
       transaction.removeHeader('X-Spam-*');
       const started = performance.now();
@@ -61,12 +61,12 @@ export default definePlugin({
         if (!answer.verdict) throw new SpamdUnavailable('spamd answered without a Spam: header');
       } catch (err) {
         if (!(err instanceof SpamdUnavailable)) throw err;
-        const failClosed = options.on_failure === 'tempfail';
+        const failClosed = options.on_error === 'fail-closed';
         ctx.log.warn(
           verdictLog('unchecked', { error: err.message, action: failClosed ? 'tempfail' : 'accept' }),
           failClosed
             ? 'spamd could not check the message: answered 451; check that spamd runs and answers in time'
-            : 'spamd could not check the message: accepted unscanned (on_failure: accept); check that spamd runs and answers in time',
+            : 'spamd could not check the message: accepted unscanned (on_error: fail-open); check that spamd runs and answers in time',
         );
         if (failClosed) return tempfail('Spam scanner unavailable, try again later', 451, '4.7.1', `unchecked: ${err.message}`);
         transaction.addHeader(...field(unscannedStatus('unchecked', 'spamd unavailable')));

@@ -50,15 +50,15 @@ export const SpamassassinOptions = Type.Object(
       description:
         "Time for spamd to take the message and answer (connect included); past it spamd counts as down. Keep it under the plugin's hook timeout (hook_timeout, 30s).",
     }),
-    on_failure: Type.Union([Type.Literal('accept'), Type.Literal('tempfail')], {
-      default: 'accept',
+    on_error: Type.Union([Type.Literal('fail-open'), Type.Literal('fail-closed')], {
+      default: 'fail-open',
       description:
-        'spamd down, timing out or answering an error: `accept` (fail-open) takes the message with `X-Spam-Status: unchecked (...)` and logs a warning; `tempfail` (fail-closed) answers 451 4.7.1 so the client retries.',
+        'spamd down, timing out or answering an error: fail-open accepts the message with `X-Spam-Status: unchecked (...)` and logs a warning; fail-closed answers 451 4.7.1 so the client retries later.',
     }),
-    scan_trusted: Type.Boolean({
+    skip_trusted: Type.Boolean({
       default: false,
       description:
-        'Scan mail from trusted clients (authenticated, or allowed to relay) too. false: their mail passes unscanned and untouched.',
+        'Do not scan mail from trusted clients: authenticated (AUTH) or allowed to relay (relay plugin, RELAYCLIENT); it passes unscanned and untouched.',
     }),
     max_response: Size({
       default: 65536,

@@ -10,6 +10,7 @@ import { CoreConfigSchema, DeliverySchema, ListenerSchema, PluginEntrySchema, Ro
 import { hookReference } from '../../core/hooks/reference.js';
 import { AuthOptions } from '../../plugins/auth/options.js';
 import { BlacklistOptions } from '../../plugins/blacklist/options.js';
+import { ClamavOptions } from '../../plugins/clamav/options.js';
 import { FileUsersOptions } from '../../plugins/file-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { RelayOptions } from '../../plugins/relay/options.js';
@@ -38,6 +39,7 @@ export function expectedTables(): Record<string, string> {
     relay: optionsTable(RelayOptions),
     size: optionsTable(SizeOptions),
     blacklist: optionsTable(BlacklistOptions),
+    clamav: optionsTable(ClamavOptions),
     spamassassin: optionsTable(SpamassassinOptions),
   };
 }

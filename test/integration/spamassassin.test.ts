@@ -26,8 +26,8 @@ const PIPELINES: Record<string, string> = {
   reject: 'reject: 15',
   high: 'tag: 2000',
   small: 'max_size: 1KB',
-  closed: 'on_failure: tempfail',
-  trusted: '{}',
+  closed: 'on_error: fail-closed',
+  trusted: 'skip_trusted: true',
 };
 
 describe('spamassassin with a real spamd', () => {
@@ -76,7 +76,7 @@ describe('spamassassin with a real spamd', () => {
             : `\n  ${n}:\n    plugins:${entry(o)}`,
         ),
       `\n  slow:\n    plugins:${entry('{}', slowServer)}`,
-      `\n  slowclosed:\n    plugins:${entry('on_failure: tempfail', slowServer)}`,
+      `\n  slowclosed:\n    plugins:${entry('on_error: fail-closed', slowServer)}`,
     ].join('');
     gw = await startGateway({
       dir,
@@ -236,7 +236,7 @@ describe('spamassassin with a real spamd', () => {
     assert.match(String(warning.error), /within 1000 ms/);
   });
 
-  it('a slow spamd with on_failure tempfail: 451 4.7.1, not queued', async () => {
+  it('a slow spamd with on_error fail-closed: 451 4.7.1, not queued', async () => {
     const r = await sendTo('slowclosed', sample('ham'));
     assert.match(r.transcript, /<\*\* +451 4\.7\.1 Spam scanner unavailable, try again later/);
     assert.equal(r.id, undefined);
