@@ -33,7 +33,9 @@ export default definePlugin({
       // Whatever happens next, the sender's own verdict never reaches the mailbox.
       transaction.removeHeader('X-Spam-*');
       const started = performance.now();
+      // The same shape as clamav's verdict lines (event "scan"), so one query finds both.
       const verdictLog = (result: string, fields: Record<string, unknown> = {}) => ({
+        event: 'scan',
         queueId: transaction.id,
         scanner: SCANNER,
         result,
