@@ -51,7 +51,11 @@ describe('the shipped filtering gateway, end to end', () => {
     config = substitute(config, 'path: /var/spool/qgate', `path: ${join(dir, 'queue')}`);
     config = substitute(config, 'address: 0.0.0.0\n    port: 25', 'address: 127.0.0.1\n    port: 0');
     config = substitute(config, 'port: 2580', 'port: 0');
-    config = substitute(config, 'host: mailstore.customer-a.example\n      port: 25', `host: 127.0.0.1\n      port: ${storeA.port}`);
+    config = substitute(
+      config,
+      'host: mailstore.customer-a.example\n      port: 25',
+      `host: 127.0.0.1\n      port: ${storeA.port}`,
+    );
     for (const _ of [0, 1]) {
       const at = config.indexOf('host: mail.customer-b.example\n      port: 25');
       assert.ok(at >= 0);
@@ -79,7 +83,7 @@ describe('the shipped filtering gateway, end to end', () => {
     const file = join(dir, `msg-${Math.random().toString(36).slice(2)}.eml`);
     writeFileSync(file, message.replace(/\r?\n/g, '\r\n'));
     // swaks takes several recipients as one comma-separated --to.
-    const args = ['--from', 'sender@elsewhere.example', '--to', to.join(','), '--data', `@${file}`, ...extra];
+    const args = ['--from', 'sender@elsewhere.example', '--to', to.join(','), '--data', `@${file}`];
     const r = await swaks(gw.port, args);
     return { ...r, id: /queued as (\S+)/.exec(r.transcript)?.[1] };
   }
@@ -90,22 +94,26 @@ describe('the shipped filtering gateway, end to end', () => {
     for (;;) {
       const found = (await storedMessages(store.store)).find((m) => m.data.includes(marker));
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(
-          `no message with ${marker} at the mailstore: ${store.log()}\ndeliveries: ${JSON.stringify(gw.logs.filter((l) => l.component === 'delivery'))}`,
-        );
+      if (Date.now() > deadline) {
+        const deliveries = JSON.stringify(gw.logs.filter((l) => l.component === 'delivery'));
+        throw new Error(`no message with ${marker} at the mailstore: ${store.log()}\ndeliveries: ${deliveries}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
   const header = (data: Buffer, name: string) => {
-    const head = data.toString('latin1').split(/\r?\n\r?\n/)[0]!.replace(/\r?\n[ \t]+/g, ' ');
+    const head = data
+      .toString('latin1')
+      .split(/\r?\n\r?\n/)[0]!
+      .replace(/\r?\n[ \t]+/g, ' ');
     return head
       .split(/\r?\n/)
       .filter((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))
       .map((l) => l.slice(name.length + 1).trim());
   };
 
-  it('ham reaches each customer\'s mailstore with its spam verdict; the sender\'s own X-Spam-Flag is gone', async () => {
+  it("ham reaches each customer's mailstore with its spam verdict; the sender's own X-Spam-Flag is gone", async () => {
     const ham = read(spamd.samples.ham)
       .replace('Subject:', 'X-Spam-Flag: NO\nSubject:')
       .replace(/\n\n/, '\nX-Marker: e2e-ham\n\n');
@@ -136,7 +144,7 @@ describe('the shipped filtering gateway, end to end', () => {
     assert.equal(r.id, undefined);
   });
 
-  it('recipients are checked against each route\'s list at RCPT; other domains are no relay', async () => {
+  it("recipients are checked against each route's list at RCPT; other domains are no relay", async () => {
     const smtp = (await RawSmtp.session(gw.port)).smtp;
     await smtp.command('EHLO client.elsewhere.example');
     assert.equal((await smtp.command('MAIL FROM:<sender@elsewhere.example>')).code, 250);
