@@ -48,7 +48,7 @@ describe('the shipped filtering gateway, end to end', () => {
     mkdirSync(join(dir, 'pipelines'));
     cpSync(join(REPO, RECIPIENTS), join(dir, RECIPIENTS), { recursive: true });
     let config = readFileSync(join(REPO, CONFIG), 'utf8');
-    config = substitute(config, 'path: /var/spool/qgate', `path: ${join(dir, 'queue')}`);
+    config = substitute(config, 'path: /var/lib/qgate/queue', `path: ${join(dir, 'queue')}`);
     config = substitute(config, 'address: 0.0.0.0\n    port: 25', 'address: 127.0.0.1\n    port: 0');
     config = substitute(config, 'port: 2580', 'port: 0');
     config = substitute(
