@@ -33,10 +33,10 @@ export default definePlugin({
       // Whatever happens next, the sender's own verdict never reaches the mailbox.
       transaction.removeHeader('X-Spam-*');
       const started = performance.now();
-      // The same shape as clamav's verdict lines (event "scan"), so one query finds both.
+      // The same shape as clamav's verdict lines (event "scan"), so one query finds both; the
+      // handler's logger already carries the queueId.
       const verdictLog = (result: string, fields: Record<string, unknown> = {}) => ({
         event: 'scan',
-        queueId: transaction.id,
         scanner: SCANNER,
         result,
         ...fields,

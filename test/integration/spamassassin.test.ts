@@ -9,7 +9,7 @@
  * to stall.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ import { swaks } from '../harness/clients.js';
 import { maildirFiles, makeMaildir, waitDone } from '../harness/delivery.js';
 import { type Gateway, type LogLine, startGateway } from '../harness/gateway.js';
 import { type SpamdService, startService } from '../harness/services.js';
+import { askSpamd, type SpamdCommand } from '../../plugins/spamassassin/client.js';
+import { parseSymbols } from '../../plugins/spamassassin/response.js';
 
 /** Listener name -> the spamassassin options of its pipeline. */
 const PIPELINES: Record<string, string> = {
@@ -136,6 +138,26 @@ describe('spamassassin with a real spamd', () => {
   function verdictLine(id: string): Promise<LogLine> {
     return gw.waitForLog((l) => l.scanner === 'spamassassin' && l.queueId === id, 10_000);
   }
+
+  it('the client speaks every command to the real spamd: PING, CHECK, SYMBOLS, REPORT, PROCESS', async () => {
+    const address = { host: '127.0.0.1', port: spamd.port };
+    const file = spamd.samples.gtube;
+    const message = { size: statSync(file).size, stream: () => createReadStream(file) };
+    const ask = (command: SpamdCommand) =>
+      askSpamd(address, { command, ...(command === 'PING' ? {} : { message }), timeoutMs: 20_000, maxResponse: 65536 });
+    const ping = await ask('PING');
+    assert.equal(ping.message, 'PONG');
+    const check = await ask('CHECK');
+    assert.equal(check.verdict?.spam, true);
+    assert.equal(check.body.length, 0);
+    assert.ok(parseSymbols((await ask('SYMBOLS')).body).includes('GTUBE'));
+    assert.match((await ask('REPORT')).body.toString(), /GTUBE/);
+    const processed = (await ask('PROCESS')).body.toString('latin1');
+    assert.match(processed, /^X-Spam-Flag: YES$/m);
+    assert.ok(processed.includes('GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL'));
+    const user = await askSpamd(address, { command: 'CHECK', message, user: 'nobody', timeoutMs: 20_000, maxResponse: 65536 });
+    assert.equal(user.code, 0);
+  });
 
   it('GTUBE is tagged: X-Spam-Flag, X-Spam-Score, X-Spam-Status and the Subject prefix in the Maildir copy', async () => {
     const r = await sendTo('tag', sample('gtube'));
