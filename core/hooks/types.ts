@@ -91,6 +91,20 @@ export interface Transaction {
   quarantine(reason: string): void;
   /** The quarantine reason, once a plugin asked for it. */
   readonly quarantined: string | undefined;
+  /**
+   * From the message hook: once the transaction's outcome is known (refused, or committed),
+   * the core queues a short plain-text notice to `to` (an administrator) from the null sender
+   * <>, like a bounce. At most 5 per transaction; the text is cut at 10,000 characters.
+   */
+  notify(to: string, subject: string, text: string): void;
+  readonly notices: readonly Notice[];
+}
+
+/** A notice a plugin asked for (transaction.notify). */
+export interface Notice {
+  readonly to: string;
+  readonly subject: string;
+  readonly text: string;
 }
 
 export interface Session {

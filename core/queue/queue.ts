@@ -19,7 +19,10 @@ export interface Spool {
   onDrain(callback: () => void): void;
   /** Writes out everything queued, so `path` holds the whole message (not yet durable). */
   finish(): Promise<void>;
-  /** Stores the envelope with the message, makes both durable and commits them atomically. Resolves only then. */
+  /**
+   * Stores the envelope with the message, makes both durable and commits them atomically. Resolves only then.
+   * An envelope with `quarantine` is committed as held: kept, not announced, never delivered until released.
+   */
   commit(envelope: Envelope): Promise<void>;
   /** Removes whatever was written. Safe to call at any point, more than once. */
   discard(): Promise<void>;

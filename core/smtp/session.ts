@@ -18,6 +18,7 @@ import { Notes } from '../hooks/notes.js';
 import { RECORD } from '../hooks/record.js';
 import type { AcceptResult, DisconnectResult, HookResult, RejectResult } from '../hooks/results.js';
 import type { Decision, HeloInfo, Session, TlsInfo } from '../hooks/types.js';
+import { renderNotice } from '../message/notice.js';
 import { receivedHeader } from '../message/received.js';
 import { countMessage, countTls, reasonClass } from '../metrics/metrics.js';
 import type { Address, Envelope } from '../model/index.js';
@@ -592,7 +593,10 @@ export class SmtpSession implements Session {
       await this.endTransaction(null);
       return true;
     };
-    if (await stopped(await hooks.message.promise(this, txn, message))) return;
+    if (await stopped(await hooks.message.promise(this, txn, message))) {
+      await this.queueNotices(txn);
+      return;
+    }
     // A held message stays in the queue's quarantine area: no queue plugin may take it elsewhere.
     const queued = txn.quarantined === undefined ? await hooks.queue.promise(this, txn, message) : undefined;
     if (await stopped(queued)) return;
@@ -617,7 +621,39 @@ export class SmtpSession implements Session {
     this.messages++;
     this.send(reply);
     this.logTransaction(txn, 'queued', reply, undefined, undefined, spool.size);
+    await this.queueNotices(txn);
     await this.endTransaction(null);
+  }
+
+  /**
+   * The notices plugins asked for (transaction.notify), each queued as a message of its own
+   * from <>, after the client has its reply. A notice that cannot be queued is logged and
+   * dropped: it never changes what the client was told.
+   */
+  private async queueNotices(txn: SmtpTransaction): Promise<void> {
+    for (const notice of txn.notices) {
+      const id = newQueueId();
+      const now = new Date();
+      const spool = this.settings.queue.createSpool(id);
+      try {
+        spool.write(renderNotice({ hostname: this.hostname, ...notice, date: now, messageId: id }));
+        await spool.commit(
+          createEnvelope({
+            id,
+            received: now,
+            sender: '',
+            recipients: [notice.to],
+            size: spool.size,
+            client: { address: '127.0.0.1', port: 0, helo: this.hostname },
+            listener: this.listener,
+          }),
+        );
+        this.log.info({ event: 'notice', queueId: txn.id, noticeId: id, to: notice.to }, 'notice queued');
+      } catch (err) {
+        await spool.discard();
+        this.log.error({ err, queueId: txn.id, to: notice.to }, 'cannot queue a notice; check the queue disk');
+      }
+    }
   }
 
   private envelope(txn: SmtpTransaction, size: number): Envelope {

@@ -3,9 +3,12 @@
  * the mutable state behind the Transaction and Capabilities interfaces.
  */
 import { Notes } from '../hooks/notes.js';
-import type { Capabilities, Decision, Recipient, Transaction } from '../hooks/types.js';
+import type { Capabilities, Decision, Notice, Recipient, Transaction } from '../hooks/types.js';
 import { checkRemoval } from '../message/removed-fields.js';
 import type { Address, EsmtpParameters, HeaderField } from '../model/index.js';
+
+const MAX_NOTICES = 5;
+const MAX_NOTICE_TEXT = 10_000;
 
 export class SmtpTransaction implements Transaction {
   readonly recipients: Recipient[] = [];
@@ -18,6 +21,7 @@ export class SmtpTransaction implements Transaction {
   /** Recipients refused, with the reply they got (for the log line). */
   readonly refused: { address: string; code: number }[] = [];
   quarantined: string | undefined;
+  readonly notices: Notice[] = [];
 
   constructor(
     readonly id: string,
@@ -31,6 +35,13 @@ export class SmtpTransaction implements Transaction {
   quarantine(reason: string): void {
     // A bound like a header's: the reason is stored in the envelope and shown by the CLI.
     this.quarantined ??= reason.replace(/[\r\n]+/g, ' ').slice(0, 500) || 'quarantined';
+  }
+
+  notify(to: string, subject: string, text: string): void {
+    // Bounded: a plugin bug must not turn one message into a flood, or a huge one.
+    if (!/^[^\s<>@]+@[^\s<>@]+$/.test(to)) throw new RangeError(`not an address to notify: "${to}"`);
+    if (this.notices.length >= MAX_NOTICES) return;
+    this.notices.push({ to, subject: subject.slice(0, 200), text: text.slice(0, MAX_NOTICE_TEXT) });
   }
 
   addHeader(name: string, value: string): void {

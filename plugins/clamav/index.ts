@@ -7,7 +7,7 @@
  * error means 451 4.7.1 unless fail-open is chosen. Never reads the message
  * into memory, and never lets a message through as scanned without clamd's OK.
  */
-import { definePlugin, next, reject, type Transaction, tempfail } from '../../core/plugin-api/index.js';
+import { definePlugin, next, reject, type Session, type Transaction, tempfail } from '../../core/plugin-api/index.js';
 import { type ClamdAddress, describeAddress, scanStream } from './clamd-client.js';
 import { ClamavOptions } from './options.js';
 import { ScanFailure } from './reply.js';
@@ -19,6 +19,25 @@ export const STATUS_HEADER = 'X-Virus-Status';
 /** A virus name as clamd reports it, made safe for a reply line and a header (printable ASCII, bounded). */
 function printable(name: string): string {
   return name.replace(/[^\x21-\x7e]+/g, '_').slice(0, 200);
+}
+
+const DONE: Record<ClamavOptions['action'], string> = {
+  reject: 'rejected with 554 5.7.0; nothing was queued',
+  quarantine: 'accepted and held in the quarantine (qgate quarantine show ID; release or delete)',
+  tag: 'accepted and delivered with the header X-Virus-Status',
+};
+
+/** The administrator's notice: what was found, what was done, and who sent it to whom. */
+function noticeText(session: Session, transaction: Transaction, virus: string, action: ClamavOptions['action']): string {
+  return [
+    `clamav found ${virus} in a message to ${session.hostname}.`,
+    '',
+    `Queue id:   ${transaction.id}`,
+    `Action:     ${DONE[action].replace('ID', transaction.id)}`,
+    `Client:     ${session.remote.address} (helo ${session.helo?.domain ?? '-'})`,
+    `Sender:     <${transaction.sender?.address ?? ''}>`,
+    `Recipients: ${transaction.recipients.map((r) => `<${r.address.address}>`).join(', ')}`,
+  ].join('\n');
 }
 
 export default definePlugin({
@@ -91,6 +110,9 @@ export default definePlugin({
       }
       const virus = printable(verdict.virus);
       logVerdict(transaction, { result: 'infected', virus, action: options.action, ms }, `infected: ${virus}`);
+      if (options.notify) {
+        transaction.notify(options.notify, `Virus found: ${virus}`, noticeText(session, transaction, virus, options.action));
+      }
       switch (options.action) {
         case 'reject':
           // Like clamav-milter and amavis: permanent, naming what was found (RFC 3463 5.7.0: security).

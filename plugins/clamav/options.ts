@@ -57,6 +57,14 @@ export const ClamavOptions = Type.Object(
       description:
         'clamd down, too slow, busy or answering an error: fail-closed answers 451 4.7.1 (the client retries later; nothing unscanned gets in), fail-open accepts the message with `X-Virus-Status: Unscanned (<why>)` and logs a warning.',
     }),
+    notify: Type.Optional(
+      Type.String({
+        pattern: '^[^\\s<>@]+@[^\\s<>@]+$',
+        expected: 'an address like postmaster@example.net',
+        description:
+          'Address that gets a notice for every infected message (virus, action, queue id, client, sender, recipients), queued from <> like a bounce. Not set: no notices.',
+      }),
+    ),
     skip_trusted: Type.Boolean({
       default: false,
       description: 'Do not scan mail from trusted clients: authenticated (AUTH) or allowed to relay (relay plugin, RELAYCLIENT).',

@@ -59,6 +59,13 @@ async function delivered(id: string, marker: string): Promise<string> {
   return readFileSync(file!, 'latin1');
 }
 
+/** The notice in postmaster's Maildir that names queue id `id`. */
+function noticeFor(id: string): string {
+  const files = maildirFiles(mail, 'example.test', 'postmaster').filter((f) => readFileSync(f, 'utf8').includes(id));
+  assert.equal(files.length, 1, `one notice about ${id}`);
+  return readFileSync(files[0]!, 'utf8');
+}
+
 function listener(name: string, pipeline: string): string {
   return `
   - name: ${name}
@@ -94,6 +101,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'qgate-clamav-'));
   mail = join(dir, 'mail');
   makeMaildir(mail, 'example.test', 'bob');
+  makeMaildir(mail, 'example.test', 'postmaster');
   const tcp = `host: 127.0.0.1\nport: ${clamd.port}`;
   gw = await startGateway({
     dir,
@@ -112,15 +120,26 @@ before(async () => {
       listener('open', 'open'),
       listener('slow', 'slow'),
       listener('quarantine', 'quarantine'),
+      listener('trusted', 'trusted'),
     ].join(''),
     extraPipelines: [
       pipeline('tag', `${tcp}\naction: tag`),
-      pipeline('socket', `socket: ${clamd.socket}`),
+      pipeline('socket', `socket: ${clamd.socket}\nnotify: postmaster@example.test`),
       pipeline('small', `${tcp}\naction: tag\nmax_size: 2KB`),
       pipeline('smallfail', `${tcp}\nmax_size: 2KB\noversize: tempfail`),
       pipeline('open', `${tcp}\non_error: fail-open`),
       pipeline('slow', `port: ${silentPort}\ntimeout: 1500ms`),
-      pipeline('quarantine', `${tcp}\naction: quarantine`),
+      pipeline('quarantine', `${tcp}\naction: quarantine\nnotify: postmaster@example.test`),
+      `
+  trusted:
+    plugins:
+      - use: relay
+        with:
+          clients: [127.0.0.1]
+      - use: clamav
+        with:
+          port: ${clamd.port}
+          skip_trusted: true`,
     ].join(''),
     delivery: `
   local_domains: [example.test]
@@ -188,6 +207,24 @@ describe('clamav: verdicts of a real clamd', () => {
     assert.equal(clean.code, 0, clean.transcript);
     const bad = await sendTo('socket', sample(clamd.samples.marker, 'socket-marker'));
     assert.match(bad.transcript, /<\*\* +554 5\.7\.0 .*QGate\.Test\.Marker-1/);
+    // notify: the administrator hears of the rejected message through the queue.
+    const notice = await gw.waitForLog((l) => l.event === 'notice');
+    await waitDone(gw, String(notice.noticeId));
+    const text = noticeFor(String(notice.queueId));
+    assert.match(text, /^Subject: Virus found: QGate\.Test\.Marker-1/m);
+    assert.match(text, /^Return-Path: <>$/m);
+    assert.match(text, /Action: +rejected with 554 5\.7\.0/);
+    assert.match(text, /Sender: +<mallory@example\.org>/);
+  });
+});
+
+describe('clamav: trusted clients', () => {
+  it('skip_trusted: mail from a client allowed to relay is not scanned', async () => {
+    const r = await sendTo('trusted', sample(clamd.samples.marker, 'trusted-marker'));
+    assert.equal(r.code, 0, r.transcript);
+    const copy = await delivered(queuedId(r.transcript), 'trusted-marker');
+    assert.doesNotMatch(copy, /X-Virus-Status/);
+    assert.ok(gw.logs.some((l) => l.event === 'scan' && l.result === 'skipped' && l.why === 'trusted client'));
   });
 });
 
@@ -231,6 +268,9 @@ describe('clamav: quarantine', () => {
     assert.equal(copiesOf(mail, 'example.test', 'bob', 'held-one'), 0);
     const log = await gw.waitForLog((l) => l.event === 'message' && l.queueId === id);
     assert.match(String(log.quarantined), /clamav: .*eicar/i);
+    const notice = await gw.waitForLog((l) => l.event === 'notice' && l.queueId === id);
+    await waitDone(gw, String(notice.noticeId));
+    assert.match(noticeFor(id), /Action: +accepted and held in the quarantine \(qgate quarantine show \w+/);
 
     const list = await cli('list');
     assert.equal(list.code, 0, list.stderr);

@@ -14,12 +14,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { askSpamd, type SpamdCommand } from '../../plugins/spamassassin/client.js';
+import { parseSymbols } from '../../plugins/spamassassin/response.js';
 import { swaks } from '../harness/clients.js';
 import { maildirFiles, makeMaildir, waitDone } from '../harness/delivery.js';
 import { type Gateway, type LogLine, startGateway } from '../harness/gateway.js';
 import { type SpamdService, startService } from '../harness/services.js';
-import { askSpamd, type SpamdCommand } from '../../plugins/spamassassin/client.js';
-import { parseSymbols } from '../../plugins/spamassassin/response.js';
 
 /** Listener name -> the spamassassin options of its pipeline. */
 const PIPELINES: Record<string, string> = {
