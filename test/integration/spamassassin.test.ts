@@ -3,8 +3,8 @@
  * the client and the delivered Maildir copy as the proof: GTUBE rejected,
  * tagged (with and without a Subject prefix) and below a raised threshold, ham,
  * the sender's own X-Spam-* fields removed, a message above max_size skipped,
- * trusted clients passed, spamd killed (fail-open header, fail-closed 451), and
- * a slow spamd timing out. The slow spamd is a tiny stand-in server in this
+ * spamd over TCP and over its unix socket, trusted clients passed, spamd killed
+ * (fail-open header, fail-closed 451), and a slow spamd timing out. The slow spamd is a tiny stand-in server in this
  * test that takes the request and never answers: a real spamd cannot be told
  * to stall.
  */
@@ -30,6 +30,7 @@ const PIPELINES: Record<string, string> = {
   small: 'max_size: 1KB',
   closed: 'on_error: fail-closed',
   trusted: 'skip_trusted: true',
+  socket: '{}',
 };
 
 describe('spamassassin with a real spamd', () => {
@@ -73,9 +74,11 @@ describe('spamassassin with a real spamd', () => {
       ...Object.entries(PIPELINES)
         .slice(1)
         .map(([n, o]) =>
-          n === 'trusted'
-            ? `\n  ${n}:\n    plugins:\n      - use: relay\n        with:\n          clients: [127.0.0.1]${entry(o)}`
-            : `\n  ${n}:\n    plugins:${entry(o)}`,
+          n === 'socket'
+            ? `\n  ${n}:\n    plugins:${entry(o, `socket: ${spamd.socket}`)}`
+            : n === 'trusted'
+              ? `\n  ${n}:\n    plugins:\n      - use: relay\n        with:\n          clients: [127.0.0.1]${entry(o)}`
+              : `\n  ${n}:\n    plugins:${entry(o)}`,
         ),
       `\n  slow:\n    plugins:${entry('{}', slowServer)}`,
       `\n  slowclosed:\n    plugins:${entry('on_error: fail-closed', slowServer)}`,
@@ -181,6 +184,13 @@ describe('spamassassin with a real spamd', () => {
     const record = await gw.waitForLog((l) => l.queueId === r.id && Array.isArray(l.decisions), 10_000);
     const decision = (record.decisions as { plugin: string; reason?: string }[]).find((d) => d.plugin === 'spamassassin');
     assert.equal(decision?.reason, `spam score=${score} required=5.0`);
+  });
+
+  it("over spamd's unix socket: GTUBE is tagged", async () => {
+    const r = await sendTo('socket', sample('gtube'));
+    const copy = await delivered(r.id!);
+    assert.deepEqual(all(copy, 'X-Spam-Flag'), ['YES']);
+    assert.equal((await verdictLine(r.id!)).result, 'spam');
   });
 
   it('GTUBE without a Subject prefix keeps its Subject', async () => {
