@@ -24,9 +24,12 @@
 #                                      interleaved; SYSTEMS "qgate qgate-nometrics", LOADS
 #                                      default "20000:4096:10 20000:4096:50", REPS 3)
 #        bash bench/run.sh scanners   (npm run bench -- scanners: qgate without scanners
-#                                      against qgate-clamav (every message scanned by a
-#                                      private clamd from test/services), interleaved;
-#                                      SYSTEMS "qgate qgate-clamav", LOADS default
+#                                      against qgate-clamav, qgate-spamassassin and
+#                                      qgate-scanners (both, as the filtering gateway has
+#                                      them; every message scanned by a private clamd and
+#                                      spamd from test/services), interleaved; SYSTEMS
+#                                      "qgate qgate-clamav qgate-spamassassin
+#                                      qgate-scanners", SPAMD_MAX_CHILDREN (4), LOADS default
 #                                      "2000:4096:10 2000:4096:50"; prints the msgs/s ratio,
 #                                      the p99 added per session and the scans in flight)
 # Env:
@@ -66,11 +69,11 @@ case "${1:-}" in
     REPS=${REPS:-3}
     ;;
   scanners)
-    SYSTEMS=${SYSTEMS:-"qgate qgate-clamav"}
+    SYSTEMS=${SYSTEMS:-"qgate qgate-clamav qgate-spamassassin qgate-scanners"}
     LOADS=${LOADS:-"2000:4096:10 2000:4096:50"}
     scanners=1
     ;;
-  -h | --help | help) sed -n '2,46p' "$0"; exit 0 ;;
+  -h | --help | help) sed -n '2,49p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac
@@ -126,12 +129,24 @@ start_clamd() {
   eval "$env"
   export CLAMD_PORT
 }
+# The private spamd, the same way; as many children as clamd has threads (4), so both
+# scanners can work on as many messages at once.
+spamd_dir=$WORK/spamd
+start_spamd() {
+  [ -n "${SPAMD_PORT:-}" ] && return 0
+  local env
+  env=$(SPAMD_MAX_CHILDREN=${SPAMD_MAX_CHILDREN:-4} bash "$root/test/services/start-spamd.sh" "$spamd_dir" "${BENCH_SPAMD_PORT:-3783}") ||
+    die "spamd did not start"
+  eval "$env"
+  export SPAMD_PORT
+}
 cleanup() {
   [ -n "$loader" ] && kill -TERM "$loader" 2>/dev/null && wait "$loader" 2>/dev/null || true
   [ -n "$watcher" ] && kill -TERM "$watcher" 2>/dev/null && wait "$watcher" 2>/dev/null || true
   bash "$here/qgate/stop.sh" "$WORK" 2>/dev/null || true
   bash "$here/postfix/stop.sh" "$WORK/postfix" 2>/dev/null || true
   [ -d "$clamd_dir" ] && bash "$root/test/services/stop-clamd.sh" "$clamd_dir" 2>/dev/null || true
+  [ -d "$spamd_dir" ] && bash "$root/test/services/stop-spamd.sh" "$spamd_dir" 2>/dev/null || true
   if [ "${KEEP:-0}" = 1 ]; then note "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -182,6 +197,19 @@ run_one() {
       pid=$(QGATE_CONFIG_TEMPLATE=$here/qgate/config-clamav.yaml.in bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) ||
         err="qgate did not start"
       ;;
+    qgate-spamassassin)
+      start_spamd
+      port=$QGATE_PORT
+      pid=$(QGATE_CONFIG_TEMPLATE=$here/qgate/config-spamassassin.yaml.in bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) ||
+        err="qgate did not start"
+      ;;
+    qgate-scanners)
+      start_clamd
+      start_spamd
+      port=$QGATE_PORT
+      pid=$(QGATE_CONFIG_TEMPLATE=$here/qgate/config-scanners.yaml.in bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) ||
+        err="qgate did not start"
+      ;;
   esac
   load1=$(cut -d' ' -f1 /proc/loadavg)
   if [ -z "$err" ]; then
@@ -211,7 +239,7 @@ run_one() {
     fi
   fi
   case $sys in
-    qgate | qgate-nometrics | qgate-clamav) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
+    qgate | qgate-nometrics | qgate-clamav | qgate-spamassassin | qgate-scanners) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
     postfix) bash "$here/postfix/stop.sh" "$WORK/postfix" || note "could not stop Postfix" ;;
   esac
   if [ -z "$res" ]; then [ "$rc" = 0 ] && rc=1; res="{\"rc\":$rc}"; fi

@@ -83,6 +83,7 @@ export async function formatEnvelope(
       };
       return `recipient: <${r.address}>  ${describeRecipient(rs)}`;
     }),
+    ...(env.removedHeaders ?? []).map((name) => `removed header: ${name}`),
     ...env.addedHeaders.map((h) => `added header: ${h.name}: ${h.value}`),
     '',
   ];

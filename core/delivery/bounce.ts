@@ -88,7 +88,9 @@ export class Bouncer {
     // The original as it was delivered (with the fields plugins added); an entry gone missing returns nothing.
     const stored = queue.readMessage(id);
     const max = this.settings.bounceMaxBytes + 1;
-    const original = stored ? await readPrefix(deliveredMessage(stored, env.addedHeaders), max) : Buffer.alloc(0);
+    const original = stored
+      ? await readPrefix(deliveredMessage(stored, env.addedHeaders, env.removedHeaders), max)
+      : Buffer.alloc(0);
     const recipients: DsnRecipient[] = failed.map((r) => ({
       recipient: r.address,
       action: 'failed',

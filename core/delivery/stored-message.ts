@@ -1,7 +1,7 @@
 /*
  * A queued message as delivery hands it on: a fresh stream of the entry's
  * bytes as delivered (core/message/delivered.ts: the fields plugins added go
- * after the Received field). A missing or damaged entry gives a stream that
+ * after the Received field, the fields they removed are gone). A missing or damaged entry gives a stream that
  * fails, so the attempt defers instead of delivering an empty message. Reads
  * only; never a copy held in memory.
  */
@@ -12,5 +12,7 @@ import type { MessageQueue } from '../queue/queue.js';
 
 export function deliveredStream(queue: Pick<MessageQueue, 'readMessage'>, envelope: Envelope): Readable {
   const stored = queue.readMessage(envelope.id);
-  return stored ? deliveredMessage(stored, envelope.addedHeaders) : missingMessage(`queue entry ${envelope.id}`);
+  return stored
+    ? deliveredMessage(stored, envelope.addedHeaders, envelope.removedHeaders)
+    : missingMessage(`queue entry ${envelope.id}`);
 }

@@ -138,7 +138,7 @@ export const HOOK_TABLE = Object.freeze({
     fires: 'end of data, before the reply; the message is spooled (the qmail-queue point: scanners run here)',
     shows: '`session, transaction, message`',
     returns:
-      '`reject`, `disconnect`; `transaction.addHeader(name, value)`; `transaction.quarantine(reason)`: committed to the quarantine area, not delivered; `transaction.notify(to, subject, text)`: a notice queued from <> once the outcome is known',
+      '`reject`, `disconnect`; `transaction.addHeader(name, value)`, `transaction.removeHeader(name)`; `transaction.quarantine(reason)`: committed to the quarantine area, not delivered; `transaction.notify(to, subject, text)`: a notice queued from <> once the outcome is known',
   }),
   queue: decision<[Session, Transaction, SpooledMessage]>({
     scope: 'session',

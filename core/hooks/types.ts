@@ -69,6 +69,19 @@ export interface Transaction {
   /** Header fields plugins add; stored with the envelope and prepended on delivery. */
   readonly addedHeaders: readonly HeaderField[];
   addHeader(name: string, value: string): void;
+  /**
+   * Names of the client's header fields left out of the queued copy (exact, or a prefix
+   * ending in "*"), stored with the envelope and applied on delivery.
+   */
+  readonly removedHeaders: readonly string[];
+  /**
+   * Removes the client's header fields called `name` ("X-Spam-Flag"), or starting with a
+   * prefix ("X-Spam-*"), without case, folded lines and all, from the message as delivered.
+   * Fields added with addHeader are never removed, so remove then add replaces a field
+   * (a Subject rewrite). Received fields are never removed (RFC 5321 4.4): naming one throws.
+   * The spool itself is unchanged: later message-hook plugins still read the original.
+   */
+  removeHeader(name: string): void;
   readonly decisions: readonly Decision[];
   /**
    * From the message hook: the message is committed to the queue's quarantine area instead

@@ -2,13 +2,15 @@
  * The message as delivered: the stored message (the gateway's Received field,
  * then what the client sent) with the header fields plugins added in the
  * message hook right after that Received field, so the trace field stays on
- * top (RFC 5321 4.4) and the client's header section follows unchanged. Local
+ * top (RFC 5321 4.4), and the client's header section after it without the
+ * fields plugins removed (transaction.removeHeader), otherwise unchanged. Local
  * and remote delivery, the deliver hook, forwards and the original a bounce
  * returns all read it. A stream: it looks only at the first header field and
  * passes every byte on as it comes; nothing is held in memory.
  */
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { HeaderField } from '../model/index.js';
+import { RemoveFields } from './removed-fields.js';
 
 const LF = 0x0a;
 const SP = 0x20;
@@ -82,16 +84,25 @@ function isReceived(start: Buffer): boolean {
   return start.subarray(0, RECEIVED.length).toString('latin1').toLowerCase() === RECEIVED;
 }
 
-/** `stored` with `added` after its Received field; `stored` itself when nothing was added. */
-export function deliveredMessage(stored: Readable, added: readonly HeaderField[]): Readable {
-  if (added.length === 0) return stored;
-  const out = new AfterReceived(headerLines(added));
+/**
+ * `stored` without the client's fields named in `removed` (removed-fields.ts) and with
+ * `added` after its Received field; `stored` itself when nothing was added or removed.
+ */
+export function deliveredMessage(stored: Readable, added: readonly HeaderField[], removed: readonly string[] = []): Readable {
+  let out = stored;
+  // Removal first, so a field a plugin added is never removed again (remove, then add: a replacement).
+  if (removed.length) out = chain(out, new RemoveFields(removed));
+  if (added.length) out = chain(out, new AfterReceived(headerLines(added)));
+  return out;
+}
+
+function chain(from: Readable, to: Transform): Readable {
   // Errors travel on (a damaged entry must fail the attempt, not end the message early).
-  stored.on('error', (err) => out.destroy(err));
-  out.on('close', () => {
-    if (!stored.destroyed) stored.destroy();
+  from.on('error', (err) => to.destroy(err));
+  to.on('close', () => {
+    if (!from.destroyed) from.destroy();
   });
-  return stored.pipe(out);
+  return from.pipe(to);
 }
 
 /** A stream that fails at once: the message to deliver is missing. */

@@ -32,6 +32,11 @@ export interface Envelope {
   readonly authenticatedUser?: string;
   /** Header fields plugins added in the message hook; prepended on delivery. */
   readonly addedHeaders: readonly HeaderField[];
+  /**
+   * Header fields plugins removed in the message hook (names, or prefixes ending in "*"),
+   * left out of the client's header section on delivery. Absent when none.
+   */
+  readonly removedHeaders?: readonly string[];
   /** For a bounce: the queue id of the message it reports on. */
   readonly bounceOf?: string;
   /** A bounce of a bounce, sent to the double-bounce address; never bounced itself. */
@@ -60,6 +65,7 @@ export interface EnvelopeFields {
   readonly tls?: Envelope['tls'];
   readonly authenticatedUser?: string;
   readonly addedHeaders?: readonly HeaderField[];
+  readonly removedHeaders?: readonly string[];
   readonly bounceOf?: string;
   readonly doubleBounce?: boolean;
   readonly quarantine?: Envelope['quarantine'];
@@ -89,6 +95,7 @@ export function createEnvelope(f: EnvelopeFields): Envelope {
     ...(f.tls ? { tls: f.tls } : {}),
     ...(f.authenticatedUser ? { authenticatedUser: f.authenticatedUser } : {}),
     addedHeaders: f.addedHeaders ?? [],
+    ...(f.removedHeaders?.length ? { removedHeaders: [...f.removedHeaders] } : {}),
     ...(f.bounceOf ? { bounceOf: f.bounceOf } : {}),
     ...(f.doubleBounce ? { doubleBounce: true } : {}),
     ...(f.quarantine ? { quarantine: f.quarantine } : {}),

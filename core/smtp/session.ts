@@ -671,6 +671,7 @@ export class SmtpSession implements Session {
       tls: this.tls,
       authenticatedUser: this.authenticatedUser,
       addedHeaders: txn.addedHeaders,
+      removedHeaders: txn.removedHeaders,
       ...(txn.quarantined !== undefined ? { quarantine: { reason: txn.quarantined } } : {}),
     });
   }

@@ -4,6 +4,7 @@
  */
 import { Notes } from '../hooks/notes.js';
 import type { Capabilities, Decision, Notice, Recipient, Transaction } from '../hooks/types.js';
+import { checkRemoval } from '../message/removed-fields.js';
 import type { Address, EsmtpParameters, HeaderField } from '../model/index.js';
 
 const MAX_NOTICES = 5;
@@ -13,6 +14,7 @@ export class SmtpTransaction implements Transaction {
   readonly recipients: Recipient[] = [];
   readonly notes = new Notes();
   readonly addedHeaders: HeaderField[] = [];
+  readonly removedHeaders: string[] = [];
   readonly decisions: Decision[] = [];
   readonly startedAt = performance.now();
   sizeLimit: number | undefined;
@@ -45,6 +47,11 @@ export class SmtpTransaction implements Transaction {
   addHeader(name: string, value: string): void {
     if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) throw new RangeError(`invalid header field name "${name}"`);
     this.addedHeaders.push({ name, value: value.replace(/[\r\n]+/g, ' ') });
+  }
+
+  removeHeader(name: string): void {
+    const removal = checkRemoval(name);
+    if (!this.removedHeaders.some((r) => r.toLowerCase() === removal.toLowerCase())) this.removedHeaders.push(removal);
   }
 }
 

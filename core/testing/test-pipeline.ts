@@ -17,6 +17,7 @@ import { SourceFile } from '../config/source.js';
 import { parseDuration } from '../config/units.js';
 import { validate } from '../config/validate.js';
 import type { AuthVerdict, Credentials, Decision, GatewayInfo, UserRecord } from '../hooks/types.js';
+import { deliveredMessage } from '../message/delivered.js';
 import { DomainSet, type Envelope } from '../model/index.js';
 import { installApiResolution } from '../pipeline/api-resolution.js';
 import { listenerInfo, routedDomains } from '../pipeline/gateway-info.js';
@@ -97,6 +98,8 @@ export interface QueuedMessage {
   readonly content: string;
   /** Header fields plugins added with transaction.addHeader (prepended on delivery). */
   readonly addedHeaders: readonly { readonly name: string; readonly value: string }[];
+  /** The message as delivery sends it: fields plugins removed left out, added ones after the Received field. */
+  readonly delivered: string;
 }
 
 export interface TestPipeline {
@@ -292,7 +295,14 @@ class RunningTestPipeline implements TestPipeline {
       const envelope = await this.queue.envelope(id);
       const stream = this.queue.readMessage(id);
       if (!envelope || !stream) continue;
-      out.push({ id, envelope, content: await text(stream), addedHeaders: envelope.addedHeaders });
+      const delivered = this.queue.readMessage(id);
+      out.push({
+        id,
+        envelope,
+        content: await text(stream),
+        addedHeaders: envelope.addedHeaders,
+        delivered: delivered ? await text(deliveredMessage(delivered, envelope.addedHeaders, envelope.removedHeaders)) : '',
+      });
     }
     return out;
   }

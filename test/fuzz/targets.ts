@@ -15,6 +15,7 @@ export const TARGETS: readonly FuzzTarget[] = [
   { name: 'sasl', maxLen: 1024, smokeRuns: 1500, async: true },
   { name: 'dsn', maxLen: 4096, smokeRuns: 1000 },
   { name: 'headers', maxLen: 4096, smokeRuns: 3000 },
+  { name: 'removed-fields', maxLen: 4096, smokeRuns: 500, async: true },
   { name: 'units', maxLen: 256, smokeRuns: 3000 },
   { name: 'aliases', maxLen: 1024, smokeRuns: 600 },
   { name: 'blacklist', maxLen: 2048, smokeRuns: 2000 },

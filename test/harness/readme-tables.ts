@@ -16,6 +16,7 @@ import { LdapUsersOptions } from '../../plugins/ldap-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { RelayOptions } from '../../plugins/relay/options.js';
 import { SizeOptions } from '../../plugins/size/options.js';
+import { SpamassassinOptions } from '../../plugins/spamassassin/options.js';
 import { SqlUsersOptions } from '../../plugins/sql-users/options.js';
 import { StarttlsOptions } from '../../plugins/starttls/options.js';
 import { REPO } from './gateway.js';
@@ -43,6 +44,7 @@ export function expectedTables(): Record<string, string> {
     size: optionsTable(SizeOptions),
     blacklist: optionsTable(BlacklistOptions),
     clamav: optionsTable(ClamavOptions),
+    spamassassin: optionsTable(SpamassassinOptions),
   };
 }
 

@@ -72,6 +72,8 @@ export interface ClamdService extends Service {
 }
 
 export interface SpamdService extends Service {
+  /** spamd's unix socket (it listens there and on host:port). */
+  readonly socket: string;
   readonly samples: { readonly gtube: string; readonly ham: string };
 }
 
@@ -242,6 +244,9 @@ function describeService(instance: Instance): Service {
     case 'spamd': {
       const samples = get('SPAMD_SAMPLES');
       return Object.assign(base, {
+        get socket(): string {
+          return get('SPAMD_SOCKET');
+        },
         samples: { gtube: join(samples, 'gtube.eml'), ham: join(samples, 'ham.eml') },
       }) satisfies SpamdService;
     }

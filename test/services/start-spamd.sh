@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# start-spamd.sh DIR [PORT]: a private SpamAssassin spamd on 127.0.0.1:PORT (default 4783), offline
+# start-spamd.sh DIR [PORT]: a private SpamAssassin spamd on 127.0.0.1:PORT (default 4783) and the
+# unix socket DIR/spamd.sock, offline
 # and deterministic: local tests only (-L: no DNS, RBL, Razor, Pyzor, DCC), no Bayes, no auto-learn,
 # no user preferences, the rules Debian ships (no sa-update). Samples: DIR/samples/gtube.eml (spam,
 # score 1000) and ham.eml. Prints `export ...` lines; progress and errors go to stderr. Idempotent
-# like the other start scripts. Needs spamd, spamassassin and spamc.
+# like the other start scripts. Needs spamd, spamassassin and spamc. SPAMD_MAX_CHILDREN: how
+# many messages spamd checks at once (default 2; the scanners benchmark takes 4).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -15,7 +17,7 @@ RULES=/usr/share/spamassassin
 DIR=$(service_dir "$1")
 PORT=${2:-4783}
 TIMEOUT=${SERVICE_START_TIMEOUT:-90}
-PIDF=$DIR/spamd.pid LOG=$DIR/spamd.log SAMPLES=$DIR/samples
+PIDF=$DIR/spamd.pid LOG=$DIR/spamd.log SAMPLES=$DIR/samples SOCKET=$DIR/spamd.sock
 # spamd refuses to scan as root: as root its children run as nobody (-u), otherwise as the caller.
 RUN_USER=nobody
 [ "$(id -u)" = 0 ] || RUN_USER=$(id -un)
@@ -35,6 +37,7 @@ print_env() {
   cat <<EOF
 export SPAMD_HOST=127.0.0.1
 export SPAMD_PORT=$PORT
+export SPAMD_SOCKET=$SOCKET
 export SPAMD_PID=$(pid_from "$PIDF")
 export SPAMD_SAMPLES=$SAMPLES
 EOF
@@ -89,9 +92,9 @@ USER_OPT=()
 say "starting on 127.0.0.1:$PORT"
 t0=$(now)
 # Children are forked once the rules are compiled; the pid file is written just before.
-launch "$LOG" spamd --pidfile="$PIDF" --listen="127.0.0.1:$PORT" --allowed-ips=127.0.0.1 "${USER_OPT[@]}" -x -L \
+launch "$LOG" spamd --pidfile="$PIDF" --listen="127.0.0.1:$PORT" --listen="$SOCKET" --allowed-ips=127.0.0.1 "${USER_OPT[@]}" -x -L \
   --helper-home-dir="$DIR/home" --configpath="$RULES" --siteconfigpath="$DIR/etc" --syslog=stderr \
-  --min-children=1 --max-children=2 --timeout-child=60
+  --min-children=1 --max-children="${SPAMD_MAX_CHILDREN:-2}" --timeout-child=60
 wait_ready "$TIMEOUT" "$LOG" "spamd on 127.0.0.1:$PORT" answers "$LAUNCHED"
 say "ready in $(since "$t0")s (pid $(pid_from "$PIDF"))"
 print_env
