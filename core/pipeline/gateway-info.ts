@@ -16,6 +16,7 @@ export function listenerInfo(listener: ListenerConfig, hostname: string): Listen
     address: listener.address,
     port: listener.port,
     pipeline: listener.pipeline,
+    protocol: listener.protocol,
     hostname: listener.hostname ?? hostname,
   });
 }

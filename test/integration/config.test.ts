@@ -1165,9 +1165,20 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
     const r = await runCli(['check', 'config'], REPO);
     assert.equal(r.stderr, '');
     assert.equal(r.code, 0);
-    const [head, mx, submission, submissions, delivery, ...more] = blocks(r.stdout);
+    const [head, mx, submission, submissions, pop3, delivery, ...more] = blocks(r.stdout);
     assert.deepEqual(head, ['config.yaml: OK']);
-    assert.deepEqual(more, [], 'three listeners and delivery');
+    assert.deepEqual(more, [], 'four listeners and delivery');
+    assert.deepEqual(pop3, [
+      'listener pop3 (pop3) on 127.0.0.1:2110, pipeline pop3 (pipelines/pop3.yaml)',
+      '  plugins: starttls (built-in), file-users (built-in)',
+      '  init:         starttls',
+      '  lookupUser:   file-users',
+      '  authenticate: file-users',
+      '  tls:          starttls',
+      '  pop3-login:   -',
+      '  reload:       starttls -> file-users',
+      '  shutdown:     -',
+    ]);
     assert.deepEqual(delivery, [
       'delivery, no pipeline',
       '  plugins: (none)',
