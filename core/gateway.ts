@@ -182,6 +182,14 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
         log,
         reload: () => reload(),
         requestStop: () => shutdown(),
+        // The first pipeline with a plugin that keeps relay grants records it (they share one store).
+        grantRelay: async (request) => {
+          for (const pipeline of prepared.pipelines.values()) {
+            const answer = await pipeline.hooks.relayGrant.promise(request);
+            if (answer) return answer;
+          }
+          return undefined;
+        },
       });
     }
     for (const [i] of config.listeners.entries()) {

@@ -19,6 +19,8 @@ import type {
   MailArgs,
   Pop3Login,
   RcptArgs,
+  RelayGrantAnswer,
+  RelayGrantRequest,
   RouteQuery,
   Session,
   SpooledMessage,
@@ -220,6 +222,13 @@ export const HOOK_TABLE = Object.freeze({
     fires: 'a POP3 login succeeded or failed (USER/PASS, AUTH PLAIN)',
     shows: '`{ listener, client, user, ok, mechanism, tls, reason? }`',
     returns: 'nothing (relay-ctrl records the client for POP-before-SMTP)',
+  }),
+  relayGrant: service<[RelayGrantRequest], RelayGrantAnswer | undefined>({
+    scope: 'gateway',
+    args: ['request'],
+    fires: '`qgate relay allow` or `POST /api/relay`: an operator lets a client address relay for a while',
+    shows: '`{ address, forMs, by }`',
+    returns: '`{ until }` once recorded (relay-ctrl), or nothing: no plugin keeps relay grants',
   }),
   reload: lifecycle({
     scope: 'gateway',

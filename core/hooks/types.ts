@@ -261,6 +261,19 @@ export interface Pop3Login {
   readonly reason?: string;
 }
 
+/** An operator (qgate relay allow, the admin API) lets a client address relay for a while. */
+export interface RelayGrantRequest {
+  readonly address: string;
+  readonly forMs: number;
+  /** Who asked: "cli", "api". */
+  readonly by: string;
+}
+
+/** A plugin recorded the grant: until when it holds (ms since the epoch). */
+export interface RelayGrantAnswer {
+  readonly until: number;
+}
+
 /** One listener of the running gateway, as configured. */
 export interface ListenerInfo {
   readonly name: string;
@@ -283,4 +296,6 @@ export interface GatewayInfo {
   readonly localDomains: DomainSet;
   /** Domains with a static route (delivery.routes; the "*" smarthost is not one): relay domains with a next hop. */
   readonly routedDomains: DomainSet;
+  /** The queue directory, absolute; a plugin keeps its state next to it. Absent outside a configured gateway. */
+  readonly queuePath?: string;
 }

@@ -1,10 +1,59 @@
 /*
  * A raw POP3 client for the tests that need to see the exact lines (response
  * codes, pipelining, what comes back after a refused command): one socket,
- * single-line and multi-line responses read with time limits, STLS.
+ * single-line and multi-line responses read with time limits, STLS; and the
+ * listeners, pipeline and users file the POP3 tests configure.
  */
+import { chmodSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import bcrypt from 'bcryptjs';
+import type { TestCertificate } from './tls.js';
+
+export const ALICE = 'alice@example.test';
+export const PASSWORD = 'alice-pw';
+
+/** Two POP3 listeners on the "pop3" pipeline: pop3 (STLS) and pop3s (implicit TLS, in starttls' implicit_listeners). */
+export const POP3_LISTENERS = `
+  - name: pop3
+    address: 127.0.0.1
+    port: 0
+    pipeline: pop3
+    protocol: pop3
+  - name: pop3s
+    address: 127.0.0.1
+    port: 0
+    pipeline: pop3
+    protocol: pop3`;
+
+/** The users file: alice and bob, bcrypt hashes. */
+export function usersFile(dir: string): string {
+  const file = join(dir, 'users.yaml');
+  const hash = (pw: string) => bcrypt.hashSync(pw, 4).replace(/^\$2b\$/, '$2y$');
+  writeFileSync(
+    file,
+    `domains: [example.test]
+users:
+  ${ALICE}:
+    password: "${hash(PASSWORD)}"
+  bob@example.test:
+    password: "${hash('bob-pw')}"
+`,
+  );
+  chmodSync(file, 0o600);
+  return file;
+}
+
+export function pop3Pipeline(cert: TestCertificate, extra = ''): string {
+  return `
+  pop3:
+    plugins:
+      - use: starttls
+        with: { cert: ${cert.cert}, key: ${cert.key}, implicit_listeners: [pop3s] }
+      - use: file-users
+        with: { file: users.yaml }${extra}`;
+}
 
 const REPLY_TIMEOUT_MS = 20_000;
 

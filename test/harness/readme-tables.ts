@@ -13,6 +13,7 @@ import { BlacklistOptions } from '../../plugins/blacklist/options.js';
 import { FileUsersOptions } from '../../plugins/file-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { RelayOptions } from '../../plugins/relay/options.js';
+import { RelayCtrlOptions } from '../../plugins/relay-ctrl/options.js';
 import { SizeOptions } from '../../plugins/size/options.js';
 import { StarttlsOptions } from '../../plugins/starttls/options.js';
 import { REPO } from './gateway.js';
@@ -35,6 +36,7 @@ export function expectedTables(): Record<string, string> {
     auth: optionsTable(AuthOptions),
     'file-users': optionsTable(FileUsersOptions),
     relay: optionsTable(RelayOptions),
+    'relay-ctrl': optionsTable(RelayCtrlOptions),
     size: optionsTable(SizeOptions),
     blacklist: optionsTable(BlacklistOptions),
   };

@@ -496,7 +496,7 @@ const rows: Row[] = [
       `),
     },
     problems: [
-      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist": not a built-in plugin (auth, blacklist, file-users, rcpthosts, relay, size, starttls), and no package "greylist" in $DIR/pipelines/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install greylist)',
+      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist": not a built-in plugin (auth, blacklist, file-users, rcpthosts, relay, relay-ctrl, size, starttls), and no package "greylist" in $DIR/pipelines/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install greylist)',
     ],
   },
   {
@@ -738,7 +738,7 @@ const rows: Row[] = [
     problems: [
       `pipelines/inbound.yaml:3:23 plugins[0].with.domains[0]: expected a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1]), got "bad domain!"`,
       'pipelines/inbound.yaml:4:5 plugins[1]: plugin name "rcpthosts" is used twice in this pipeline; give one of them a name:',
-      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf": not a built-in plugin (auth, blacklist, file-users, rcpthosts, relay, size, starttls), and no package "spf" in $DIR/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install spf)',
+      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf": not a built-in plugin (auth, blacklist, file-users, rcpthosts, relay, relay-ctrl, size, starttls), and no package "spf" in $DIR/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install spf)',
     ],
   },
 

@@ -12,15 +12,12 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import bcrypt from 'bcryptjs';
 import { maildirFiles, send, waitDone } from '../harness/delivery.js';
 import { type Gateway, REPO, run, startGateway } from '../harness/gateway.js';
-import { RawPop3 } from '../harness/pop3.js';
+import { ALICE, PASSWORD, POP3_LISTENERS, pop3Pipeline, RawPop3, usersFile } from '../harness/pop3.js';
 import { makeCertificate, type TestCertificate } from '../harness/tls.js';
 
 const POPLIB = join(REPO, 'test', 'clients', 'poplib_client.py');
-const ALICE = 'alice@example.test';
-const PASSWORD = 'alice-pw';
 
 interface StepResult {
   readonly ok: boolean;
@@ -30,46 +27,6 @@ interface StepResult {
   readonly count?: number;
   readonly size?: number;
   readonly crlf_size?: number;
-}
-
-export const POP3_LISTENERS = `
-  - name: pop3
-    address: 127.0.0.1
-    port: 0
-    pipeline: pop3
-    protocol: pop3
-  - name: pop3s
-    address: 127.0.0.1
-    port: 0
-    pipeline: pop3
-    protocol: pop3`;
-
-/** The users file: alice and bob, bcrypt hashes. */
-export function usersFile(dir: string): string {
-  const file = join(dir, 'users.yaml');
-  const hash = (pw: string) => bcrypt.hashSync(pw, 4).replace(/^\$2b\$/, '$2y$');
-  writeFileSync(
-    file,
-    `domains: [example.test]
-users:
-  ${ALICE}:
-    password: "${hash(PASSWORD)}"
-  bob@example.test:
-    password: "${hash('bob-pw')}"
-`,
-  );
-  chmodSync(file, 0o600);
-  return file;
-}
-
-export function pop3Pipeline(cert: TestCertificate, extra = ''): string {
-  return `
-  pop3:
-    plugins:
-      - use: starttls
-        with: { cert: ${cert.cert}, key: ${cert.key}, implicit_listeners: [pop3s] }
-      - use: file-users
-        with: { file: users.yaml }${extra}`;
 }
 
 describe('POP3 server', () => {
