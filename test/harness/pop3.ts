@@ -79,11 +79,12 @@ export class RawPop3 {
     socket.on('error', () => undefined);
   }
 
-  /** Connects and reads the greeting. */
-  static async open(port: number, tls = false): Promise<{ pop: RawPop3; greeting: string }> {
+  /** Connects (from `localAddress`, e.g. 127.0.0.2, to be another client) and reads the greeting. */
+  static async open(port: number, tls = false, localAddress?: string): Promise<{ pop: RawPop3; greeting: string }> {
+    const from = localAddress ? { localAddress } : {};
     const socket = tls
-      ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false })
-      : connect({ host: '127.0.0.1', port });
+      ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...from })
+      : connect({ host: '127.0.0.1', port, ...from });
     await new Promise<void>((resolve, reject) => {
       socket.once(tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);

@@ -214,7 +214,7 @@ describe('POP3 server', () => {
     assert.match(await pop.command('STAT'), /^\+OK 3 /);
     assert.match(await pop.command('DELE 2'), /^\+OK/);
     pop.close(); // no QUIT: no UPDATE state
-    await new Promise((r) => setTimeout(r, 300));
+    await gw.waitForLog((l) => l.event === 'disconnect' && l.protocol === 'pop3' && l.user === ALICE && l.reason !== 'quit');
     const again = await loggedIn();
     assert.match(await again.command('STAT'), /^\+OK 3 /);
     assert.match(await again.command('QUIT'), /^\+OK/);
@@ -282,12 +282,18 @@ describe('POP3 server', () => {
   });
 
   it('throttles failed logins per client address (max_login_failures)', async () => {
-    const { pop } = await RawPop3.open(popsPort, true);
-    for (let i = 0; i < 5; i++)
+    // From 127.0.0.2: another client, whose failures are its own.
+    const { pop } = await RawPop3.open(popsPort, true, '127.0.0.2');
+    for (let i = 0; i < 5; i++) {
       assert.match(await pop.login('mallory@example.test', `guess${i}`), /^-ERR \[AUTH\] Authentication failed/);
+    }
     // Even the right password is not checked now.
     assert.match(await pop.login(ALICE, PASSWORD), /^-ERR \[AUTH\] Too many failed logins/);
     pop.close();
     assert.ok(gw.logs.some((l) => l.event === 'pop3-login' && l.reason === 'throttled'));
+    // 127.0.0.1 is not 127.0.0.2.
+    const other = await loggedIn();
+    assert.match(await other.command('QUIT'), /^\+OK/);
+    other.close();
   });
 });
