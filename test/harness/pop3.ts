@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import bcrypt from 'bcryptjs';
+import { swaks } from './clients.js';
 import type { TestCertificate } from './tls.js';
 
 export const ALICE = 'alice@example.test';
@@ -176,3 +177,7 @@ export class RawPop3 {
     this.socket.destroy();
   }
 }
+
+/** swaks from a roaming user to another domain, up to RCPT: 0 if the gateway lets it relay. */
+export const relayAttempt = (port: number) =>
+  swaks(port, ['--from', 'roaming@example.test', '--to', 'someone@elsewhere.test', '--quit-after', 'RCPT']);

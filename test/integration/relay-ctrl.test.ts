@@ -9,16 +9,12 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { swaks } from '../harness/clients.js';
 import { type Gateway, REPO, run, runCli, startGateway } from '../harness/gateway.js';
-import { POP3_LISTENERS, pop3Pipeline, usersFile } from '../harness/pop3.js';
+import { POP3_LISTENERS, pop3Pipeline, relayAttempt, usersFile } from '../harness/pop3.js';
 import { makeCertificate, type TestCertificate } from '../harness/tls.js';
 
 const POPLIB = join(REPO, 'test', 'clients', 'poplib_client.py');
 const WINDOW_MS = 4_000;
-
-export const relayAttempt = (port: number) =>
-  swaks(port, ['--from', 'roaming@example.test', '--to', 'someone@elsewhere.test', '--quit-after', 'RCPT']);
 
 describe('relay-ctrl: POP-before-SMTP with the file store', () => {
   let dir: string;
