@@ -51,24 +51,25 @@ describe('POP3 server', () => {
     return pop;
   };
 
+  const gatewayOptions = () => ({
+    plugins: `
+      - use: rcpthosts
+        with: { domains: [example.test] }`,
+    delivery: `
+  local_domains: [example.test]
+  maildir_root: ./mail
+  create_mailboxes: true`,
+    extraListeners: POP3_LISTENERS,
+    extraPipelines: pop3Pipeline(cert),
+  });
+
   const bigBody = Array.from({ length: 4000 }, (_, i) => `line ${i} ${'x'.repeat(60)}`).join('\r\n');
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'qgate-pop3-'));
     cert = await makeCertificate(dir, 'localhost');
     usersFile(dir);
-    gw = await startGateway({
-      dir,
-      plugins: `
-      - use: rcpthosts
-        with: { domains: [example.test] }`,
-      delivery: `
-  local_domains: [example.test]
-  maildir_root: ./mail
-  create_mailboxes: true`,
-      extraListeners: POP3_LISTENERS,
-      extraPipelines: pop3Pipeline(cert),
-    });
+    gw = await startGateway({ ...gatewayOptions(), dir });
     popPort = await gw.portOf('pop3');
     popsPort = await gw.portOf('pop3s');
     const bodies = [
@@ -252,7 +253,7 @@ describe('POP3 server', () => {
       [uids[0], uids[2]],
     );
     assert.ok(afterwards[5]!.lines!.includes('Subject: three'));
-    assert.ok(gw.logs.some((l) => l.event === 'pop3-quit' && l.deleted === 1));
+    await gw.waitForLog((l) => l.event === 'pop3-quit' && l.deleted === 1);
   });
 
   it('refuses bad passwords with -ERR [AUTH], logs them, and keeps the session in AUTHORIZATION', async () => {
@@ -264,7 +265,7 @@ describe('POP3 server', () => {
     assert.match(await pop.login(ALICE, PASSWORD), /^\+OK Logged in/);
     assert.match(await pop.command('QUIT'), /^\+OK/);
     pop.close();
-    assert.ok(gw.logs.some((l) => l.event === 'pop3-login' && l.result === 'failed' && l.reason === 'bad credentials'));
+    await gw.waitForLog((l) => l.event === 'pop3-login' && l.result === 'failed' && l.reason === 'bad credentials');
   });
 
   it('pipelined commands are answered in order, and STLS discards what was pipelined after it', async () => {
@@ -290,10 +291,35 @@ describe('POP3 server', () => {
     // Even the right password is not checked now.
     assert.match(await pop.login(ALICE, PASSWORD), /^-ERR \[AUTH\] Too many failed logins/);
     pop.close();
-    assert.ok(gw.logs.some((l) => l.event === 'pop3-login' && l.reason === 'throttled'));
+    await gw.waitForLog((l) => l.event === 'pop3-login' && l.reason === 'throttled');
     // 127.0.0.1 is not 127.0.0.2.
     const other = await loggedIn();
     assert.match(await other.command('QUIT'), /^\+OK/);
     other.close();
+  });
+
+  it('closes after max_errors protocol errors, without deleting anything', async () => {
+    const pop = await loggedIn();
+    assert.match(await pop.command('DELE 1'), /^\+OK/);
+    let last = '';
+    for (let i = 0; i < 20 && !pop.closed; i++) last = await pop.command('BOGUS').catch(() => last);
+    assert.match(last, /too many errors, closing/);
+    await pop.waitClosed();
+    await gw.waitForLog((l) => l.event === 'disconnect' && l.protocol === 'pop3' && l.reason === 'too many errors');
+    assert.equal(maildirFiles(mailRoot(), 'example.test', 'alice', 'cur').length, 2);
+  });
+
+  it('after a crash (SIGKILL) mid-session nothing is deleted and the mailbox is not left locked', async () => {
+    const pop = await loggedIn();
+    assert.match(await pop.command('DELE 1'), /^\+OK/);
+    await gw.kill();
+    pop.close();
+    gw = await startGateway({ ...gatewayOptions(), dir });
+    popPort = await gw.portOf('pop3');
+    popsPort = await gw.portOf('pop3s');
+    const again = await loggedIn();
+    assert.match(await again.command('STAT'), /^\+OK 2 /);
+    assert.match(await again.command('QUIT'), /^\+OK/);
+    again.close();
   });
 });
