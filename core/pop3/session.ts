@@ -259,6 +259,8 @@ export class Pop3Session {
   private async upgrade(): Promise<boolean> {
     const raw = this.socket;
     for (const event of ['data', 'end', 'close', 'timeout', 'error', 'drain']) raw.removeAllListeners(event);
+    // The TLS socket reports what goes wrong below it; an 'error' with no listener would end the process.
+    raw.on('error', () => undefined);
     raw.setTimeout(0);
     const secure = new TLSSocket(raw, { ...withoutRenegotiation(this.offer!.options), isServer: true });
     this.socket = secure;

@@ -97,9 +97,9 @@ interface Row {
 }
 
 const LISTENER_KEYS =
-  'name, address, port, pipeline, hostname, max_connections, max_connections_per_ip, timeout, command_deadline, ' +
+  'name, address, port, pipeline, protocol, hostname, max_connections, max_connections_per_ip, timeout, command_deadline, ' +
   'min_data_rate, max_command_line, max_text_line, max_recipients, max_errors, smtpd_forbid_bare_newline, require_helo, ' +
-  'banner, backlog';
+  'banner, backlog, plaintext_login, max_login_failures, login_failure_window, max_commands';
 const SIZE = 'expected a size like 10485760, "512KB" or "25MB"';
 const DURATION = 'expected a duration like 30 (seconds), "500ms", "5m" or "7d" (at most 24 days)';
 
@@ -1156,6 +1156,7 @@ const HOOKS = [
   'disconnect',
   'lookupUser',
   'authenticate',
+  'relayGrant',
   'reload',
   'shutdown',
 ];
@@ -1176,6 +1177,7 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
       '  authenticate: file-users',
       '  tls:          starttls',
       '  pop3-login:   -',
+      '  relayGrant:   -',
       '  reload:       starttls -> file-users',
       '  shutdown:     -',
     ]);
