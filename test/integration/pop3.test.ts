@@ -59,7 +59,14 @@ describe('POP3 server', () => {
   local_domains: [example.test]
   maildir_root: ./mail
   create_mailboxes: true`,
-    extraListeners: POP3_LISTENERS,
+    extraListeners: `${POP3_LISTENERS}
+  - name: pop3-plain
+    address: 127.0.0.1
+    port: 0
+    pipeline: pop3
+    protocol: pop3
+    plaintext_login: true
+    timeout: 1s`,
     extraPipelines: pop3Pipeline(cert),
   });
 
@@ -321,5 +328,18 @@ describe('POP3 server', () => {
     assert.match(await again.command('STAT'), /^\+OK 2 /);
     assert.match(await again.command('QUIT'), /^\+OK/);
     again.close();
+  });
+
+  it('with plaintext_login, USER/PASS work before TLS; an idle session is logged out, deleting nothing', async () => {
+    const { pop } = await RawPop3.open(await gw.portOf('pop3-plain'));
+    const capa = await pop.multi('CAPA');
+    assert.match(capa.body, /^USER$/m);
+    assert.match(capa.body, /^SASL PLAIN$/m);
+    assert.match(await pop.login(ALICE, PASSWORD), /^\+OK Logged in/);
+    assert.match(await pop.command('DELE 1'), /^\+OK/);
+    // timeout: 1s on this listener.
+    assert.match(await pop.line(), /^-ERR Autologout/);
+    await pop.waitClosed();
+    assert.equal(maildirFiles(mailRoot(), 'example.test', 'alice', 'cur').length, 2);
   });
 });
