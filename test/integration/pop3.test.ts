@@ -342,4 +342,16 @@ describe('POP3 server', () => {
     await pop.waitClosed();
     assert.equal(maildirFiles(mailRoot(), 'example.test', 'alice', 'cur').length, 2);
   });
+
+  it('a reload (SIGHUP) keeps the POP3 listeners on their ports, and a session open across it carries on', async () => {
+    const open = await loggedIn();
+    gw.process.kill('SIGHUP');
+    await gw.waitForLog((l) => l.event === 'reload' && /^configuration reloaded/.test(l.msg));
+    assert.match(await open.command('STAT'), /^\+OK 2 /);
+    assert.match(await open.command('QUIT'), /^\+OK/);
+    open.close();
+    const after = await loggedIn();
+    assert.match(await after.command('QUIT'), /^\+OK/);
+    after.close();
+  });
 });
