@@ -19,6 +19,7 @@ import type { Scheduler } from './delivery/scheduler.js';
 import { createScheduler, schedulerConfig } from './delivery/setup.js';
 import { createLogger } from './log/logger.js';
 import { enableMetrics } from './metrics/metrics.js';
+import { Pop3Listener } from './pop3/server.js';
 import { type PreparedConfig, prepareConfig, resolveAccount, shutdownPipelines } from './prepare.js';
 import { asUser, chownTree, dropPrivileges, isRoot } from './process/privileges.js';
 import { FileQueue } from './queue/file-queue.js';
@@ -67,13 +68,22 @@ function keepRecordingPid(lock: QueueLock, path: string, log: Logger): void {
   retry.unref();
 }
 
+/**
+ * What every listener gets: the SMTP session's settings and the Maildir root, which a POP3
+ * listener serves. One object for both, so the reload below treats them alike.
+ */
+type ListenerSettings = SessionSettings & { readonly maildirRoot: string };
+
+/** An SMTP or a POP3 listener (`protocol:`); both have the same life. */
+type Listener = SmtpListener | Pop3Listener;
+
 interface Bound {
   readonly name: string;
   readonly address: string;
   readonly port: number;
 }
 
-function sessionSettings(prepared: PreparedConfig, index: number, queue: FileQueue, log: Logger): SessionSettings {
+function sessionSettings(prepared: PreparedConfig, index: number, queue: FileQueue, log: Logger): ListenerSettings {
   const { config } = prepared.loaded;
   const listener = config.listeners[index]!;
   return {
@@ -81,22 +91,26 @@ function sessionSettings(prepared: PreparedConfig, index: number, queue: FileQue
     hostname: listener.hostname ?? config.hostname,
     pipeline: prepared.pipelines.get(listener.pipeline)!,
     queue,
+    maildirRoot: resolve(prepared.loaded.dir, config.delivery.maildir_root),
     log: log.child({ listener: listener.name }),
     ...(prepared.recipientCheck ? { recipientCheck: prepared.recipientCheck } : {}),
   };
 }
 
 /** `hold`: connections wait for release() (until privileges are dropped at start-up). */
-async function bindListener(
-  settings: SessionSettings,
-  log: Logger,
-  hold = false,
-): Promise<{ listener: SmtpListener; at: Bound }> {
-  const listener = new SmtpListener(settings, log);
-  const at = await listener.listen({ hold });
+async function bindListener(settings: ListenerSettings, log: Logger, hold = false): Promise<{ listener: Listener; at: Bound }> {
   const config = settings.listener;
+  const listener = config.protocol === 'pop3' ? new Pop3Listener(settings, log) : new SmtpListener(settings, log);
+  const at = await listener.listen({ hold });
   log.info(
-    { event: 'listening', listener: config.name, address: at.address, port: at.port, pipeline: config.pipeline },
+    {
+      event: 'listening',
+      listener: config.name,
+      protocol: config.protocol,
+      address: at.address,
+      port: at.port,
+      pipeline: config.pipeline,
+    },
     'listening',
   );
   return { listener, at: { name: config.name, ...at } };
@@ -154,7 +168,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     : undefined;
 
   /** The listeners by name, and where each is bound. */
-  let listeners = new Map<string, { listener: SmtpListener; at: Bound }>();
+  let listeners = new Map<string, { listener: Listener; at: Bound }>();
   // Bound before the SMTP listeners: once a gateway says it listens, qgate can reach it.
   let admin: RunningAdmin | undefined;
   try {
@@ -168,6 +182,14 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
         log,
         reload: () => reload(),
         requestStop: () => shutdown(),
+        // The first pipeline with a plugin that keeps relay grants records it (they share one store).
+        grantRelay: async (request) => {
+          for (const pipeline of prepared.pipelines.values()) {
+            const answer = await pipeline.hooks.relayGrant.promise(request);
+            if (answer) return answer;
+          }
+          return undefined;
+        },
       });
     }
     for (const [i] of config.listeners.entries()) {
@@ -195,7 +217,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   await scheduler?.start();
 
   /** Listeners a reload removed or moved, still finishing their sessions. */
-  const closing = new Set<SmtpListener>();
+  const closing = new Set<Listener>();
   /** Configurations a reload replaced, released (shutdown hooks) once nothing uses them. */
   const retiring = new Set<Promise<void>>();
   let reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, changed: [] });
@@ -257,14 +279,15 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
 
     // Listeners: one on the same address and port (an ephemeral port: the same name) keeps its
     // socket and gets the new settings; the others are bound now, before anything changes.
-    const kept = new Map<string, { listener: SmtpListener; at: Bound; settings: SessionSettings }>();
-    const opened: { listener: SmtpListener; at: Bound }[] = [];
-    const claimed = new Set<SmtpListener>();
+    const kept = new Map<string, { listener: Listener; at: Bound; settings: ListenerSettings }>();
+    const opened: { listener: Listener; at: Bound }[] = [];
+    const claimed = new Set<Listener>();
     for (const [i, config] of after.listeners.entries()) {
       const settings = sessionSettings(next, i, queue, log);
       const same = [...listeners.values()].find(
         ({ listener, at }) =>
           !claimed.has(listener) &&
+          listener.current.listener.protocol === config.protocol &&
           listener.current.listener.address === config.address &&
           (config.port === 0 ? at.name === config.name && listener.current.listener.port === 0 : at.port === config.port),
       );
@@ -290,7 +313,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       new Map([...listeners.values()].map(({ at }) => [at.name, at])),
       new Map([...[...kept.values()].map(({ at }) => [at.name, at] as const), ...opened.map(({ at }) => [at.name, at] as const)]),
     );
-    const nextListeners = new Map<string, { listener: SmtpListener; at: Bound }>();
+    const nextListeners = new Map<string, { listener: Listener; at: Bound }>();
     for (const [name, { listener, at, settings }] of kept) {
       listener.reconfigure(settings);
       nextListeners.set(name, { listener, at });
@@ -299,7 +322,8 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     const drained: Promise<void>[] = [];
     for (const { listener } of listeners.values()) {
       if (claimed.has(listener)) {
-        drained.push(listener.drained(oldSettings.get(listener)!));
+        // The settings this listener had: of its own kind (a listener keeps its protocol).
+        drained.push(listener.drained(oldSettings.get(listener)! as ListenerSettings));
         continue;
       }
       closing.add(listener);

@@ -28,7 +28,7 @@ export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise
   const pipelines = new Map<string, Pipeline>();
   const problems: ConfigProblem[] = [];
   // What plugins may know of the gateway they run in (ctx.gateway): listeners, local and routed domains.
-  const gateway = gatewayInfo(loaded.config);
+  const gateway = gatewayInfo(loaded.config, loaded.queuePath);
   for (const spec of loaded.pipelines.values()) {
     try {
       pipelines.set(spec.name, await buildPipeline(spec, log, loaded.config.hook_timeout, { gateway }));

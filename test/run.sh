@@ -12,6 +12,9 @@ need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The POP3 tests fetch mail with curl (pop3://, pop3s://) and fetchmail.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 # swaks does STARTTLS with Net::SSLeay and CRAM-MD5 with Digest::HMAC_MD5.
 perl -MNet::SSLeay -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
 perl -MDigest::HMAC_MD5 -e1 >/dev/null 2>&1 || need+=(libdigest-hmac-perl)

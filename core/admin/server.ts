@@ -11,7 +11,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import type { RelayGrantAnswer, RelayGrantRequest } from '../hooks/types.js';
 import { registry } from '../metrics/metrics.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { QUEUE_ID_PATTERN } from '../queue/queue.js';
@@ -28,7 +30,12 @@ export interface AdminTarget {
   reload(): Promise<ReloadOutcome>;
   /** Starts the graceful stop the way SIGTERM does; the process exits when it is over. */
   requestStop(): void;
+  /** Asks the pipelines' relayGrant hook (relay-ctrl); undefined if no plugin keeps relay grants. */
+  grantRelay(request: RelayGrantRequest): Promise<RelayGrantAnswer | undefined>;
 }
+
+/** The longest relay grant an operator can give at once (a day): a typo in --for must not open relaying for a year. */
+const MAX_RELAY_GRANT_MS = 24 * 3600_000;
 
 /** A queue command's body is `{}` or `{"id": ...}`; nothing needs more. */
 const MAX_BODY = 4096;
@@ -187,6 +194,19 @@ export class AdminServer {
       // Answered first: the stop closes this listener.
       setImmediate(() => this.target.requestStop());
       return { status: 202, body: { stopping: true, pid: process.pid } };
+    }
+    if (path === 'relay') {
+      const address = typeof body.address === 'string' ? body.address : '';
+      if (isIP(address) === 0) throw new BadRequest(`address: expected an IP address, got ${JSON.stringify(body.address)}`);
+      const forMs = body.forMs;
+      if (typeof forMs !== 'number' || !Number.isInteger(forMs) || forMs <= 0 || forMs > MAX_RELAY_GRANT_MS)
+        throw new BadRequest(`forMs: expected milliseconds from 1 to ${MAX_RELAY_GRANT_MS}`);
+      const by = typeof body.by === 'string' && /^[\x21-\x7e]{1,64}$/.test(body.by) ? body.by : 'api';
+      const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+      const answer = await this.target.grantRelay({ address: plain, forMs, by });
+      if (!answer) throw new HttpError(409, 'no plugin keeps relay grants: add relay-ctrl to a pipeline');
+      log.info({ event: 'control', action: 'relay', client: plain, until: answer.until }, 'relay grant through the admin API');
+      return { status: 200, body: { address: plain, until: new Date(answer.until).toISOString() } };
     }
     // queue/flush, queue/<id>/flush, queue/<id>/remove, queue/<id>/bounce
     if (parts[0] === 'queue' && (parts.length === 2 || parts.length === 3)) {

@@ -13,8 +13,15 @@ import type { Pipeline, PluginInstance } from '../pipeline/pipeline.js';
 import { describeSource } from '../pipeline/registry.js';
 import { prepareConfig } from '../prepare.js';
 
-/** The hooks a listener's pipeline serves, in the hook table's order: all but the delivery hooks. */
-export const LISTENER_HOOKS: readonly HookName[] = HOOK_NAMES.filter((h) => HOOK_TABLE[h].scope !== 'delivery');
+/** The hooks an SMTP listener's pipeline serves, in the hook table's order: all but the delivery and POP3 hooks. */
+export const LISTENER_HOOKS: readonly HookName[] = HOOK_NAMES.filter(
+  (h) => HOOK_TABLE[h].scope !== 'delivery' && HOOK_TABLE[h].scope !== 'pop3',
+);
+
+/** The hooks a POP3 listener's pipeline serves: its lifecycle, the directory (logins) and the POP3 hooks. */
+export const POP3_HOOKS: readonly HookName[] = HOOK_NAMES.filter((h) =>
+  ['gateway', 'directory', 'pop3'].includes(HOOK_TABLE[h].scope),
+);
 
 /** The hooks of the delivery pipeline: where mail goes, how, its bounces, and the directory RCPT and delivery ask. */
 export const DELIVERY_HOOKS: readonly HookName[] = HOOK_NAMES.filter(
@@ -46,20 +53,21 @@ export async function describeConfig(loaded: LoadedConfig): Promise<string> {
   // The same preparation as start and reload: pipelines, aliases, recipient lists.
   const { pipelines } = await prepareConfig(loaded, silentLogger());
   const lines: string[] = [`${loaded.source.file}: OK`];
-  const width = Math.max(...LISTENER_HOOKS.map((h) => h.length)) + 1;
+  const width = Math.max(...[...LISTENER_HOOKS, ...POP3_HOOKS].map((h) => h.length)) + 1;
   for (const listener of loaded.config.listeners) {
     const pipeline = pipelines.get(listener.pipeline)!;
     const spec = loaded.pipelines.get(listener.pipeline)!;
     lines.push('');
     lines.push(
-      `listener ${listener.name} on ${listener.address}:${listener.port}, pipeline ${listener.pipeline} (${spec.source.file})`,
+      `listener ${listener.name}${listener.protocol === 'pop3' ? ' (pop3)' : ''} on ${listener.address}:${listener.port}, pipeline ${listener.pipeline} (${spec.source.file})`,
     );
     lines.push(`  plugins: ${pipeline.plugins.map(pluginLine).join(', ') || '(none)'}`);
     const order = pipeline.order();
-    for (const hook of LISTENER_HOOKS) {
+    for (const hook of listener.protocol === 'pop3' ? POP3_HOOKS : LISTENER_HOOKS) {
       const taps = order[hook];
       let text = taps?.length ? taps.join(' -> ') : '-';
       if (hook === 'rcpt' && !taps?.length) text = '- (refused unless the session may relay: no plugin accepts)';
+      if (hook === 'tls' && !taps?.length) text = '- (no STLS, no implicit TLS: logins need plaintext_login)';
       if (hook === 'queue') text = `${taps?.length ? `${taps.join(' -> ')} -> ` : ''}core queue`;
       lines.push(`  ${`${hook}:`.padEnd(width)} ${text}`);
     }

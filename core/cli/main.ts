@@ -5,12 +5,14 @@
  * a plugin. Usage errors exit 64; help/exit codes: core/cli/help.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { AdminUnavailable, callAdmin, findGateway } from '../admin/client.js';
 import { type ActionOutcome, applyQueueAction, type QueueAction } from '../admin/queue-actions.js';
 import type { ReloadOutcome } from '../admin/reload.js';
 import { ConfigError } from '../config/errors.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { parseDuration } from '../config/units.js';
 import { startGateway } from '../gateway.js';
 import { installApiResolution } from '../pipeline/api-resolution.js';
 import { FileQueue } from '../queue/file-queue.js';
@@ -416,6 +418,41 @@ quarantine
       if (!QUEUE_ID_PATTERN.test(id)) throw new UsageError(`not a queue id: ${id}`);
       if (!(await openQueue().deleteQuarantined(id))) fail(new Error(`no message ${id} in the quarantine`));
       process.stdout.write(`deleted ${id}\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+const relay = program
+  .command('relay')
+  .description('relay grants (POP-before-SMTP, relay-ctrl): let a client address relay for a while');
+relay
+  .command('allow')
+  .description(
+    'let IP relay for a while through the running gateway (IMAP-before-SMTP, an external POP server); needs relay-ctrl in a pipeline',
+  )
+  .argument('<ip>', 'the client address')
+  .option('--for <duration>', 'how long ("20m", "1h", seconds); at most 24h', '20m')
+  .addHelpText('after', after(examples('qgate relay allow 192.0.2.7', 'qgate relay allow 2001:db8::7 --for 1h'), EXIT_CODES))
+  .action(async (ip: string, opts: { for: string }) => {
+    try {
+      if (isIP(ip) === 0) throw new UsageError(`not an IP address: ${JSON.stringify(ip)}`);
+      const forMs = parseDuration(/^[0-9]+$/.test(opts.for) ? Number(opts.for) : opts.for);
+      if (forMs === undefined || forMs <= 0)
+        throw new UsageError(`--for: expected a duration like "20m", got ${JSON.stringify(opts.for)}`);
+      const config = loaded();
+      const gateway = findGateway(config);
+      if (!gateway) throw new AdminUnavailable(`no gateway is running on the queue ${config.queuePath}`, EXIT.UNAVAILABLE);
+      const answer = await callAdmin<{ address?: string; until?: string; error?: string }>(
+        config,
+        gateway,
+        'POST',
+        '/api/relay',
+        { address: ip, forMs, by: 'cli' },
+        30_000,
+      );
+      if (answer.status !== 200) throw new AdminUnavailable(answer.body.error ?? `refused (${answer.status})`, EXIT.FAILED);
+      process.stdout.write(`${answer.body.address} may relay until ${answer.body.until}\n`);
     } catch (err) {
       fail(err);
     }

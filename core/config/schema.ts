@@ -40,6 +40,11 @@ export const ListenerSchema = Type.Object(
     address: Type.String({ default: '127.0.0.1', description: 'Address to bind (127.0.0.1, ::1, 0.0.0.0, ::).' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one (logged).' }),
     pipeline: Type.String({ description: 'Name of the pipeline (under `pipelines:`) this listener runs.' }),
+    protocol: Type.Union([Type.Literal('smtp'), Type.Literal('pop3')], {
+      default: 'smtp',
+      description:
+        '"smtp", or "pop3": a POP3 server (RFC 1939, ports 110 and 995) on the Maildirs local delivery writes; its pipeline holds the directory and TLS plugins (README "POP3").',
+    }),
     hostname: Type.Optional(
       HostName({ description: 'Name in the greeting and Received header; defaults to the global hostname.' }),
     ),
@@ -101,6 +106,26 @@ export const ListenerSchema = Type.Object(
       minimum: 1,
       default: 511,
       description: 'Listen backlog; kept at least max_connections so bursts of connects are not dropped.',
+    }),
+    plaintext_login: Type.Boolean({
+      default: false,
+      description:
+        'POP3: allow USER/PASS and AUTH PLAIN before STLS (Dovecot disable_plaintext_auth = no). false: they get -ERR [AUTH] until TLS is on.',
+    }),
+    max_login_failures: Type.Integer({
+      minimum: 1,
+      default: 5,
+      description:
+        'POP3: failed logins from one client address within login_failure_window before further logins get -ERR [AUTH] without a password check.',
+    }),
+    login_failure_window: Duration({
+      default: '15m',
+      description: 'POP3: how long a failed login counts against the client address.',
+    }),
+    max_commands: Type.Integer({
+      minimum: 10,
+      default: 10000,
+      description: 'POP3: commands per session; past it -ERR and close (a mailbox of n messages needs about 2n).',
     }),
   },
   { additionalProperties: false },

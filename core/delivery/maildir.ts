@@ -227,8 +227,9 @@ async function findCopy(d: MaildirDelivery, name: string): Promise<string | unde
   } catch (err) {
     throw failure(err, `cannot read ${join(d.maildir, 'cur')}`);
   }
-  // A client that has seen the message renames it to "<name>:2,<flags>" (the spec's info part).
-  const seen = names.find((n) => n === name || n.startsWith(`${name}:`));
+  // A client that has seen the message renames it to "<name>:2,<flags>" (the spec's info part);
+  // the POP3 server (and Dovecot) to "<name>,W=<size>:2,", caching the size after the name.
+  const seen = names.find((n) => n === name || n.startsWith(`${name}:`) || n.startsWith(`${name},`));
   return seen === undefined ? undefined : join(d.maildir, 'cur', seen);
 }
 

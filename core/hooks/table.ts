@@ -17,10 +17,15 @@ import type {
   HeloArgs,
   LifecycleContext,
   MailArgs,
+  Pop3Login,
   RcptArgs,
+  RelayGrantAnswer,
+  RelayGrantRequest,
   RouteQuery,
   Session,
   SpooledMessage,
+  TlsOffer,
+  TlsQuery,
   Transaction,
   UserQuery,
   UserRecord,
@@ -39,8 +44,8 @@ import type {
  */
 export type HookKind = 'lifecycle' | 'decision' | 'service' | 'notify';
 
-/** Where a hook fires: which pipelines `qgate check config` lists it for. */
-export type HookScope = 'gateway' | 'session' | 'delivery' | 'directory';
+/** Where a hook fires: which pipelines `qgate check config` lists it for (pop3: POP3 listeners only). */
+export type HookScope = 'gateway' | 'session' | 'delivery' | 'directory' | 'pop3';
 
 export interface HookSpec<Kind extends HookKind, Args extends readonly unknown[], Result> {
   readonly kind: Kind;
@@ -204,6 +209,27 @@ export const HOOK_TABLE = Object.freeze({
     fires: 'a plugin asked `ctx.users.authenticate(credentials)`',
     shows: '`{ mechanism, username, password?, challenge?, response? }`',
     returns: '`{ ok, user }`, `unavailable(reason)` (454 4.7.0), or nothing (ask the next plugin)',
+  }),
+  tls: service<[TlsQuery], TlsOffer | undefined>({
+    scope: 'pop3',
+    args: ['query'],
+    fires: 'a POP3 listener starts a session: how it speaks TLS (STLS, or implicit on port 995)',
+    shows: "`{ listener, protocol: 'pop3' }`",
+    returns: '`{ options, implicit }` (TLS socket options; `implicit`: TLS from the first byte), or nothing: no TLS here',
+  }),
+  'pop3-login': notify<[Pop3Login]>({
+    scope: 'pop3',
+    args: ['login'],
+    fires: 'a POP3 login succeeded or failed (USER/PASS, AUTH PLAIN)',
+    shows: '`{ listener, client, user, ok, mechanism, tls, reason? }`',
+    returns: 'nothing (relay-ctrl records the client for POP-before-SMTP)',
+  }),
+  relayGrant: service<[RelayGrantRequest], RelayGrantAnswer | undefined>({
+    scope: 'gateway',
+    args: ['request'],
+    fires: '`qgate relay allow` or `POST /api/relay`: an operator lets a client address relay for a while',
+    shows: '`{ address, forMs, by }`',
+    returns: '`{ until }` once recorded (relay-ctrl), or nothing: no plugin keeps relay grants',
   }),
   reload: lifecycle({
     scope: 'gateway',

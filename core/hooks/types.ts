@@ -265,6 +265,50 @@ export interface BounceNotice {
   readonly double: boolean;
 }
 
+/** What a protocol engine asks the tls hook: the TLS settings of one listener. */
+export interface TlsQuery {
+  /** The listener's name. */
+  readonly listener: string;
+  readonly protocol: 'smtp' | 'pop3';
+}
+
+/** A plugin's answer to the tls hook: how to speak TLS on that listener. */
+export interface TlsOffer {
+  /** The server side's options (secure context, SNI callback, versions, ciphers). */
+  readonly options: TLSSocketOptions;
+  /** TLS from the first byte (ports 465, 995); otherwise offered after a command (STARTTLS, STLS). */
+  readonly implicit: boolean;
+}
+
+/** One POP3 login attempt, as the pop3-login hook tells it. */
+export interface Pop3Login {
+  /** The listener's name. */
+  readonly listener: string;
+  readonly client: Endpoint;
+  /** The user name the client gave (on success: the canonical name the directory returned). */
+  readonly user: string;
+  readonly ok: boolean;
+  /** USER (USER/PASS) or PLAIN (AUTH PLAIN). */
+  readonly mechanism: string;
+  /** The connection was encrypted. */
+  readonly tls: boolean;
+  /** Why it failed: bad credentials, disabled, in use, unavailable, throttled. */
+  readonly reason?: string;
+}
+
+/** An operator (qgate relay allow, the admin API) lets a client address relay for a while. */
+export interface RelayGrantRequest {
+  readonly address: string;
+  readonly forMs: number;
+  /** Who asked: "cli", "api". */
+  readonly by: string;
+}
+
+/** A plugin recorded the grant: until when it holds (ms since the epoch). */
+export interface RelayGrantAnswer {
+  readonly until: number;
+}
+
 /** One listener of the running gateway, as configured. */
 export interface ListenerInfo {
   readonly name: string;
@@ -272,6 +316,8 @@ export interface ListenerInfo {
   /** The configured port; 0 means one the system picked (logged at start-up). */
   readonly port: number;
   readonly pipeline: string;
+  /** What it speaks: SMTP (the default) or POP3. */
+  readonly protocol: 'smtp' | 'pop3';
   /** The name it greets with. */
   readonly hostname: string;
 }
@@ -285,4 +331,6 @@ export interface GatewayInfo {
   readonly localDomains: DomainSet;
   /** Domains with a static route (delivery.routes; the "*" smarthost is not one): relay domains with a next hop. */
   readonly routedDomains: DomainSet;
+  /** The queue directory, absolute; a plugin keeps its state next to it. Absent outside a configured gateway. */
+  readonly queuePath?: string;
 }

@@ -10,6 +10,7 @@ export { type DeliveryReply, deliveryReply, ENHANCED_CODE, parseReply, replyLine
 export { DomainSet } from './domain-set.js';
 export { createEnvelope, type Envelope, type EnvelopeFields, type EnvelopeRecipient } from './envelope.js';
 export type { EsmtpParameters } from './esmtp.js';
+export { type AuthAttempt, FailureThrottle } from './failure-throttle.js';
 export type { HeaderField } from './header.js';
 export { formatReply, isTemporary, type Reply, reply, replyText } from './reply.js';
 export type { Route, StaticRoute, TlsPolicy } from './route.js';

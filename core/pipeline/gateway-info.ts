@@ -16,6 +16,7 @@ export function listenerInfo(listener: ListenerConfig, hostname: string): Listen
     address: listener.address,
     port: listener.port,
     pipeline: listener.pipeline,
+    protocol: listener.protocol,
     hostname: listener.hostname ?? hostname,
   });
 }
@@ -28,9 +29,10 @@ export function routedDomains(routes: readonly { readonly domain: string }[]): D
   return new DomainSet(routes.map((r) => r.domain).filter((domain) => domain !== '*' && domain !== ''));
 }
 
-export function gatewayInfo(config: CoreConfig & { hostname: string }): GatewayInfo {
+export function gatewayInfo(config: CoreConfig & { hostname: string }, queuePath?: string): GatewayInfo {
   const d = config.delivery;
   return Object.freeze({
+    ...(queuePath === undefined ? {} : { queuePath }),
     hostname: config.hostname,
     listeners: Object.freeze(config.listeners.map((l) => listenerInfo(l, config.hostname))),
     localDomains: new DomainSet(d.local_domains),

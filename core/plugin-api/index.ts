@@ -50,7 +50,7 @@ export type {
   Route,
   TlsPolicy,
 } from '../model/index.js';
-export { DomainSet, formatReply, type Reply, reply } from '../model/index.js';
+export { type AuthAttempt, DomainSet, FailureThrottle, formatReply, type Reply, reply } from '../model/index.js';
 export { definePlugin, OptionError, type OptionProblem, type PluginDefinition } from '../pipeline/define.js';
 export { unknownListener } from '../pipeline/gateway-info.js';
 export { readOptionFile } from '../pipeline/option-files.js';

@@ -549,7 +549,7 @@ export function normalizeAddress(address: string | undefined): string {
  * (through its native handle: Node offers no other way to change a built
  * context); the session also closes on any second handshake (upgradeToTls).
  */
-function withoutRenegotiation(options: TLSSocketOptions): TLSSocketOptions {
+export function withoutRenegotiation(options: TLSSocketOptions): TLSSocketOptions {
   const flag = BigInt(cryptoConstants.SSL_OP_NO_RENEGOTIATION);
   if (options.secureContext) {
     const native = (options.secureContext as SecureContext & { context?: { setOptions?: (o: number) => void } }).context;

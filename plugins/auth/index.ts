@@ -12,6 +12,7 @@ import {
   type Credentials,
   definePlugin,
   disconnect,
+  FailureThrottle,
   next,
   reject,
   reply,
@@ -19,7 +20,6 @@ import {
 } from '../../core/plugin-api/index.js';
 import { AuthOptions } from './options.js';
 import { type Ask, cramChallenge, cramMd5, login, plain, type SaslOutcome } from './sasl.js';
-import { FailureThrottle } from './throttle.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

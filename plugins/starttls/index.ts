@@ -1,7 +1,8 @@
 /*
  * starttls: TLS for SMTP sessions. Offers STARTTLS (RFC 3207) on plain
  * listeners and starts TLS before the greeting on implicit-TLS listeners
- * (RFC 8314, port 465). The switch itself, with the discarding of pipelined
+ * (RFC 8314, port 465); answers the tls hook with the same certificates for
+ * POP3 listeners (STLS, port 995). The switch itself, with the discarding of pipelined
  * plaintext and the state reset, is the engine's (session.startTls); this
  * plugin owns the certificates, their reload on SIGHUP and the verb's replies.
  */
@@ -49,6 +50,9 @@ export default definePlugin({
       if (implicit.has(session.listener)) session.startTls(certificates!.socketOptions);
       return next();
     });
+
+    // The same certificates for POP3 (STLS, RFC 2595; implicit on 995): listed in implicit_listeners or not.
+    ctx.on('tls', ({ listener }) => ({ options: certificates!.socketOptions, implicit: implicit.has(listener) }));
 
     ctx.on('capabilities', (session, capabilities) => {
       if (!session.tls) capabilities.add('STARTTLS');

@@ -15,6 +15,7 @@ import { FileUsersOptions } from '../../plugins/file-users/options.js';
 import { LdapUsersOptions } from '../../plugins/ldap-users/options.js';
 import { RcpthostsOptions } from '../../plugins/rcpthosts/options.js';
 import { RelayOptions } from '../../plugins/relay/options.js';
+import { RelayCtrlOptions } from '../../plugins/relay-ctrl/options.js';
 import { SizeOptions } from '../../plugins/size/options.js';
 import { SpamassassinOptions } from '../../plugins/spamassassin/options.js';
 import { SqlUsersOptions } from '../../plugins/sql-users/options.js';
@@ -41,6 +42,7 @@ export function expectedTables(): Record<string, string> {
     'sql-users': optionsTable(SqlUsersOptions),
     'ldap-users': optionsTable(LdapUsersOptions),
     relay: optionsTable(RelayOptions),
+    'relay-ctrl': optionsTable(RelayCtrlOptions),
     size: optionsTable(SizeOptions),
     blacklist: optionsTable(BlacklistOptions),
     clamav: optionsTable(ClamavOptions),

@@ -97,9 +97,9 @@ interface Row {
 }
 
 const LISTENER_KEYS =
-  'name, address, port, pipeline, hostname, max_connections, max_connections_per_ip, timeout, command_deadline, ' +
+  'name, address, port, pipeline, protocol, hostname, max_connections, max_connections_per_ip, timeout, command_deadline, ' +
   'min_data_rate, max_command_line, max_text_line, max_recipients, max_errors, smtpd_forbid_bare_newline, require_helo, ' +
-  'banner, backlog';
+  'banner, backlog, plaintext_login, max_login_failures, login_failure_window, max_commands';
 const SIZE = 'expected a size like 10485760, "512KB" or "25MB"';
 const DURATION = 'expected a duration like 30 (seconds), "500ms", "5m" or "7d" (at most 24 days)';
 
@@ -496,7 +496,7 @@ const rows: Row[] = [
       `),
     },
     problems: [
-      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist": not a built-in plugin (auth, blacklist, file-users, ldap-users, rcpthosts, relay, size, sql-users, starttls), and no package "greylist" in $DIR/pipelines/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install greylist)',
+      'pipelines/inbound.yaml:3:10 plugins[1].use: unknown plugin "greylist": not a built-in plugin (auth, blacklist, clamav, file-users, ldap-users, rcpthosts, relay, relay-ctrl, size, spamassassin, sql-users, starttls), and no package "greylist" in $DIR/pipelines/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install greylist)',
     ],
   },
   {
@@ -738,7 +738,7 @@ const rows: Row[] = [
     problems: [
       `pipelines/inbound.yaml:3:23 plugins[0].with.domains[0]: expected a domain (example.com), a sub-domain entry (.example.com) or an address literal ([192.0.2.1]), got "bad domain!"`,
       'pipelines/inbound.yaml:4:5 plugins[1]: plugin name "rcpthosts" is used twice in this pipeline; give one of them a name:',
-      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf": not a built-in plugin (auth, blacklist, file-users, ldap-users, rcpthosts, relay, size, sql-users, starttls), and no package "spf" in $DIR/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install spf)',
+      'config.yaml:12:14 pipelines.submission.plugins[0].use: unknown plugin "spf": not a built-in plugin (auth, blacklist, clamav, file-users, ldap-users, rcpthosts, relay, relay-ctrl, size, spamassassin, sql-users, starttls), and no package "spf" in $DIR/node_modules or the node_modules of a folder above it (up to /node_modules); give a path (./my-plugin.js) or install the package there (npm install spf)',
     ],
   },
 
@@ -1156,6 +1156,7 @@ const HOOKS = [
   'disconnect',
   'lookupUser',
   'authenticate',
+  'relayGrant',
   'reload',
   'shutdown',
 ];
@@ -1165,9 +1166,21 @@ describe('qgate check config on a good configuration', { concurrency: true }, ()
     const r = await runCli(['check', 'config'], REPO);
     assert.equal(r.stderr, '');
     assert.equal(r.code, 0);
-    const [head, mx, submission, submissions, delivery, ...more] = blocks(r.stdout);
+    const [head, mx, submission, submissions, pop3, delivery, ...more] = blocks(r.stdout);
     assert.deepEqual(head, ['config.yaml: OK']);
-    assert.deepEqual(more, [], 'three listeners and delivery');
+    assert.deepEqual(more, [], 'four listeners and delivery');
+    assert.deepEqual(pop3, [
+      'listener pop3 (pop3) on 127.0.0.1:2110, pipeline pop3 (pipelines/pop3.yaml)',
+      '  plugins: starttls (built-in), file-users (built-in)',
+      '  init:         starttls',
+      '  lookupUser:   file-users',
+      '  authenticate: file-users',
+      '  tls:          starttls',
+      '  pop3-login:   -',
+      '  relayGrant:   -',
+      '  reload:       starttls -> file-users',
+      '  shutdown:     -',
+    ]);
     assert.deepEqual(delivery, [
       'delivery, no pipeline',
       '  plugins: (none)',

@@ -334,6 +334,16 @@ describe('deliverToMaildir with the name of the copy', () => {
     assert.deepEqual(await listing(maildir, 'cur'), [`${NAME}:2,S`]);
   });
 
+  test('a copy the POP3 server moved to cur/ with its size in the name (",W=") is found', async () => {
+    const maildir = freshMaildir();
+    const first = await deliverToMaildir(delivery(maildir, { name: NAME }));
+    const popped = join(maildir, 'cur', `${NAME},W=123:2,`);
+    await rename(first.file, popped);
+    const again = await deliverToMaildir(delivery(maildir, { name: NAME, lookInCur: true }));
+    assert.deepEqual([again.existed, again.file], [true, popped]);
+    assert.deepEqual(await listing(maildir, 'new'), []);
+  });
+
   test('a name that only starts like the copy is another message', async () => {
     const maildir = freshMaildir();
     await mkdir(join(maildir, 'cur'), { recursive: true });

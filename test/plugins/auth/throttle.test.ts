@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AuthAttempt, FailureThrottle } from '../../../plugins/auth/throttle.js';
+import { type AuthAttempt, FailureThrottle } from '../../../core/model/failure-throttle.js';
 
 const failOnce = (t: FailureThrottle, client: string, user: string, now: number): number => {
   const attempt = t.reserve(client, now);

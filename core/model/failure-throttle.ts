@@ -1,5 +1,5 @@
 /*
- * The failed-login throttle: failures per client address over a sliding
+ * The failed-login throttle (SMTP AUTH, POP3): failures per client address over a sliding
  * window. Pure (the caller passes the time). A password check must reserve a
  * slot first, and failures plus checks in flight never pass the limit, so
  * parallel connections get no more guesses than sequential ones. A success
