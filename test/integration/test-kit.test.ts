@@ -1,7 +1,8 @@
 /*
  * The plugin test kit (qgate/testing) itself: plugins given as definitions and
  * by `use:`, a handler failure becoming 451 with the plugin's name in the
- * captured log, the message hook reading the real spooled file, directory hooks
+ * captured log, the message hook reading the real spooled file, the message as
+ * delivered (fields removed and added), directory hooks
  * asked directly, STARTTLS through the client, and close() cleaning up.
  */
 import assert from 'node:assert/strict';
@@ -33,6 +34,42 @@ const inspector = definePlugin({
 });
 
 describe('the test kit', () => {
+  it('shows the message as delivered: fields a plugin removed are gone, a replaced Subject follows Received', async () => {
+    const rewriter = definePlugin({
+      name: 'rewriter',
+      options: Type.Object({}),
+      setup(ctx) {
+        ctx.on('message', (_session, transaction) => {
+          transaction.removeHeader('X-Verdict-*');
+          transaction.removeHeader('Subject');
+          transaction.addHeader('Subject', '[checked] hello');
+          assert.throws(() => transaction.removeHeader('Received'), RangeError);
+          return next();
+        });
+      },
+    });
+    const t = await testPipeline({ plugins: [{ plugin: rewriter }, { use: 'rcpthosts', with: { domains: ['example.test'] } }] });
+    try {
+      const sent = await t.sendMail({
+        from: 'a@example.org',
+        to: ['b@example.test'],
+        message:
+          'X-Verdict-Score: -100\nSubject: hello\nX-Verdict-Flag: clean\n  folded\nFrom: a@example.org\n\nX-Verdict-Score: body\n',
+      });
+      assert.equal(sent.data?.code, 250, sent.data?.full);
+      const [queued] = await t.queued();
+      assert.deepEqual(queued?.envelope.removedHeaders, ['X-Verdict-*', 'Subject']);
+      assert.ok(queued!.content.includes('X-Verdict-Score: -100'), 'the spool is not rewritten');
+      const received = queued!.content.slice(0, queued!.content.indexOf('X-Verdict-Score'));
+      assert.equal(
+        queued!.delivered,
+        `${received}Subject: [checked] hello\r\nFrom: a@example.org\r\n\r\nX-Verdict-Score: body\r\n`,
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
   it('runs definitions with defaults filled; the message hook sees the spooled message; headers and logs are there', async () => {
     const t = await testPipeline({
       plugins: [
