@@ -2,7 +2,7 @@
 # the unprivileged user qgate with its queue, mail and generated certificate in
 # the volume /var/lib/qgate and its configuration in /etc/qgate
 # (contrib/docker/config.yaml). Logs are JSON lines on stdout.
-#   docker build -t qgate . && docker run -p 25:2525 -p 587:2587 -p 465:2465 -v qgate:/var/lib/qgate qgate
+#   docker build -t qgate . && docker run -p 25:2525 -p 587:2587 -p 465:2465 -p 110:2110 -v qgate:/var/lib/qgate qgate
 
 FROM node:20-bookworm-slim AS build
 # fs-ext (the queue lock) is a native addon built at install.
@@ -33,7 +33,7 @@ RUN sed -i 's|\.\./var/tls/|/var/lib/qgate/tls/|' /etc/qgate/pipelines/*.yaml \
  && ln -s /opt/qgate/bin/qgate.js /usr/local/bin/qgate
 USER qgate
 VOLUME ["/var/lib/qgate"]
-EXPOSE 2525 2587 2465
+EXPOSE 2525 2587 2465 2110
 # Healthy while the MX listener greets with 220 (one short session, logged like any other).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const s=require('net').connect(2525,'127.0.0.1');s.setTimeout(4000,()=>process.exit(1));s.on('error',()=>process.exit(1));s.once('data',(d)=>{s.end('QUIT\\r\\n');process.exit(/^220 /.test(String(d))?0:1)})"]

@@ -61,6 +61,8 @@ export default definePlugin({
         logVerdict(transaction, { result: 'skipped', why: 'trusted client', ms: 0 }, 'not scanned: trusted client');
         return next('not scanned: trusted client');
       }
+      // Only our own verdict may reach the mailbox: a sender's "X-Virus-Status" is dropped first.
+      transaction.removeHeader(STATUS_HEADER);
       if (options.max_size > 0 && message.size > options.max_size) {
         const why = `${message.size} octets is over max_size ${options.max_size}`;
         logVerdict(transaction, { result: 'skipped', why, size: message.size, ms: 0 }, `not scanned: ${why}`);

@@ -168,6 +168,17 @@ describe('clamav: verdicts of a real clamd', () => {
     assert.match(String(scan.queueId), /^[0-9A-Z]{15}$/);
   });
 
+  it("drops a sender's own X-Virus-Status, so only the scanner's verdict is delivered", async () => {
+    const spoofed = sample(clamd.samples.clean, 'spoofed-status').replace(
+      /^Subject: /m,
+      'X-Virus-Status: Clean\r\nX-virus-status: Infected (Fake)\r\nSubject: ',
+    );
+    const r = await sendTo('tag', spoofed);
+    assert.equal(r.code, 0, r.transcript);
+    const copy = await delivered(queuedId(r.transcript), 'spoofed-status');
+    assert.doesNotMatch(copy, /X-Virus-Status/i);
+  });
+
   const infected = [
     {
       name: 'EICAR as the body',

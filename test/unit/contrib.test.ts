@@ -95,6 +95,7 @@ test("the container's configuration (contrib/docker/config.yaml, the pipelines a
     const run = await runCli(['check', 'config', '-c', join(dir, 'config.yaml')]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /listener smtp on 0\.0\.0\.0:2525/);
+    assert.match(run.stdout, /listener pop3 \(pop3\) on 0\.0\.0\.0:2110/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
