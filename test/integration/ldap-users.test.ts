@@ -290,6 +290,34 @@ describe('ldap-users failing safe', () => {
     }
   });
 
+  it('a reload (SIGHUP) reads the bind password file again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-reload-'));
+    writeFileSync(join(dir, 'bind.pw'), 'not-the-password\n', { mode: 0o600 });
+    const gw = await ldapGateway(dir, {
+      url: slapd.url,
+      base_dn: slapd.peopleDn,
+      bind_dn: slapd.bindDn,
+      bind_password: { file: 'bind.pw' },
+      cache: false,
+    });
+    try {
+      // A service bind the directory refuses is a directory that cannot answer: 451, not 550.
+      assert.deepEqual(await rcpt(gw, ['alice@example.test']), { 'alice@example.test': TEMPFAIL('alice@example.test') });
+      writeFileSync(join(dir, 'bind.pw'), `${slapd.bindPassword}\n`);
+      const isOutcome = (l: { event?: unknown; changed?: unknown; problems?: unknown }) =>
+        l.event === 'reload' && (Array.isArray(l.changed) || Array.isArray(l.problems));
+      const seen = gw.logs.filter(isOutcome).length;
+      gw.process.kill('SIGHUP');
+      let n = 0;
+      const outcome = await gw.waitForLog((l) => isOutcome(l) && ++n > seen, 30_000);
+      assert.ok(Array.isArray(outcome.changed), JSON.stringify(outcome));
+      assert.deepEqual(await rcpt(gw, ['alice@example.test']), { 'alice@example.test': '250 2.1.5 Ok' });
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+
   it('check config: an unset variable or a missing file for bind_password is an error at that key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-secret-'));
     const entry = (password: string) =>
