@@ -132,7 +132,9 @@ export default definePlugin({
     }
 
     ctx.on('lookupUser', async ({ address, domain }) => {
-      if (!ours(domain) || address.length > MAX_INPUT) return undefined;
+      if (!ours(domain)) return undefined;
+      // Longer than any address can be (RFC 5321 4.5.3.1): no entry has it, and it is not searched for.
+      if (address.length > MAX_INPUT) return null;
       return cache.answer(address.toLowerCase(), () => lookup(address));
     });
 
