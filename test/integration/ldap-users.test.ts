@@ -54,6 +54,28 @@ function searchesFor(text: string): string[] {
     .filter((l) => l.includes(' SRCH ') && l.includes(text));
 }
 
+/** slapd's log lines, for reading what happened from line `from` on. */
+function slapdLog(): string[] {
+  return readFileSync(slapd.logFile, 'utf8').split('\n');
+}
+
+/**
+ * The binds slapd saw from log line `from` on, each with whether its connection had TLS
+ * established before it (log level stats: "conn=N fd=M TLS established", "conn=N op=K BIND dn=...").
+ */
+function bindsSince(from: number): { dn: string; tls: boolean }[] {
+  const tlsConns = new Set<string>();
+  const binds: { dn: string; tls: boolean }[] = [];
+  for (const line of slapdLog().slice(from)) {
+    const conn = / (conn=\d+) /.exec(line)?.[1];
+    if (!conn) continue;
+    if (line.includes(' TLS established ')) tlsConns.add(conn);
+    const bind = / BIND dn="([^"]*)"/.exec(line);
+    if (bind) binds.push({ dn: bind[1]!, tls: tlsConns.has(conn) });
+  }
+  return binds;
+}
+
 function ldapBlock(options: Record<string, unknown>): string {
   return `
       - use: ldap-users
@@ -263,7 +285,7 @@ describe('ldap-users failing safe', () => {
     }
   });
 
-  it('starttls against a server without TLS: 451 and 454, never a plaintext fallback', async () => {
+  it('starttls without ca_file (the system CAs do not know the test CA): 451 and 454, never a plaintext fallback', async () => {
     const gw = await ldapGateway(mkdtempSync(join(tmpdir(), 'qgate-ldap-starttls-')), {
       url: slapd.url,
       starttls: true,
@@ -336,6 +358,103 @@ describe('ldap-users failing safe', () => {
         (r.stderr + r.stdout).includes(`config.yaml:13:26 pipelines.inbound.plugins[0].with.bind_password: ${message}`),
         r.stderr,
       );
+    }
+  });
+});
+
+describe('ldap-users over TLS (the private CA of the test slapd)', () => {
+  const ok = '235 2.7.0 Authentication successful';
+  const failed = '535 5.7.8 Error: authentication failed';
+
+  /** A gateway binding as the service account and as each user, over `tls`. */
+  async function tlsGateway(name: string, tls: Record<string, unknown>): Promise<Gateway> {
+    return ldapGateway(mkdtempSync(join(tmpdir(), `qgate-ldap-${name}-`)), {
+      ...tls,
+      base_dn: slapd.peopleDn,
+      bind_dn: slapd.bindDn,
+      bind_password: slapd.bindPassword,
+      status_attribute: 'employeeType',
+      disabled_values: ['disabled'],
+      timeout: '2s',
+      connect_timeout: '2s',
+      cache: false,
+    });
+  }
+
+  for (const [name, tls] of [
+    ['StartTLS', () => ({ url: slapd.url, starttls: true, ca_file: slapd.caFile })],
+    ['ldaps://', () => ({ url: slapd.tlsUrl, ca_file: slapd.caFile })],
+  ] as const) {
+    it(`${name} with ca_file: RCPT lookups and AUTH binds, every bind on a TLS connection`, async () => {
+      const from = slapdLog().length;
+      const gw = await tlsGateway(name === 'StartTLS' ? 'starttls' : 'ldaps', tls());
+      try {
+        assert.deepEqual(await rcpt(gw, ['alice@example.test', 'dave@example.test', 'nobody@example.test']), {
+          'alice@example.test': '250 2.1.5 Ok',
+          'dave@example.test': UNKNOWN('dave@example.test'),
+          'nobody@example.test': UNKNOWN('nobody@example.test'),
+        });
+        assert.equal(await auth(gw, 'alice@example.test', 'alice-secret'), ok);
+        assert.equal(await auth(gw, 'alice@example.test', 'bob-secret'), failed);
+        const binds = bindsSince(from);
+        assert.ok(
+          binds.some((b) => b.dn === slapd.bindDn) && binds.some((b) => b.dn === `uid=alice,${slapd.peopleDn}`),
+          JSON.stringify(binds),
+        );
+        assert.deepEqual(
+          binds.filter((b) => !b.tls),
+          [],
+          'no bind went out without TLS',
+        );
+        if (name === 'StartTLS')
+          assert.ok(
+            slapdLog()
+              .slice(from)
+              .some((l) => l.includes(' STARTTLS')),
+          );
+      } finally {
+        await gw.stop();
+        gw.cleanup();
+      }
+    });
+  }
+
+  it('a CA that did not sign the server certificate: 451 4.3.0 at RCPT, 454 at AUTH, no bind at all', async () => {
+    // A CA of the same name, made here, that signed nothing of slapd's: the chain does not verify.
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-strange-ca-'));
+    const stranger = join(dir, 'stranger-ca.pem');
+    const made = await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=qgate test CA',
+      '-keyout',
+      join(dir, 'stranger-ca.key'),
+      '-out',
+      stranger,
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    for (const [name, tls] of [
+      ['starttls', { url: slapd.url, starttls: true, ca_file: stranger }],
+      ['ldaps', { url: slapd.tlsUrl, ca_file: stranger }],
+    ] as const) {
+      const from = slapdLog().length;
+      const gw = await tlsGateway(`strange-ca-${name}`, tls);
+      try {
+        assert.deepEqual(await rcpt(gw, ['alice@example.test']), { 'alice@example.test': TEMPFAIL('alice@example.test') }, name);
+        assert.equal(await auth(gw, 'alice@example.test', 'alice-secret'), '454 4.7.0 Temporary authentication failure', name);
+        assert.deepEqual(bindsSince(from), [], `${name}: no bind (and no password) reached slapd`);
+      } finally {
+        await gw.stop();
+        gw.cleanup();
+      }
     }
   });
 });
