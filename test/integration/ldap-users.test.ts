@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { swaks } from '../harness/clients.js';
-import { copiesOf, send, waitDone } from '../harness/delivery.js';
+import { copiesOf, deliveryLines, send, waitDone } from '../harness/delivery.js';
 import { type Gateway, REPO, run, runCli, startGateway } from '../harness/gateway.js';
 import { type Peer, startPeer, storedMessages } from '../harness/peer.js';
 import { type SlapdService, startService } from '../harness/services.js';
@@ -574,6 +574,32 @@ describe('ldap-users with the qmail-ldap preset', () => {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+  });
+
+  it('delivery: mailQuotaSize is the Maildir quota: a message that fits is delivered, one past it deferred 4.2.2', async () => {
+    // judy's mailQuotaSize is 2000 octets: the small messages fit, the big one would pass the quota.
+    const maildir = join(dir, 'store', 'example.test', 'judy');
+    const copies = () => (existsSync(join(maildir, 'new')) ? readdirSync(join(maildir, 'new')).length : 0);
+    const small = await send(gw, 'sender@far.test', ['judy@example.test'], 'Subject: quota small\r\n\r\nhi\r\n');
+    await waitDone(gw, small);
+    const delivered = deliveryLines(gw, small, 'judy@example.test');
+    assert.equal(delivered[0]?.result, 'delivered', JSON.stringify(delivered));
+    assert.ok(String(delivered[0]?.reply).includes(maildir), 'below mailbox_prefix');
+    const before = copies();
+    const big = await send(
+      gw,
+      'sender@far.test',
+      ['judy@example.test'],
+      `Subject: quota big\r\n\r\n${`${'x'.repeat(76)}\r\n`.repeat(30)}`,
+    );
+    const line = await gw.waitForLog((l) => l.event === 'delivery' && l.queueId === big, 20_000);
+    assert.equal(line.result, 'deferred', JSON.stringify(line));
+    assert.match(
+      String(line.reply),
+      /^452 4\.2\.2 judy@example\.test: mailbox full: \d+ of 2000 octets used/,
+      JSON.stringify(line),
+    );
+    assert.equal(copies(), before, 'nothing more reached the Maildir');
   });
 });
 
