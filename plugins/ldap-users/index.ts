@@ -51,6 +51,10 @@ export default definePlugin({
     if (options.starttls && options.url.startsWith('ldaps:')) {
       throw new OptionError(['starttls'], 'an ldaps:// URL is TLS from the start; starttls is for ldap:// URLs');
     }
+    // A CA on a connection that never does TLS would read as protection it does not give.
+    if (options.ca_file !== undefined && !options.starttls && !options.url.startsWith('ldaps:')) {
+      throw new OptionError(['ca_file'], 'an ldap:// URL without starttls never uses TLS; set starttls: true or use ldaps://');
+    }
     if (options.bind_password !== undefined && options.bind_dn === undefined) {
       throw new OptionError(['bind_password'], 'bind_password needs a bind_dn');
     }

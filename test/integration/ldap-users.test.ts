@@ -360,6 +360,17 @@ describe('ldap-users failing safe', () => {
       );
     }
   });
+
+  it('check config: ca_file on an ldap:// URL without starttls is an error at ca_file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-plain-ca-'));
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      `hostname: mx.example.test\nqueue: { path: ./queue }\nlisteners:\n  - { name: smtp, port: 0, pipeline: inbound }\npipelines:\n  inbound:\n    plugins:\n      - use: ldap-users\n        with:\n          url: ${slapd.url}\n          base_dn: ${slapd.baseDn}\n          ca_file: ${slapd.caFile}\n`,
+    );
+    const r = await runCli(['check', 'config', '--config', 'config.yaml'], dir);
+    assert.equal(r.code, 78, r.stdout + r.stderr);
+    assert.match(r.stderr + r.stdout, /plugins\[0\]\.with\.ca_file: an ldap:\/\/ URL without starttls never uses TLS/, r.stderr);
+  });
 });
 
 describe('ldap-users over TLS (the private CA of the test slapd)', () => {
