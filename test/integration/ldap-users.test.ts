@@ -9,7 +9,7 @@
  * the cache saves searches; the bind password comes from a file or a variable.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -430,9 +430,10 @@ describe('ldap-users over TLS (the private CA of the test slapd)', () => {
     });
   }
 
-  it('a CA that did not sign the server certificate: 451 4.3.0 at RCPT, 454 at AUTH, no bind at all', async () => {
+  it('a CA that did not sign the server certificate: 451 4.3.0 at RCPT, 454 at AUTH, no bind at all', async (t) => {
     // A CA of the same name, made here, that signed nothing of slapd's: the chain does not verify.
     const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-strange-ca-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const stranger = join(dir, 'stranger-ca.pem');
     const made = await run('openssl', [
       'req',
