@@ -51,6 +51,10 @@ export default definePlugin({
     if (options.starttls && options.url.startsWith('ldaps:')) {
       throw new OptionError(['starttls'], 'an ldaps:// URL is TLS from the start; starttls is for ldap:// URLs');
     }
+    // A CA on a connection that never does TLS would read as protection it does not give.
+    if (options.ca_file !== undefined && !options.starttls && !options.url.startsWith('ldaps:')) {
+      throw new OptionError(['ca_file'], 'an ldap:// URL without starttls never uses TLS; set starttls: true or use ldaps://');
+    }
     if (options.bind_password !== undefined && options.bind_dn === undefined) {
       throw new OptionError(['bind_password'], 'bind_password needs a bind_dn');
     }
@@ -132,7 +136,9 @@ export default definePlugin({
     }
 
     ctx.on('lookupUser', async ({ address, domain }) => {
-      if (!ours(domain) || address.length > MAX_INPUT) return undefined;
+      if (!ours(domain)) return undefined;
+      // Longer than any address can be (RFC 5321 4.5.3.1): no entry has it, and it is not searched for.
+      if (address.length > MAX_INPUT) return null;
       return cache.answer(address.toLowerCase(), () => lookup(address));
     });
 

@@ -9,6 +9,7 @@
  * A connection is never reopened in place: ldapts would reconnect without
  * StartTLS, and a password must never go out in the clear.
  */
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, type Entry, InvalidCredentialsError } from 'ldapts';
 
@@ -77,11 +78,12 @@ export class LdapPool {
       url: this.s.url,
       timeout: this.s.timeoutMs,
       connectTimeout: this.s.connectTimeoutMs,
-      tlsOptions: this.s.tls,
+      // Only for ldaps://: ldapts opens TLS from the first byte whenever it has TLS options, also for
+      // an ldap:// URL, so a ca_file with starttls would speak TLS at a port that waits for StartTLS.
+      ...(new URL(this.s.url).protocol === 'ldaps:' ? { tlsOptions: this.s.tls } : {}),
     });
     const opening = (async () => {
-      if (this.s.starttls)
-        await client.startTLS({ ...this.s.tls, servername: this.s.tls.servername ?? new URL(this.s.url).hostname });
+      if (this.s.starttls) await client.startTLS(startTlsTarget(this.s.url, this.s.tls));
       // Without a service account, an explicit anonymous bind (RFC 4513 5.1.1) opens the connection.
       await client.bind(dn ?? '', password ?? '');
     })();
@@ -226,4 +228,15 @@ export class LdapPool {
 /** An LDAP result code error (the server answered), not a transport failure. */
 export function hasResultCode(err: unknown): boolean {
   return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number';
+}
+
+/**
+ * TLS options for StartTLS on the connection to `url`. Node checks the certificate against
+ * servername, else host, else "localhost", so the URL's host always goes in as host; as servername
+ * (SNI) only when it is a name: RFC 6066 3 forbids IP literals there (Node warns, DEP0123).
+ */
+export function startTlsTarget(url: string, tls: ConnectionOptions): ConnectionOptions {
+  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  if (tls.servername !== undefined || isIP(host) !== 0) return { ...tls, host };
+  return { ...tls, host, servername: host };
 }

@@ -38,7 +38,12 @@ export interface Service {
 }
 
 export interface SlapdService extends Service {
+  /** ldap://127.0.0.1:port, which offers StartTLS. */
   readonly url: string;
+  /** ldaps://127.0.0.1:port, TLS from the start. */
+  readonly tlsUrl: string;
+  /** PEM of the private CA that signed the server certificate (for 127.0.0.1 and localhost). */
+  readonly caFile: string;
   readonly baseDn: string;
   readonly peopleDn: string;
   /** The subtree in the qmail-ldap layout (objectClass qmailUser). */
@@ -114,6 +119,8 @@ export async function startService<N extends ServiceName>(name: N): Promise<Serv
 
 class Instance {
   port = 0;
+  /** A second port some services listen on too (slapd: ldaps://); 0 for the others. */
+  tlsPort = 0;
   env: Record<string, string> = {};
   /** The last lifecycle step; the next one waits for it, so close() never races a restart. */
   private last: Promise<unknown> = Promise.resolve();
@@ -132,9 +139,12 @@ class Instance {
       let lastError: Error | undefined;
       for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
         const port = await freePort();
-        const started = await this.runStart(port);
+        let tlsPort = 0;
+        while (this.name === 'slapd' && (tlsPort === 0 || tlsPort === port)) tlsPort = await freePort();
+        const started = await runStart(this.name, this.dir, port, tlsPort);
         if (!started.portTaken) {
           this.port = port;
+          this.tlsPort = tlsPort;
           this.env = started.env;
           return;
         }
@@ -157,8 +167,9 @@ class Instance {
   restart(): Promise<void> {
     return this.step(async () => {
       await runScript(`stop-${this.name}.sh`, [this.dir]);
-      const started = await this.runStart(this.port);
-      if (started.portTaken) throw new Error(`${this.name}: port ${this.port} was taken while the service was down`);
+      const started = await runStart(this.name, this.dir, this.port, this.tlsPort);
+      if (started.portTaken)
+        throw new Error(`${this.name}: port ${this.port} or ${this.tlsPort} was taken while the service was down`);
       this.env = started.env;
     });
   }
@@ -171,10 +182,6 @@ class Instance {
         rmSync(this.dir, { recursive: true, force: true });
       }
     });
-  }
-
-  private runStart(port: number): Promise<StartResult> {
-    return runStart(this.name, this.dir, port);
   }
 
   private step<T>(work: () => Promise<T>): Promise<T> {
@@ -212,6 +219,8 @@ function describeService(instance: Instance): Service {
     case 'slapd':
       return Object.assign(base, {
         url: get('LDAP_URL'),
+        tlsUrl: get('LDAP_TLS_URL'),
+        caFile: get('LDAP_CA_FILE'),
         baseDn: get('LDAP_BASE_DN'),
         peopleDn: get('LDAP_PEOPLE_DN'),
         qmailDn: get('LDAP_QMAIL_DN'),
@@ -258,9 +267,10 @@ interface StartResult {
   readonly env: Record<string, string>;
 }
 
-async function runStart(name: ServiceName, dir: string, port: number): Promise<StartResult> {
+async function runStart(name: ServiceName, dir: string, port: number, tlsPort: number): Promise<StartResult> {
   try {
-    const stdout = await runScript(`start-${name}.sh`, [dir, String(port)]);
+    const ports = tlsPort === 0 ? [String(port)] : [String(port), String(tlsPort)];
+    const stdout = await runScript(`start-${name}.sh`, [dir, ...ports]);
     return { portTaken: false, env: parseExports(stdout) };
   } catch (err) {
     if ((err as ScriptError).exitCode === EX_PORT_TAKEN) return { portTaken: true, env: {} };

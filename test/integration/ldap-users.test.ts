@@ -9,12 +9,12 @@
  * the cache saves searches; the bind password comes from a file or a variable.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { swaks } from '../harness/clients.js';
-import { copiesOf, send, waitDone } from '../harness/delivery.js';
+import { copiesOf, deliveryLines, send, waitDone } from '../harness/delivery.js';
 import { type Gateway, REPO, run, runCli, startGateway } from '../harness/gateway.js';
 import { type Peer, startPeer, storedMessages } from '../harness/peer.js';
 import { type SlapdService, startService } from '../harness/services.js';
@@ -52,6 +52,28 @@ function searchesFor(text: string): string[] {
   return readFileSync(slapd.logFile, 'utf8')
     .split('\n')
     .filter((l) => l.includes(' SRCH ') && l.includes(text));
+}
+
+/** slapd's log lines, for reading what happened from line `from` on. */
+function slapdLog(): string[] {
+  return readFileSync(slapd.logFile, 'utf8').split('\n');
+}
+
+/**
+ * The binds slapd saw from log line `from` on, each with whether its connection had TLS
+ * established before it (log level stats: "conn=N fd=M TLS established", "conn=N op=K BIND dn=...").
+ */
+function bindsSince(from: number): { dn: string; tls: boolean }[] {
+  const tlsConns = new Set<string>();
+  const binds: { dn: string; tls: boolean }[] = [];
+  for (const line of slapdLog().slice(from)) {
+    const conn = / (conn=\d+) /.exec(line)?.[1];
+    if (!conn) continue;
+    if (line.includes(' TLS established ')) tlsConns.add(conn);
+    const bind = / BIND dn="([^"]*)"/.exec(line);
+    if (bind) binds.push({ dn: bind[1]!, tls: tlsConns.has(conn) });
+  }
+  return binds;
 }
 
 function ldapBlock(options: Record<string, unknown>): string {
@@ -263,7 +285,7 @@ describe('ldap-users failing safe', () => {
     }
   });
 
-  it('starttls against a server without TLS: 451 and 454, never a plaintext fallback', async () => {
+  it('starttls without ca_file (the system CAs do not know the test CA): 451 and 454, never a plaintext fallback', async () => {
     const gw = await ldapGateway(mkdtempSync(join(tmpdir(), 'qgate-ldap-starttls-')), {
       url: slapd.url,
       starttls: true,
@@ -290,6 +312,34 @@ describe('ldap-users failing safe', () => {
     }
   });
 
+  it('a reload (SIGHUP) reads the bind password file again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-reload-'));
+    writeFileSync(join(dir, 'bind.pw'), 'not-the-password\n', { mode: 0o600 });
+    const gw = await ldapGateway(dir, {
+      url: slapd.url,
+      base_dn: slapd.peopleDn,
+      bind_dn: slapd.bindDn,
+      bind_password: { file: 'bind.pw' },
+      cache: false,
+    });
+    try {
+      // A service bind the directory refuses is a directory that cannot answer: 451, not 550.
+      assert.deepEqual(await rcpt(gw, ['alice@example.test']), { 'alice@example.test': TEMPFAIL('alice@example.test') });
+      writeFileSync(join(dir, 'bind.pw'), `${slapd.bindPassword}\n`);
+      const isOutcome = (l: { event?: unknown; changed?: unknown; problems?: unknown }) =>
+        l.event === 'reload' && (Array.isArray(l.changed) || Array.isArray(l.problems));
+      const seen = gw.logs.filter(isOutcome).length;
+      gw.process.kill('SIGHUP');
+      let n = 0;
+      const outcome = await gw.waitForLog((l) => isOutcome(l) && ++n > seen, 30_000);
+      assert.ok(Array.isArray(outcome.changed), JSON.stringify(outcome));
+      assert.deepEqual(await rcpt(gw, ['alice@example.test']), { 'alice@example.test': '250 2.1.5 Ok' });
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+
   it('check config: an unset variable or a missing file for bind_password is an error at that key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-secret-'));
     const entry = (password: string) =>
@@ -308,6 +358,115 @@ describe('ldap-users failing safe', () => {
         (r.stderr + r.stdout).includes(`config.yaml:13:26 pipelines.inbound.plugins[0].with.bind_password: ${message}`),
         r.stderr,
       );
+    }
+  });
+
+  it('check config: ca_file on an ldap:// URL without starttls is an error at ca_file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-plain-ca-'));
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      `hostname: mx.example.test\nqueue: { path: ./queue }\nlisteners:\n  - { name: smtp, port: 0, pipeline: inbound }\npipelines:\n  inbound:\n    plugins:\n      - use: ldap-users\n        with:\n          url: ${slapd.url}\n          base_dn: ${slapd.baseDn}\n          ca_file: ${slapd.caFile}\n`,
+    );
+    const r = await runCli(['check', 'config', '--config', 'config.yaml'], dir);
+    assert.equal(r.code, 78, r.stdout + r.stderr);
+    assert.match(r.stderr + r.stdout, /plugins\[0\]\.with\.ca_file: an ldap:\/\/ URL without starttls never uses TLS/, r.stderr);
+  });
+});
+
+describe('ldap-users over TLS (the private CA of the test slapd)', () => {
+  const ok = '235 2.7.0 Authentication successful';
+  const failed = '535 5.7.8 Error: authentication failed';
+
+  /** A gateway binding as the service account and as each user, over `tls`. */
+  async function tlsGateway(name: string, tls: Record<string, unknown>): Promise<Gateway> {
+    return ldapGateway(mkdtempSync(join(tmpdir(), `qgate-ldap-${name}-`)), {
+      ...tls,
+      base_dn: slapd.peopleDn,
+      bind_dn: slapd.bindDn,
+      bind_password: slapd.bindPassword,
+      status_attribute: 'employeeType',
+      disabled_values: ['disabled'],
+      timeout: '2s',
+      connect_timeout: '2s',
+      cache: false,
+    });
+  }
+
+  for (const [name, tls] of [
+    ['StartTLS', () => ({ url: slapd.url, starttls: true, ca_file: slapd.caFile })],
+    ['ldaps://', () => ({ url: slapd.tlsUrl, ca_file: slapd.caFile })],
+  ] as const) {
+    it(`${name} with ca_file: RCPT lookups and AUTH binds, every bind on a TLS connection`, async () => {
+      const from = slapdLog().length;
+      const gw = await tlsGateway(name === 'StartTLS' ? 'starttls' : 'ldaps', tls());
+      try {
+        assert.deepEqual(await rcpt(gw, ['alice@example.test', 'dave@example.test', 'nobody@example.test']), {
+          'alice@example.test': '250 2.1.5 Ok',
+          'dave@example.test': UNKNOWN('dave@example.test'),
+          'nobody@example.test': UNKNOWN('nobody@example.test'),
+        });
+        assert.equal(await auth(gw, 'alice@example.test', 'alice-secret'), ok);
+        assert.equal(await auth(gw, 'alice@example.test', 'bob-secret'), failed);
+        const binds = bindsSince(from);
+        assert.ok(
+          binds.some((b) => b.dn === slapd.bindDn) && binds.some((b) => b.dn === `uid=alice,${slapd.peopleDn}`),
+          JSON.stringify(binds),
+        );
+        assert.deepEqual(
+          binds.filter((b) => !b.tls),
+          [],
+          'no bind went out without TLS',
+        );
+        if (name === 'StartTLS')
+          assert.ok(
+            slapdLog()
+              .slice(from)
+              .some((l) => l.includes(' STARTTLS')),
+          );
+      } finally {
+        await gw.stop();
+        gw.cleanup();
+      }
+    });
+  }
+
+  it('a CA that did not sign the server certificate: 451 4.3.0 at RCPT, 454 at AUTH, no bind at all', async (t) => {
+    // A CA of the same name, made here, that signed nothing of slapd's: the chain does not verify.
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-ldap-strange-ca-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const stranger = join(dir, 'stranger-ca.pem');
+    const made = await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=qgate test CA',
+      '-keyout',
+      join(dir, 'stranger-ca.key'),
+      '-out',
+      stranger,
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    for (const [name, tls] of [
+      ['starttls', { url: slapd.url, starttls: true, ca_file: stranger }],
+      ['ldaps', { url: slapd.tlsUrl, ca_file: stranger }],
+    ] as const) {
+      const from = slapdLog().length;
+      const gw = await tlsGateway(`strange-ca-${name}`, tls);
+      try {
+        assert.deepEqual(await rcpt(gw, ['alice@example.test']), { 'alice@example.test': TEMPFAIL('alice@example.test') }, name);
+        assert.equal(await auth(gw, 'alice@example.test', 'alice-secret'), '454 4.7.0 Temporary authentication failure', name);
+        assert.deepEqual(bindsSince(from), [], `${name}: no bind (and no password) reached slapd`);
+      } finally {
+        await gw.stop();
+        gw.cleanup();
+      }
     }
   });
 });
@@ -427,6 +586,32 @@ describe('ldap-users with the qmail-ldap preset', () => {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+  });
+
+  it('delivery: mailQuotaSize is the Maildir quota: a message that fits is delivered, one past it deferred 4.2.2', async () => {
+    // judy's mailQuotaSize is 2000 octets: the small messages fit, the big one would pass the quota.
+    const maildir = join(dir, 'store', 'example.test', 'judy');
+    const copies = () => (existsSync(join(maildir, 'new')) ? readdirSync(join(maildir, 'new')).length : 0);
+    const small = await send(gw, 'sender@far.test', ['judy@example.test'], 'Subject: quota small\r\n\r\nhi\r\n');
+    await waitDone(gw, small);
+    const delivered = deliveryLines(gw, small, 'judy@example.test');
+    assert.equal(delivered[0]?.result, 'delivered', JSON.stringify(delivered));
+    assert.ok(String(delivered[0]?.reply).includes(maildir), 'below mailbox_prefix');
+    const before = copies();
+    const big = await send(
+      gw,
+      'sender@far.test',
+      ['judy@example.test'],
+      `Subject: quota big\r\n\r\n${`${'x'.repeat(76)}\r\n`.repeat(30)}`,
+    );
+    const line = await gw.waitForLog((l) => l.event === 'delivery' && l.queueId === big, 20_000);
+    assert.equal(line.result, 'deferred', JSON.stringify(line));
+    assert.match(
+      String(line.reply),
+      /^452 4\.2\.2 judy@example\.test: mailbox full: \d+ of 2000 octets used/,
+      JSON.stringify(line),
+    );
+    assert.equal(copies(), before, 'nothing more reached the Maildir');
   });
 });
 

@@ -94,6 +94,7 @@ describe('slapd', () => {
         grace: 'disabled',
         heidi: null,
         ivan: 'noaccess',
+        judy: 'active',
       });
     });
   });
