@@ -5,19 +5,23 @@
  * PLAIN, for ldap-users (binding as the user, comparing hashes) and sql-users
  * (qgate's schema, the vpopmail preset). A bad password and a disabled account
  * get -ERR [AUTH]; a directory stopped mid-run gets -ERR [SYS/TEMP], never
- * "authentication failed", and logins work again once it is back.
+ * "authentication failed", and logins work again once it is back. Per service:
+ * vpopmail's NO_POP and NO_SMTP refuse one protocol and not the other, and
+ * qmail-ldap's accountStatus noaccess receives mail but logs in to neither.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client as LdapClient } from 'ldapts';
 import pg from 'pg';
 import { send, waitDone } from '../harness/delivery.js';
 import { type Gateway, REPO, run, startGateway } from '../harness/gateway.js';
 import { type PostgresService, type SlapdService, startService } from '../harness/services.js';
 
 const POPLIB = join(REPO, 'test', 'clients', 'poplib_client.py');
+const AUTH_PROBE = join(REPO, 'test', 'clients', 'auth_probe.py');
 const SCHEMA = join(REPO, 'plugins', 'sql-users', 'schema.sql');
 const FIXTURES = join(REPO, 'test', 'fixtures', 'sql-users');
 /** doveadm pw -s SHA512-CRYPT -p 'Tr0ub4dor&3'; the vpopmail fixture's passwords are the same. */
@@ -66,11 +70,20 @@ async function fetchSubjects(port: number, method: Method, user: string, passwor
     .sort();
 }
 
-/** The SMTP listener checks recipients, delivery and POP3 ask the same directory. */
+/** SMTP AUTH PLAIN with Python's smtplib: the reply code. */
+async function smtpAuth(gw: Gateway, user: string, password: string): Promise<number> {
+  const r = await run('python3', [AUTH_PROBE, '--port', String(gw.port), '--user', user, '--password', password]);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { code: number }).code;
+}
+
+/** The SMTP listener (recipients, AUTH), delivery and POP3 ask the same directory. */
 async function directoryGateway(dir: string, entry: string, domains: string[]): Promise<{ gw: Gateway; pop: number }> {
   const gw = await startGateway({
     dir,
     plugins: `${entry}
+      - use: auth
+        with: { require_tls: false, max_failures: 1000, failure_delay: 0 }
       - use: rcpthosts`,
     extraListeners: `
   - name: pop3
@@ -199,6 +212,63 @@ describe('POP3 through ldap-users', () => {
       });
     });
   }
+
+  describe('the qmail-ldap preset', () => {
+    let gw: Gateway;
+    let pop: number;
+    let dir: string;
+    before(async () => {
+      // A noaccess account whose mailMessageStore is below mailbox_prefix (ivan's in the
+      // shared directory is an absolute /var/mail path, not for a test to write to).
+      const admin = new LdapClient({ url: slapd.url });
+      await admin.bind(slapd.adminDn, slapd.adminPassword);
+      try {
+        await admin.add(`uid=nina,${slapd.qmailDn}`, {
+          objectClass: ['inetOrgPerson', 'qmailUser'],
+          uid: 'nina',
+          cn: 'Nina Example',
+          sn: 'Example',
+          mail: 'nina@example.test',
+          mailAlternateAddress: 'nina.alias@example.test',
+          mailMessageStore: 'example.test/nina/',
+          accountStatus: 'noaccess',
+          userPassword: 'nina-secret',
+        });
+      } finally {
+        await admin.unbind();
+      }
+      dir = mkdtempSync(join(tmpdir(), 'qgate-pop3-qmail-ldap-'));
+      const entry = `
+      - use: ldap-users
+        with: ${JSON.stringify({
+          url: slapd.url,
+          base_dn: slapd.qmailDn,
+          bind_dn: slapd.bindDn,
+          bind_password: slapd.bindPassword,
+          preset: 'qmail-ldap',
+          mailbox_prefix: join(dir, 'store'),
+          cache: false,
+        })}`;
+      ({ gw, pop } = await directoryGateway(dir, entry, ['example.test']));
+    });
+    after(async () => {
+      await gw?.stop();
+      gw?.cleanup();
+    });
+
+    it('an active account reads its mailMessageStore; noaccess receives mail but logs in to neither service', async () => {
+      await deliver(gw, ['judy.alias@example.test', 'nina.alias@example.test'], 'qmail-ldap');
+      for (const method of ['user', 'plain'] as const) {
+        assert.deepEqual(await fetchSubjects(pop, method, 'judy', 'judy-secret'), ['qmail-ldap']);
+        assert.equal(await refused(pop, method, 'nina@example.test', 'nina-secret'), AUTH_FAILED, 'noaccess');
+        assert.equal(await refused(pop, method, 'grace@example.test', 'grace-secret'), AUTH_FAILED, 'disabled');
+      }
+      const nina = join(dir, 'store', 'example.test', 'nina', 'new');
+      assert.equal(readdirSync(nina).length, 1, 'noaccess still receives mail');
+      assert.equal(await smtpAuth(gw, 'nina@example.test', 'nina-secret'), 535, 'noaccess: no SMTP AUTH either');
+      assert.equal(await smtpAuth(gw, 'judy@example.test', 'judy-secret'), 235);
+    });
+  });
 });
 
 describe('POP3 through sql-users', () => {
@@ -295,6 +365,13 @@ describe('POP3 through sql-users', () => {
       const url = await database('pop3_vpopmail');
       dir = mkdtempSync(join(tmpdir(), 'qgate-pop3-vpopmail-'));
       await sql(url, readFileSync(join(FIXTURES, 'vpopmail.sql'), 'utf8').replaceAll('@ROOT@', join(dir, 'domains')));
+      // NO_POP (0x02 in vpopmail.h): receives mail and may use SMTP AUTH, but not POP3.
+      await sql(
+        url,
+        `INSERT INTO vpopmail SELECT 'nopop', pw_domain, pw_passwd, pw_uid, 2, 'No POP', $1, pw_shell, ''
+           FROM vpopmail WHERE pw_name = 'alice'`,
+        [join(dir, 'domains', 'example.test', 'nopop')],
+      );
       ({ gw, pop } = await directoryGateway(dir, entry(url, ', preset: vpopmail'), ['example.test']));
     });
     after(async () => {
@@ -316,6 +393,18 @@ describe('POP3 through sql-users', () => {
         assert.equal(await refused(pop, method, 'alice@example.test', 'wrong'), AUTH_FAILED);
         assert.equal(await refused(pop, method, 'bounced@example.test', SQL_PASSWORD), AUTH_FAILED);
       }
+    });
+
+    it('NO_POP refuses POP3 and not SMTP AUTH; NO_SMTP refuses SMTP AUTH and not POP3; both receive mail', async () => {
+      await deliver(gw, ['nopop@example.test', 'nosmtp@example.test'], 'flags');
+      for (const method of ['user', 'plain'] as const) {
+        assert.equal(await refused(pop, method, 'nopop@example.test', SQL_PASSWORD), AUTH_FAILED, 'NO_POP');
+        assert.deepEqual(await fetchSubjects(pop, method, 'nosmtp@example.test', SQL_PASSWORD), ['flags'], 'NO_SMTP');
+      }
+      assert.equal(await smtpAuth(gw, 'nopop@example.test', SQL_PASSWORD), 235, 'NO_POP');
+      assert.equal(await smtpAuth(gw, 'nosmtp@example.test', SQL_PASSWORD), 535, 'NO_SMTP');
+      const nopop = join(dir, 'domains', 'example.test', 'nopop', 'Maildir', 'new');
+      assert.equal(readdirSync(nopop).length, 1, 'NO_POP still receives mail');
     });
 
     it('PostgreSQL stopped: -ERR [SYS/TEMP], then logins work again when it is back', async () => {
