@@ -207,7 +207,7 @@ export const HOOK_TABLE = Object.freeze({
     unavailable: true,
     args: ['credentials'],
     fires: 'a plugin asked `ctx.users.authenticate(credentials)`',
-    shows: '`{ mechanism, username, password?, challenge?, response? }`',
+    shows: '`{ mechanism, username, password?, challenge?, response?, service? }` (service: `smtp` or `pop3`)',
     returns: '`{ ok, user }`, `unavailable(reason)` (454 4.7.0), or nothing (ask the next plugin)',
   }),
   tls: service<[TlsQuery], TlsOffer | undefined>({

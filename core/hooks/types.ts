@@ -216,9 +216,17 @@ export interface UserRecord {
   readonly attributes?: Readonly<Record<string, string>>;
 }
 
+/** The protocol a login is for, so a directory can allow one and refuse the other. */
+export type LoginService = 'smtp' | 'pop3' | (string & {});
+
 export interface Credentials {
   readonly mechanism: 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | (string & {});
   readonly username: string;
+  /**
+   * Who asks: 'smtp' (SMTP AUTH, the auth plugin) or 'pop3' (a POP3 login). Absent when a
+   * plugin asks without saying; a directory then applies only the rules common to every service.
+   */
+  readonly service?: LoginService;
   /** Cleartext password (PLAIN, LOGIN). */
   readonly password?: string;
   /** CRAM-MD5 challenge and the client's hex digest. */

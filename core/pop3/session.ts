@@ -345,7 +345,7 @@ export class Pop3Session {
     let user = username;
     let record: UserRecord | null | undefined;
     try {
-      const verdict = await users.authenticate({ mechanism: 'PLAIN', username, password });
+      const verdict = await users.authenticate({ mechanism: 'PLAIN', username, password, service: 'pop3' });
       if (verdict?.ok) {
         user = verdict.user ?? username;
         record = await users.lookup(user);

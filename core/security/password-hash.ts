@@ -4,15 +4,15 @@
  * bare or as {SHA512-CRYPT}/{SHA256-CRYPT}/{CRYPT}), MD5-crypt ("$1$") and DES
  * crypt under {CRYPT}, LDAP's {SHA}/{SSHA}/{SSHA256}/{SSHA512}, and cleartext
  * ({PLAIN}, {CLEARTEXT}) only when the caller allows it. Comparisons are
- * constant-time; a value in no known scheme never matches. CRAM-MD5 cannot use a
- * hash: it needs the cleartext secret on the server side.
+ * constant-time; a value in no known scheme never matches. The crypt(3) schemes
+ * are computed in worker threads (crypt-pool.ts): synchronous JavaScript there,
+ * they would block every session meanwhile. CRAM-MD5 cannot use a hash: it needs
+ * the cleartext secret on the server side.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { verify as verifyArgon2 } from '@node-rs/argon2';
-import md5Crypt from 'apache-md5';
 import bcrypt from 'bcryptjs';
-import desCrypt from 'unix-crypt-td-js';
-import { encrypt as shaCrypt } from 'unixcrypt';
+import { cryptOffThread } from './crypt-pool.js';
 
 export type PasswordScheme =
   | 'argon2'
@@ -42,8 +42,8 @@ export interface PasswordPolicy {
 
 /**
  * SHA-crypt's rounds are stored with the hash (up to 999,999,999 per Drepper's spec)
- * and computed synchronously: a hash asking for more than this is refused rather than
- * stalling the gateway. It covers every common default (glibc 5000, passlib 656000).
+ * and each check holds a pool thread while it runs: a hash asking for more than this is
+ * refused rather than tying up the pool. It covers every common default (glibc 5000, passlib 656000).
  */
 export const MAX_SHA_CRYPT_ROUNDS = 1_000_000;
 
@@ -147,13 +147,9 @@ export async function verifyPassword(stored: string, password: string, policy: P
       // bcryptjs reads "$2y$" (PHP, htpasswd, Dovecot) as the "$2b$" it is.
       return bcrypt.compare(password, payload.replace(/^\$2y\$/, '$2b$'));
     case 'sha-crypt':
-      // unixcrypt implements Drepper's SHA-crypt; the salt and rounds are read from the stored string.
-      return sameText(shaCrypt(password, payload.slice(0, payload.lastIndexOf('$'))), payload);
     case 'md5-crypt':
-      return sameText(md5Crypt(password, payload), payload);
     case 'des-crypt':
-      // Classic crypt(3) reads at most 8 characters of the password, by design of the scheme.
-      return sameText(desCrypt(password, payload.slice(0, 2)), payload);
+      return sameText(await cryptOffThread({ scheme, password, stored: payload }), payload);
     case 'plain':
       return sameText(payload, password);
     default: {

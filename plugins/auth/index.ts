@@ -103,7 +103,7 @@ export default definePlugin({
       const attempt = throttle.reserve(client);
       if (!attempt) return throttled();
       try {
-        const { verdict, failure } = await check(outcome.credentials);
+        const { verdict, failure } = await check({ ...outcome.credentials, service: 'smtp' });
         if (failure) {
           return reject(454, '4.7.0', 'Temporary authentication failure', `directory failed: ${failure.message}`);
         }

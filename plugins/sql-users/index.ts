@@ -21,7 +21,16 @@ import {
 } from '../../core/plugin-api/index.js';
 import { type SqlQuery, SqlUsersOptions } from './options.js';
 import { PRESETS } from './presets.js';
-import { bind, type QuestionParts, queryProblem, questionParts, readAliasRows, readUserRow, type UserRow } from './rows.js';
+import {
+  bind,
+  mayLogIn,
+  type QuestionParts,
+  queryProblem,
+  questionParts,
+  readAliasRows,
+  readUserRow,
+  type UserRow,
+} from './rows.js';
 
 type QueryName = 'user' | 'alias' | 'domain';
 
@@ -147,8 +156,11 @@ export default definePlugin({
       if (!parts) return undefined;
       const user = await userRow(parts);
       if (user === undefined || !('record' in user)) return user;
-      // A disabled account cannot log in, whatever its password (535 5.7.8 from plugins/auth).
-      if (user.record.enabled === false || !user.loginEnabled || user.password === undefined) return { ok: false };
+      // A disabled account cannot log in, whatever its password (535 5.7.8 from plugins/auth,
+      // -ERR [AUTH] from POP3); nor one refused for the service asking (vpopmail's NO_POP, NO_SMTP).
+      if (user.record.enabled === false || !mayLogIn(user, credentials.service) || user.password === undefined) {
+        return { ok: false };
+      }
       if (credentials.mechanism === 'CRAM-MD5') {
         // CRAM-MD5 needs the cleartext on the server: only a {PLAIN} password, and only if allowed.
         const cleartext = options.plaintext ? /^\{(?:PLAIN|CLEARTEXT)\}(.*)$/is.exec(user.password)?.[1] : undefined;

@@ -47,7 +47,7 @@ export const SqlUsersOptions = Type.Object(
         default: {},
         additionalProperties: false,
         description:
-          "Replaces the preset's queries: user (one row: address, password, mailbox, forwards, deliver_locally, enabled, login_enabled, quota), alias (rows of target), domain (a row if the domain is this directory's).",
+          "Replaces the preset's queries: user (one row: address, password, mailbox, forwards, deliver_locally, enabled, login_enabled, smtp_enabled, pop3_enabled, quota), alias (rows of target), domain (a row if the domain is this directory's).",
       },
     ),
     plaintext: Type.Boolean({

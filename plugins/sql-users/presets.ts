@@ -32,13 +32,14 @@ export const PRESETS: Record<PresetName, Preset> = {
   vpopmail: {
     // pw_passwd is crypt(3) (MD5-crypt or DES), pw_clear_passwd the cleartext vpopmail keeps
     // when built with --enable-clear-passwd (read only with `plaintext: true`). pw_gid holds
-    // vpopmail's flags: BOUNCE_MAIL (0x10) refuses mail, NO_SMTP (0x800) refuses SMTP AUTH.
+    // vpopmail's flags (vpopmail.h): BOUNCE_MAIL (0x10) refuses mail, NO_POP (0x02) refuses
+    // POP3 logins, NO_SMTP (0x800) refuses SMTP AUTH; each still receives mail.
     // pw_shell holds the Maildir++ quota ("1048576S", "NOQUOTA"); the Maildir is pw_dir/Maildir.
     user: {
       sql:
         "SELECT pw_name || '@' || pw_domain AS address, " +
         "CASE WHEN coalesce(pw_passwd, '') <> '' THEN '{CRYPT}' || pw_passwd ELSE '{PLAIN}' || pw_clear_passwd END AS password, " +
-        "rtrim(pw_dir, '/') || '/Maildir' AS mailbox, (pw_gid & 16) = 0 AS enabled, (pw_gid & 2048) = 0 AS login_enabled, " +
+        "rtrim(pw_dir, '/') || '/Maildir' AS mailbox, (pw_gid & 16) = 0 AS enabled, (pw_gid & 2) = 0 AS pop3_enabled, (pw_gid & 2048) = 0 AS smtp_enabled, " +
         "CASE WHEN pw_shell ~ '^[0-9]+S' THEN substring(pw_shell FROM '^([0-9]+)S')::bigint ELSE 0 END AS quota " +
         'FROM vpopmail WHERE pw_name = $1 AND pw_domain = $2',
       params: ['local', 'domain'],

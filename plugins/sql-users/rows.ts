@@ -61,8 +61,21 @@ export function bind(query: SqlQuery, parts: QuestionParts): string[] {
 export interface UserRow {
   readonly record: UserRecord;
   readonly password?: string;
-  /** false: the account may receive mail but not log in (vpopmail's NO_SMTP). */
+  /** false: the account may receive mail but not log in, by any service. */
   readonly loginEnabled: boolean;
+  /** Per service (vpopmail's NO_SMTP, NO_POP): false refuses logins for that service only. */
+  readonly serviceLogins: Readonly<Partial<Record<'smtp' | 'pop3', boolean>>>;
+}
+
+/**
+ * May `row` log in for `service`? login_enabled speaks for every service, smtp_enabled and
+ * pop3_enabled for one; a login that names no service must be allowed by all of them, so
+ * a caller that does not say cannot slip past a per-service refusal.
+ */
+export function mayLogIn(row: UserRow, service: string | undefined): boolean {
+  if (!row.loginEnabled) return false;
+  if (service === 'smtp' || service === 'pop3') return row.serviceLogins[service] !== false;
+  return !Object.values(row.serviceLogins).includes(false);
 }
 
 const KNOWN_COLUMNS = new Set([
@@ -73,6 +86,8 @@ const KNOWN_COLUMNS = new Set([
   'deliver_locally',
   'enabled',
   'login_enabled',
+  'smtp_enabled',
+  'pop3_enabled',
   'quota',
 ]);
 
@@ -145,7 +160,14 @@ export function readUserRow(row: Record<string, unknown>, parts: QuestionParts):
     ...(Object.keys(attributes).length > 0 && { attributes }),
   };
   const password = text(row, 'password');
-  return { record, ...(password !== undefined && { password }), loginEnabled: flag(row, 'login_enabled') ?? true };
+  const smtp = flag(row, 'smtp_enabled');
+  const pop3 = flag(row, 'pop3_enabled');
+  return {
+    record,
+    ...(password !== undefined && { password }),
+    loginEnabled: flag(row, 'login_enabled') ?? true,
+    serviceLogins: { ...(smtp !== undefined && { smtp }), ...(pop3 !== undefined && { pop3 }) },
+  };
 }
 
 /**

@@ -3,6 +3,7 @@
 
 usage: poplib_client.py PORT MODE CAFILE STEPS_JSON
   MODE: plain (no TLS), stls (STLS first), ssl (POP3 over TLS, port 995 style)
+  CAFILE: the CA to trust, or - in plain mode
   STEPS_JSON: a list like ["user alice@example.test", "pass pw", "stat", "list",
               "uidl", "retr 1", "top 1 0", "dele 1", "rset", "noop", "quit"]
 Each step's result is {"ok": true, "resp": ..., "lines": [...], "octets": n} or
@@ -14,7 +15,7 @@ import ssl
 import sys
 
 port, mode, cafile, steps = int(sys.argv[1]), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-context = ssl.create_default_context(cafile=cafile)
+context = ssl.create_default_context(cafile=None if cafile == '-' else cafile)
 context.check_hostname = False
 
 if mode == 'ssl':

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { Value } from '../../../core/plugin-api/index.js';
 import { SqlQuery } from '../../../plugins/sql-users/options.js';
 import { PRESETS } from '../../../plugins/sql-users/presets.js';
-import { bind, queryProblem, questionParts, readAliasRows, readUserRow } from '../../../plugins/sql-users/rows.js';
+import { bind, mayLogIn, queryProblem, questionParts, readAliasRows, readUserRow } from '../../../plugins/sql-users/rows.js';
 
 describe('queryProblem', () => {
   const cases: { why: string; query: SqlQuery; problem?: RegExp }[] = [
@@ -103,6 +103,7 @@ describe('readUserRow', () => {
       },
       password: '{SSHA}x',
       loginEnabled: true,
+      serviceLogins: {},
     });
   });
   it('a vpopmail row: char(n) padding, flags, no quota', () => {
@@ -120,6 +121,25 @@ describe('readUserRow', () => {
     assert.equal(row.password, '{CRYPT}$1$x$y');
     assert.equal(row.loginEnabled, false);
     assert.equal(row.record.quota, undefined);
+  });
+  it('login flags per service: login_enabled for all, smtp_enabled / pop3_enabled for one, all when none is named', () => {
+    const cases: [Record<string, unknown>, (string | undefined)[], boolean[]][] = [
+      // columns                                    services: smtp, pop3, unnamed
+      [{}, ['smtp', 'pop3', undefined], [true, true, true]],
+      [{ login_enabled: false }, ['smtp', 'pop3', undefined], [false, false, false]],
+      [{ smtp_enabled: false, pop3_enabled: true }, ['smtp', 'pop3', undefined], [false, true, false]],
+      [{ pop3_enabled: 'f' }, ['smtp', 'pop3', undefined], [true, false, false]],
+      [{ pop3_enabled: false }, ['imap'], [false]],
+      [{ smtp_enabled: true, pop3_enabled: true, login_enabled: false }, ['smtp', 'pop3'], [false, false]],
+    ];
+    for (const [columns, services, expected] of cases) {
+      const row = readUserRow({ address: 'alice@example.test', ...columns }, parts);
+      assert.deepEqual(
+        services.map((s) => mayLogIn(row, s)),
+        expected,
+        JSON.stringify(columns),
+      );
+    }
   });
   it("Dovecot's active 'Y'/'N' and forwards as text", () => {
     const row = readUserRow({ enabled: 'N', forwards: 'a@x.test, b@y.test' }, parts);
