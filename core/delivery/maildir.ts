@@ -11,6 +11,7 @@ import { type FileHandle, link, mkdir, open, readdir, rename, stat, unlink } fro
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { syncDirectory } from '../fs/sync-directory.js';
 
 export interface MaildirDelivery {
   /** The Maildir directory (contains tmp/ new/ cur/; created with mode 0700 if missing, parents too). */
@@ -174,15 +175,6 @@ async function ensureMaildir(maildir: string): Promise<void> {
   }
 }
 
-async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 async function removeQuietly(path: string): Promise<void> {
   await unlink(path).catch(() => undefined);
 }
@@ -297,7 +289,7 @@ export async function deliverToMaildir(d: MaildirDelivery): Promise<MaildirResul
   }
   if (!moved) return existingCopy(d, newPath);
   try {
-    await fsyncDirectory(join(d.maildir, 'new'));
+    await syncDirectory(join(d.maildir, 'new'));
   } catch (err) {
     // Not durable, so not delivered: take it back and let the queue retry, rather
     // than report a delivery a crash could still lose.
@@ -320,7 +312,7 @@ async function existingCopy(d: MaildirDelivery, file: string): Promise<MaildirRe
   const newDir = join(d.maildir, 'new');
   if (file.startsWith(`${newDir}/`)) {
     try {
-      await fsyncDirectory(newDir);
+      await syncDirectory(newDir);
     } catch (err) {
       throw failure(err, `cannot sync ${newDir}`);
     }

@@ -24,6 +24,7 @@ export {
   DirectoryCacheSettings,
 } from '../directory/cache-options.js';
 export { OutageTracker } from '../directory/outage.js';
+export { syncDirectory } from '../fs/sync-directory.js';
 export type { HookHandler, HookName } from '../hooks/hooks.js';
 export type { NoteKey } from '../hooks/notes.js';
 export {

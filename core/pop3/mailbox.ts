@@ -7,8 +7,9 @@
  * a message deleted outside the session is skipped, never an error.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory } from '../fs/sync-directory.js';
 import { compareNames, nameWithSize, parseMaildirName, uidOf } from './maildir-names.js';
 import { CrlfSizeCounter } from './text-encoder.js';
 
@@ -65,7 +66,7 @@ export async function openMaildrop(maildir: string): Promise<Pop3Message[]> {
       if (one) found.push(one);
     }
   }
-  if (found.length) await fsyncDir(join(maildir, 'cur'));
+  if (found.length) await syncDirectory(join(maildir, 'cur'));
   found.sort((a, b) => compareNames(a.name, b.name));
   const seen = new Set<string>();
   const messages: Pop3Message[] = [];
@@ -77,15 +78,6 @@ export async function openMaildrop(maildir: string): Promise<Pop3Message[]> {
     messages.push({ number: messages.length + 1, uid, size, path: join(maildir, 'cur', name), deleted: false });
   }
   return messages;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
@@ -104,6 +96,6 @@ export async function commitDeletions(maildir: string, messages: readonly Pop3Me
       if (!isGone(err)) failed++;
     }
   }
-  if (removed) await fsyncDir(join(maildir, 'cur'));
+  if (removed) await syncDirectory(join(maildir, 'cur'));
   return failed;
 }

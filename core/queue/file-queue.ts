@@ -42,6 +42,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { syncDirectory } from '../fs/sync-directory.js';
 import type { DeliveryState, Envelope } from '../model/index.js';
 import { envelopeTrailer, FOOTER_LENGTH, type FooterInfo, parseFooter } from './entry-format.js';
 import { GroupSync } from './group-sync.js';
@@ -534,15 +535,6 @@ export class FileQueue implements MessageQueue {
 /** The pid of the gateway holding the queue at `root` (by its lock), if one does and its pid is recorded. */
 export function runningGateway(root: string): number | undefined {
   return lockHolder(root)?.pid;
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const fd = await openP(dir, 'r');
-  try {
-    await fdatasyncP(fd);
-  } finally {
-    await closeP(fd);
-  }
 }
 
 /** The ids of the entries in `dir`, oldest first. */

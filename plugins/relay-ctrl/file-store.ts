@@ -9,19 +9,11 @@
  */
 import { open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { syncDirectory } from '../../core/plugin-api/index.js';
 import { type GrantStore, GrantTable, parseGrant, type RelayGrant } from './store.js';
 
 /** Rewrite the journal when it has this many more lines than live grants. */
 const COMPACT_SLACK = 1000;
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 export class FileGrantStore implements GrantStore {
   private readonly table = new GrantTable();
@@ -88,7 +80,7 @@ export class FileGrantStore implements GrantStore {
       await handle.close();
     }
     await rename(tmp, this.file);
-    await fsyncDir(dirname(this.file));
+    await syncDirectory(dirname(this.file));
     this.lines = this.table.size;
   }
 
