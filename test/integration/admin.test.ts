@@ -6,7 +6,7 @@
  * and a gateway that does not outlive an npm killed by SIGHUP.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -316,6 +316,44 @@ describe('npm start', () => {
       assert.ok(!alive(), 'no orphaned gateway');
     } finally {
       npm.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a gateway another script starts inside an npm script (npm run bench) keeps running after that script's shell exits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-npm-'));
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      'queue: { path: ./queue }\nadmin: { port: 0 }\nlisteners:\n  - { name: smtp, port: 0, pipeline: p }\npipelines:\n  p: { plugins: [] }\n',
+    );
+    const lock = join(dir, 'queue', 'gateway.lock');
+    // As bench/qgate/start.sh does: start in the background, wait until it listens, print
+    // the pid, exit. npm's environment is inherited, but npm is not the parent that could die of SIGHUP.
+    const log = join(dir, 'log');
+    const script =
+      `node bin/qgate.js start --config '${join(dir, 'config.yaml')}' >'${log}' 2>&1 </dev/null & pid=$!; ` +
+      `for i in $(seq 300); do grep -q '"event":"listening"' '${log}' && break; sleep 0.1; done; echo $pid`;
+    const started = spawnSync('bash', ['-c', script], {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...process.env, npm_lifecycle_event: 'bench', npm_command: 'run-script' },
+    });
+    const pid = Number(started.stdout.trim());
+    assert.ok(pid > 0, started.stderr);
+    try {
+      assert.match(readFileSync(log, 'utf8'), /"event":"listening"/);
+      // The parent check runs every second; three of them pass.
+      await new Promise((r) => setTimeout(r, 3_500));
+      const text = readFileSync(log, 'utf8');
+      assert.doesNotMatch(text, /npm, which started this gateway, is gone/);
+      assert.ok(existsSync(lock), `still running; log: ${text}`);
+      process.kill(pid, 0);
+    } finally {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {}
+      const deadline = Date.now() + 20_000;
+      while (existsSync(lock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       rmSync(dir, { recursive: true, force: true });
     }
   });
