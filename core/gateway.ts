@@ -15,12 +15,11 @@ import { resolveAdminSettings } from './admin/settings.js';
 import { type RunningAdmin, startAdmin } from './admin/start.js';
 import { ConfigError, formatProblem } from './config/errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
-import type { Scheduler } from './delivery/scheduler.js';
-import { createScheduler, schedulerConfig } from './delivery/setup.js';
 import { createLogger } from './log/logger.js';
-import { enableMetrics } from './metrics/metrics.js';
+import { enableMetrics, setThreadMetricsSource } from './metrics/metrics.js';
 import { Pop3Listener } from './pop3/server.js';
 import { type PreparedConfig, prepareConfig, resolveAccount, shutdownPipelines } from './prepare.js';
+import { DeliveryThread } from './process/delivery-thread.js';
 import { asUser, chownTree, dropPrivileges, isRoot } from './process/privileges.js';
 import { FileQueue } from './queue/file-queue.js';
 import type { QueueLock } from './queue/lock.js';
@@ -163,9 +162,28 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     for (const pipeline of prepared.pipelines.values()) await pipeline.hooks.init.promise({ log });
   };
   await (runAs ? asUser(runAs, initPlugins) : initPlugins());
-  let scheduler: Scheduler | undefined = config.delivery.enabled
-    ? createScheduler(loaded, prepared.pipelines, queue, log, () => prepared.aliases)
-    : undefined;
+  /** Delivery, in its own thread once started (after privileges are dropped); undefined when off. */
+  let scheduler: DeliveryThread | undefined;
+  // Every commit (and every release from quarantine) goes to the delivery thread.
+  queue.onCommit((id) => scheduler?.committed(id));
+  const startDelivery = async (): Promise<DeliveryThread> => {
+    const thread = await DeliveryThread.start({
+      configFile,
+      metrics: adminSettings.enabled && adminSettings.metrics,
+      logs,
+      onFailure: (err) => {
+        log.fatal({ err, event: 'delivery' }, 'the delivery thread failed; exiting (acknowledged mail is safe in the queue)');
+        logs.flushSync();
+        process.exit(70);
+      },
+    });
+    setThreadMetricsSource(() => thread.metrics());
+    return thread;
+  };
+  const stopDelivery = async (thread: DeliveryThread): Promise<void> => {
+    setThreadMetricsSource(undefined);
+    await thread.stop();
+  };
 
   /** The listeners by name, and where each is bound. */
   let listeners = new Map<string, { listener: Listener; at: Bound }>();
@@ -213,8 +231,15 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       'running as root: every session and plugin runs with full privileges. Set `user:` (e.g. qgate) to run as that user after binding the ports',
     );
   }
+  try {
+    if (config.delivery.enabled) scheduler = await startDelivery();
+  } catch (err) {
+    await Promise.all([...listeners.values()].map((l) => l.listener.shutdown(0)));
+    await admin?.close();
+    await queue.close();
+    throw err;
+  }
   for (const { listener } of listeners.values()) listener.release();
-  await scheduler?.start();
 
   /** Listeners a reload removed or moved, still finishing their sessions. */
   const closing = new Set<Listener>();
@@ -231,7 +256,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       await admin?.close();
       const all = [...[...listeners.values()].map((l) => l.listener), ...closing];
       await Promise.all(all.map((l) => l.shutdown(grace)));
-      await scheduler?.stop();
+      if (scheduler) await stopDelivery(scheduler);
       await Promise.all(retiring);
       await shutdownPipelines(prepared.pipelines, log);
       await queue.close();
@@ -337,13 +362,19 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     prepared = next;
     log.level = after.log.level;
     if (after.delivery.enabled && scheduler) {
-      const { settings, deps } = schedulerConfig(nextLoaded, next.pipelines, queue, log, () => next.aliases);
-      drained.push(scheduler.reconfigure(settings, deps));
+      scheduler.setLogLevel(after.log.level);
+      // The delivery thread reads the same files again and swaps for its new runs.
+      void scheduler.reload().catch(() => undefined);
     } else if (after.delivery.enabled) {
-      scheduler = createScheduler(nextLoaded, next.pipelines, queue, log, () => next.aliases);
-      void scheduler.start();
+      void startDelivery().then(
+        (thread) => {
+          if (stopping) void stopDelivery(thread);
+          else scheduler = thread;
+        },
+        (err: unknown) => log.error({ err, event: 'reload' }, 'delivery could not start; mail stays queued'),
+      );
     } else if (scheduler) {
-      drained.push(scheduler.stop());
+      drained.push(stopDelivery(scheduler));
       scheduler = undefined;
     }
     // The reload hook keeps its contract (it fires on SIGHUP): the new instances get it, so a

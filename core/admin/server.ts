@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { RelayGrantAnswer, RelayGrantRequest } from '../hooks/types.js';
-import { registry } from '../metrics/metrics.js';
+import { gatewayMetrics } from '../metrics/metrics.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { QUEUE_ID_PATTERN } from '../queue/queue.js';
 import { type ActionScheduler, applyQueueAction, BadRequest, checkAction, NoSuchMessage } from './queue-actions.js';
@@ -142,8 +142,9 @@ export class AdminServer {
       }
       if (path === '/metrics') {
         if (req.method !== 'GET') throw new HttpError(405, 'use GET');
-        const text = await registry.metrics();
-        res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+        const metrics = await gatewayMetrics();
+        const text = await metrics.metrics();
+        res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
         return;
       }
       if (path.startsWith('/api/')) {
@@ -165,7 +166,7 @@ export class AdminServer {
     const parts = path.split('/');
     if (req.method === 'GET') {
       if (path === 'status') {
-        const metrics = await registry.getMetricsAsJSON();
+        const metrics = await (await gatewayMetrics()).getMetricsAsJSON();
         return {
           status: 200,
           body: { time: Date.now(), pid: process.pid, startedAt: new Date(this.startedAt).toISOString(), metrics },

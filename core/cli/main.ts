@@ -91,9 +91,11 @@ program
   )
   .action(async () => {
     try {
+      // Asked before starting: npm may die while the gateway starts (delivery's thread takes a moment).
+      const npmParent = startedByNpm() ? process.ppid : undefined;
       await startGateway(program.opts<{ config: string }>().config);
-      if (startedByNpm()) {
-        onParentGone(() => {
+      if (npmParent !== undefined) {
+        onParentGone(npmParent, () => {
           process.stderr.write('qgate: npm, which started this gateway, is gone (a signal npm does not pass on?); stopping\n');
           process.kill(process.pid, 'SIGTERM'); // the same graceful stop as a signal
         });

@@ -59,9 +59,8 @@ export function startedByNpm(
   return grandparent !== undefined && isNpm(grandparent);
 }
 
-/** Calls `gone` once, when this process's parent has exited (the process is re-parented). */
-export function onParentGone(gone: () => void): void {
-  const parent = process.ppid;
+/** Calls `gone` once `parent` (this process's parent when it started) is no longer its parent: it exited. */
+export function onParentGone(parent: number, gone: () => void): void {
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);

@@ -18,6 +18,11 @@ export interface LogSettings {
   readonly file?: string | undefined;
   /** Who the file belongs to (the user the gateway drops to), so that it can reopen it after rotation. */
   readonly owner?: { readonly uid: number; readonly gid: number } | undefined;
+  /**
+   * Hand the formatted lines to this instead of writing them (the delivery thread: the
+   * main thread writes them, so one writer keeps whole lines and one file to reopen).
+   */
+  readonly sink?: ((text: string) => void) | undefined;
 }
 
 /** The gateway's logger and the destination under it. */
@@ -34,6 +39,8 @@ export interface GatewayLog {
   flush(timeoutMs: number): Promise<void>;
   /** Writes what is buffered before returning (for an exit from a synchronous handler). */
   flushSync(): void;
+  /** Writes lines another thread formatted (its sink), in order with this thread's own. */
+  writeLines(text: string): void;
 }
 
 type Destination = DestinationStream & {
@@ -46,12 +53,14 @@ type Destination = DestinationStream & {
 
 export function createLogger(settings: LogSettings): GatewayLog {
   if (settings.file && settings.owner) prepareFile(settings.file, settings.owner);
-  const destination = pino.destination({
-    dest: settings.file ?? 1,
-    sync: false,
-    minLength: 0,
-    ...(settings.file ? { mkdir: true, append: true, mode: 0o640 } : {}),
-  }) as unknown as Destination;
+  const destination = settings.sink
+    ? handOver(settings.sink)
+    : (pino.destination({
+        dest: settings.file ?? 1,
+        sync: false,
+        minLength: 0,
+        ...(settings.file ? { mkdir: true, append: true, mode: 0o640 } : {}),
+      }) as unknown as Destination);
   const text = settings.format === 'text';
   // Bytes handed to the destination and bytes it wrote: flush() waits until they meet. The
   // destination's own flush() returns at once with minLength 0, so the last lines were lost at exit.
@@ -97,6 +106,9 @@ export function createLogger(settings: LogSettings): GatewayLog {
         }, timeoutMs);
         destination.once('drain', done);
       }),
+    writeLines: (text) => {
+      destination.write(counted(text));
+    },
     flushSync: () => {
       try {
         destination.flushSync();
@@ -105,6 +117,50 @@ export function createLogger(settings: LogSettings): GatewayLog {
       }
     },
   };
+}
+
+/** Lines handed over per batch at most; a batch goes at the end of the event loop turn. */
+const HANDOVER_BYTES = 64 * 1024;
+
+/**
+ * A destination that gives lines to `sink` in batches (one per event loop turn, or
+ * every HANDOVER_BYTES), counting them as written once handed over.
+ */
+function handOver(sink: (text: string) => void): Destination {
+  let pending: string[] = [];
+  let bytes = 0;
+  let scheduled = false;
+  const writeListeners: ((bytes: number) => void)[] = [];
+  const send = () => {
+    scheduled = false;
+    if (!pending.length) return;
+    const text = pending.join('');
+    pending = [];
+    const sent = bytes;
+    bytes = 0;
+    sink(text);
+    for (const listener of writeListeners) listener(sent);
+  };
+  return {
+    write(line: string) {
+      pending.push(line);
+      bytes += Buffer.byteLength(line);
+      if (bytes >= HANDOVER_BYTES) send();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(send);
+      }
+    },
+    flushSync: send,
+    reopen: () => undefined,
+    on: (_event: 'write', listener: (n: number) => void) => void writeListeners.push(listener),
+    once: (_event: 'drain', listener: () => void) =>
+      void setImmediate(() => {
+        send();
+        listener();
+      }),
+    removeListener: () => undefined,
+  } as Destination;
 }
 
 /**

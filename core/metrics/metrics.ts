@@ -5,17 +5,46 @@
  * plugin and hook names from the config, reply codes, fixed classes); never an
  * address or free text. Until enabled, every count is a no-op.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
 
 let enabled = false;
 
-/** Turns counting on (admin.metrics); also starts the process metrics (CPU, memory, event loop). */
-export function enableMetrics(): void {
+/**
+ * Turns counting on (admin.metrics); also starts the process metrics (CPU, memory, event loop),
+ * except in the delivery thread: they are the process's, and the main thread counts them once.
+ */
+export function enableMetrics({ processMetrics = true }: { processMetrics?: boolean } = {}): void {
   if (enabled) return;
   enabled = true;
-  collectDefaultMetrics({ register: registry, prefix: 'qgate_' });
+  if (processMetrics) collectDefaultMetrics({ register: registry, prefix: 'qgate_' });
+}
+
+/** One thread's metrics as data, to cross to the thread that serves /metrics. */
+export type MetricsData = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** This thread's metrics that have values (the delivery thread's counts; its queue gauges stay empty). */
+export async function metricsData(): Promise<MetricsData> {
+  return (await registry.getMetricsAsJSON()).filter((m) => m.values.length > 0);
+}
+
+let otherThreads: (() => Promise<MetricsData>) | undefined;
+
+/** Where the delivery thread's counts come from, to be added to this thread's (undefined: none). */
+export function setThreadMetricsSource(source: (() => Promise<MetricsData>) | undefined): void {
+  otherThreads = source;
+}
+
+/**
+ * Every thread's metrics in one registry, as /metrics and the status page show them:
+ * a counter both threads keep (hook timings, say) is summed.
+ */
+export async function gatewayMetrics(): Promise<Registry> {
+  if (!otherThreads) return registry;
+  const [own, other] = await Promise.all([registry.getMetricsAsJSON(), otherThreads().catch(() => [])]);
+  if (!other.length) return registry;
+  return AggregatorRegistry.aggregate([own, other]);
 }
 
 export function metricsEnabled(): boolean {

@@ -363,12 +363,20 @@ export class FileQueue implements MessageQueue {
         removed.push(`state/${name}`);
       }
     }
+    this.attach();
+    if (corrupt.length) await this.syncMessages();
+    return { messages, removed, corrupt };
+  }
+
+  /**
+   * Uses a queue another instance in this process opened (and recovered): the delivery
+   * thread's. Recovery must not run twice; tmp/ holds the main thread's sessions.
+   */
+  attach(): void {
     this.dirFd = openSync(join(this.root, 'messages'), 'r');
     this.groupSync = new GroupSync(this.dirFd, this.options.groupCommit);
     this.stateDirFd = openSync(join(this.root, 'state'), 'r');
     this.stateSync = new GroupSync(this.stateDirFd, this.options.groupCommit);
-    if (corrupt.length) await this.syncMessages();
-    return { messages, removed, corrupt };
   }
 
   syncMessages(): Promise<void> {
