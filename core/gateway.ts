@@ -169,6 +169,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const startDelivery = async (): Promise<DeliveryThread> => {
     const thread = await DeliveryThread.start({
       configFile,
+      texts: prepared.loaded.texts,
       metrics: adminSettings.enabled && adminSettings.metrics,
       logs,
       onFailure: (err) => {
@@ -362,9 +363,8 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     prepared = next;
     log.level = after.log.level;
     if (after.delivery.enabled && scheduler) {
-      scheduler.setLogLevel(after.log.level);
-      // The delivery thread reads the same files again and swaps for its new runs.
-      void scheduler.reload().catch(() => undefined);
+      // The delivery thread builds from the same texts and swaps for its new runs.
+      void scheduler.reload(nextLoaded.texts).catch(() => undefined);
     } else if (after.delivery.enabled) {
       void startDelivery().then(
         (thread) => {

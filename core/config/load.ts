@@ -30,6 +30,16 @@ export interface LoadedConfig {
   readonly pipelines: ReadonlyMap<string, PipelineSpec>;
   /** Absolute queue directory. */
   readonly queuePath: string;
+  /**
+   * The text of every file read (config.yaml and the pipeline files), by absolute path:
+   * the delivery thread loads the same configuration from them, even if a file changed since.
+   */
+  readonly texts: ReadonlyMap<string, string>;
+}
+
+export interface LoadOptions {
+  /** Texts to use instead of reading these paths (another thread's LoadedConfig.texts). */
+  readonly texts?: ReadonlyMap<string, string> | undefined;
 }
 
 function displayName(file: string): string {
@@ -37,10 +47,17 @@ function displayName(file: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
 }
 
-export function loadConfig(file: string): LoadedConfig {
+export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfig {
+  const texts = new Map<string, string>();
+  const read = (path: string): SourceFile => {
+    const given = options.texts?.get(path);
+    const source = given === undefined ? SourceFile.read(path, displayName(path)) : SourceFile.parse(given, displayName(path));
+    texts.set(path, source.text);
+    return source;
+  };
   const path = resolve(file);
   const dir = dirname(path);
-  const source = SourceFile.read(path, displayName(path));
+  const source = read(path);
   const raw = source.value();
   const checked = validate<CoreConfig>(CoreConfigSchema, raw, source, []);
   if (!checked.ok) throw new ConfigError(checked.problems);
@@ -53,7 +70,7 @@ export function loadConfig(file: string): LoadedConfig {
       const pipelineFile = resolve(dir, value);
       let pipelineSource: SourceFile;
       try {
-        pipelineSource = SourceFile.read(pipelineFile, displayName(pipelineFile));
+        pipelineSource = read(pipelineFile);
       } catch (err) {
         if (err instanceof ConfigError) {
           problems.push(
@@ -153,5 +170,6 @@ export function loadConfig(file: string): LoadedConfig {
     config: { ...config, hostname: config.hostname ?? systemHostname() },
     pipelines,
     queuePath: resolve(dir, config.queue.path),
+    texts,
   };
 }

@@ -11,6 +11,8 @@ export type KeyPath = readonly (string | number)[];
 export class SourceFile {
   private constructor(
     readonly file: string,
+    /** The text parsed, so another thread can build from the very same file (core/process). */
+    readonly text: string,
     private readonly doc: Document.Parsed,
     private readonly lines: LineCounter,
   ) {}
@@ -44,7 +46,7 @@ export class SourceFile {
         }),
       );
     }
-    return new SourceFile(displayName, doc, lines);
+    return new SourceFile(displayName, text, doc, lines);
   }
 
   /** The plain JavaScript value of the document (or of the node at `path`). */

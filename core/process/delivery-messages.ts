@@ -3,9 +3,11 @@
  * (thread.ts on the main side, worker.ts in the thread). Plain data only:
  * they cross a MessagePort by structured clone.
  */
-/** What the delivery thread starts from; the configuration itself it reads from the file. */
+/** What the delivery thread starts from. */
 export interface DeliveryThreadData {
   readonly configFile: string;
+  /** The files as the main thread read them (LoadedConfig.texts): both threads run one configuration. */
+  readonly texts: ReadonlyMap<string, string>;
   readonly metrics: boolean;
 }
 
@@ -16,13 +18,12 @@ export type SchedulerCall =
   | { readonly op: 'bounce'; readonly id: string; readonly reason: string }
   | { readonly op: 'idle'; readonly id: string }
   | { readonly op: 'metrics' }
-  | { readonly op: 'reload' };
+  | { readonly op: 'reload'; readonly texts: ReadonlyMap<string, string> };
 
 export type ToDeliveryThread =
   /** A message the main thread committed (or released from quarantine): deliver it. */
   | { readonly type: 'commit'; readonly id: string }
   | { readonly type: 'call'; readonly n: number; readonly call: SchedulerCall }
-  | { readonly type: 'log-level'; readonly level: string }
   | { readonly type: 'stop' };
 
 export type FromDeliveryThread =

@@ -75,10 +75,6 @@ export class DeliveryThread {
     this.send({ type: 'commit', id });
   }
 
-  setLogLevel(level: string): void {
-    this.send({ type: 'log-level', level });
-  }
-
   flush(id?: string): Promise<string[]> {
     return this.call({ op: 'flush', id }) as Promise<string[]>;
   }
@@ -100,9 +96,9 @@ export class DeliveryThread {
     return this.call({ op: 'metrics' }) as Promise<MetricsData>;
   }
 
-  /** Has the thread read the configuration again; its runs in flight end on the old one. */
-  reload(): Promise<{ ok: boolean; problems?: string[] }> {
-    return this.call({ op: 'reload' }) as Promise<{ ok: boolean; problems?: string[] }>;
+  /** Has the thread apply the configuration the main thread just loaded; its runs in flight end on the old one. */
+  reload(texts: ReadonlyMap<string, string>): Promise<{ ok: boolean; problems?: string[] }> {
+    return this.call({ op: 'reload', texts }) as Promise<{ ok: boolean; problems?: string[] }>;
   }
 
   /** Stops scheduling and waits for the runs in flight (their state written), then ends the thread. */

@@ -52,10 +52,10 @@ async function prepareDelivery(loaded: LoadedConfig, log: Logger): Promise<Deliv
 if (!parentPort) throw new Error('the delivery thread runs as a worker of the gateway');
 const port: MessagePort = parentPort;
 const post = (message: FromDeliveryThread) => port.postMessage(message);
-const { configFile, metrics } = workerData as DeliveryThreadData;
+const { configFile, texts, metrics } = workerData as DeliveryThreadData;
 
 let current: DeliveryConfig;
-const firstLoad = loadConfig(configFile);
+const firstLoad = loadConfig(configFile, { texts });
 const logs = createLogger({
   level: firstLoad.config.log.level,
   format: firstLoad.config.log.format,
@@ -74,10 +74,10 @@ const scheduler: Scheduler = createScheduler(current.loaded, current.pipelines, 
 await scheduler.start();
 
 /** A reload: the new configuration for runs that start from now; the old pipeline is shut down once its runs end. */
-async function reload(): Promise<{ ok: boolean; problems?: string[] }> {
+async function reload(texts: ReadonlyMap<string, string>): Promise<{ ok: boolean; problems?: string[] }> {
   let next: DeliveryConfig;
   try {
-    next = await prepareDelivery(loadConfig(configFile), log);
+    next = await prepareDelivery(loadConfig(configFile, { texts }), log);
   } catch (err) {
     const problem = (err as Error).message;
     log.error({ event: 'reload', thread: 'delivery', err }, `delivery keeps its configuration: ${problem}`);
@@ -105,7 +105,7 @@ async function answer(call: SchedulerCall): Promise<unknown> {
     case 'metrics':
       return metricsData();
     case 'reload':
-      return reload();
+      return reload(call.texts);
   }
 }
 
@@ -131,9 +131,6 @@ port.on('message', (message: ToDeliveryThread) => {
         (value) => post({ type: 'reply', n: message.n, value }),
         (err: unknown) => post({ type: 'reply', n: message.n, error: (err as Error).message }),
       );
-      return;
-    case 'log-level':
-      log.level = message.level;
       return;
     case 'stop':
       void stop();
