@@ -14,7 +14,7 @@ import { describe, it } from 'node:test';
 import { smtplibSend } from '../harness/clients.js';
 import { maildirFiles, waitDone } from '../harness/delivery.js';
 import { runCli, startGateway, writeConfig } from '../harness/gateway.js';
-import { queuedIds, readQueued, tmpFiles, writeQueued } from '../harness/queue.js';
+import { queuedIds, readQueued, stateFile, tmpFiles, writeQueued } from '../harness/queue.js';
 import { openTransaction } from '../harness/smtp.js';
 
 describe('durable queue', () => {
@@ -324,7 +324,7 @@ describe('a queue written by an earlier version', () => {
       const bounce = await runCli(['queue', 'bounce', id, '--config', configFile]);
       assert.equal(bounce.code, 0, bounce.stderr);
       assert.match(bounce.stdout, /no gateway is running/);
-      const state = JSON.parse(readFileSync(join(queue, 'state', `${id}.json`), 'utf8'));
+      const state = JSON.parse(readFileSync(stateFile(queue, id), 'utf8'));
       assert.equal(state.version, 2);
       assert.deepEqual(state.recipients[0].reply, { code: 550, enhanced: '5.0.0', text: 'Message bounced by the administrator' });
 
