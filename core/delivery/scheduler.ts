@@ -180,7 +180,7 @@ export class Scheduler {
       }
       this.drain();
     }
-    log.debug({ event: 'queue-walk', messages: ids.length }, 'every queued message is scheduled');
+    log.info({ event: 'queue-walk', messages: ids.length }, 'every queued message is scheduled');
   }
 
   /** Whether the scheduler holds `id` already (running, or waiting in the heap). */
