@@ -61,8 +61,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * start 100,000 of them; a few hundred keep every slot of the concurrency limits busy.
  */
 export const DUE_RUNS_IN_FLIGHT = 300;
-/** Queue entries whose state the start-up walk reads at once. */
+/** Queue entries the start-up walk puts in the heap at a time (then starts what is due). */
 export const START_BATCH = 200;
+/**
+ * State files the start-up walk reads at once. File reads go to libuv's thread pool (4
+ * threads) in arrival order: 200 reads at once put 800 operations ahead of every commit's
+ * open, write and fsync, and intake slowed to a third while 100,000 states were read.
+ */
+export const WALK_READS_IN_FLIGHT = 2;
 /** A state that could not be written is tried again after 1 s, 2 s, 4 s, ... at most a minute apart. */
 const STATE_RETRY_FIRST_MS = 1000;
 const STATE_RETRY_MAX_MS = 60_000;
@@ -173,7 +179,7 @@ export class Scheduler {
     const ids = await queue.ids();
     for (let i = 0; i < ids.length && !this.stopped; i += START_BATCH) {
       const batch = ids.slice(i, i + START_BATCH).filter((id) => !this.known(id));
-      const due = await Promise.all(batch.map((id) => this.storedDue(id)));
+      const due = await inTurn(batch, WALK_READS_IN_FLIGHT, (id) => this.storedDue(id));
       for (const [k, id] of batch.entries()) {
         // A commit, flush or remove may have taken the entry while its state was read.
         if (!this.known(id) && !this.stopped) this.dueHeap.set(id, due[k]!);
@@ -470,4 +476,18 @@ export class Scheduler {
     const next = nextDue(state, env.received);
     if (next !== undefined) this.schedule(id, next);
   }
+}
+
+/** `task` on every item, at most `limit` at a time; the results in the items' order. */
+async function inTurn<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const k = next++;
+      results[k] = await task(items[k]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

@@ -367,24 +367,25 @@ export class FileQueue implements MessageQueue {
     }
     const corrupt: string[] = [];
     await this.moveFlatEntries(corrupt, removed);
-    // Entries are complete by construction; one that is not (a disk error, a hand edit) is set aside.
+    // Entries are complete by construction (renamed in after their fsync), so start-up only
+    // lists names: reading 100,000 footers here kept the listeners closed for seconds. One
+    // damaged later (a disk error, a hand edit) is set aside by the run that reads it
+    // (scheduler.ts). A name that is not an entry of its bucket is set aside now.
     let messages = 0;
     for (const bucket of BUCKETS) {
+      const ids = new Set<string>();
       for (const name of readdirSync(join(this.root, 'messages', bucket))) {
-        const path = join(this.root, 'messages', bucket, name);
-        if (ENTRY_NAME.test(name) && bucketOf(name.slice(0, -4)) === bucket && readFooter(path)) {
-          messages++;
+        if (ENTRY_NAME.test(name) && bucketOf(name.slice(0, -4)) === bucket) {
+          ids.add(name.slice(0, -4));
           continue;
         }
-        this.setAside(path, name);
+        this.setAside(join(this.root, 'messages', bucket, name), name);
         corrupt.push(`messages/${bucket}/${name}`);
       }
-    }
-    // State files: half-written replacements and the state of entries already gone.
-    for (const bucket of BUCKETS) {
+      messages += ids.size;
+      // State files: half-written replacements and the state of entries already gone.
       for (const name of readdirSync(join(this.root, 'state', bucket))) {
-        const id = name.replace(/\.json(\.tmp)?$/, '');
-        if (name.endsWith('.tmp') || !existsSync(this.entryPath(id))) {
+        if (name.endsWith('.tmp') || !ids.has(name.replace(/\.json$/, ''))) {
           unlinkSync(join(this.root, 'state', bucket, name));
           removed.push(`state/${bucket}/${name}`);
         }

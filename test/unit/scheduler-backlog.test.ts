@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../../core/config/load.js';
-import { DUE_RUNS_IN_FLIGHT, type Scheduler, START_BATCH } from '../../core/delivery/scheduler.js';
+import { DUE_RUNS_IN_FLIGHT, type Scheduler, WALK_READS_IN_FLIGHT } from '../../core/delivery/scheduler.js';
 import { createScheduler } from '../../core/delivery/setup.js';
 import type { DeliveryState, Envelope } from '../../core/model/index.js';
 import { FileQueue } from '../../core/queue/file-queue.js';
@@ -148,7 +148,7 @@ describe('scheduler with a deferred backlog', () => {
     for (let i = 0; i < 200 && (await queue.has(fresh)); i++) await new Promise((r) => setTimeout(r, 25));
     assert.equal(await queue.has(fresh), false, 'the message that was due is delivered');
     assert.equal(timers.longerThan(HOUR / 2), 1, 'one timer for the earliest deferred message');
-    assert.ok(queue.mostStatesReading <= START_BATCH, `${queue.mostStatesReading} states read at once`);
+    assert.ok(queue.mostStatesReading <= WALK_READS_IN_FLIGHT, `${queue.mostStatesReading} states read at once`);
     assert.ok(queue.envelopes <= 3, `${queue.envelopes} envelopes read: runs started for messages not due`);
   });
 
