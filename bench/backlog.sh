@@ -194,16 +194,19 @@ if [[ " $PHASES " == *" due "* ]]; then
   note "[due] qgate queue flush: $BACKLOG messages due at once"
   base=$(sink_messages)
   t0=$(now)
-  node "$QGATE_ROOT/bin/qgate.js" queue flush --wait 0 --json --config "$WORK/config.yaml" >/dev/null 2>"$WORK/flush.err" ||
-    die "qgate queue flush failed: $(tail -n 3 "$WORK/flush.err")"
-  flushed_s=$(since "$t0")
+  # In the background: its answer lists all BACKLOG messages and may come after the
+  # deliveries (or not within the CLI's wait); the deliveries are what is timed.
+  node "$QGATE_ROOT/bin/qgate.js" queue flush --wait 0 --json --config "$WORK/config.yaml" >/dev/null 2>"$WORK/flush.err" 9>&- &
+  flusher=$!
   err=null
   wait_sink $((base + BACKLOG)) || err=$(jstr "the sink did not get the backlog")
   secs=$(since "$t0")
+  flushed_s=null
+  if wait "$flusher"; then flushed_s=$(since "$t0"); else note "  qgate queue flush: $(tail -n 1 "$WORK/flush.err")"; fi
   rate=$(awk -v n="$BACKLOG" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
   printf '{"type":"backlog","phase":"due","backlog":%d,"flush_s":%s,"seconds":%s,"msgs_per_s":%s,"load1":%s,"error":%s}\n' \
     "$BACKLOG" "$flushed_s" "$secs" "$rate" "$(cut -d' ' -f1 /proc/loadavg)" "$err" >>"$OUT"
-  note "  due: $BACKLOG messages delivered in ${secs}s ($rate msgs/s; qgate queue flush answered after ${flushed_s}s)"
+  note "  due: $BACKLOG messages delivered in ${secs}s ($rate msgs/s)"
 fi
 stop_qgate
 echo "Raw results: ${OUT#"$root"/}"

@@ -650,11 +650,21 @@ async function entryIds(dir: string): Promise<string[]> {
     .sort();
 }
 
+/**
+ * The envelope of the entry at `path`, or undefined if it is missing or damaged. Footer and
+ * envelope come from one open: delivery may remove the entry between two (a flush of the
+ * whole queue lists every message while its runs finish them).
+ */
 function readEnvelope(path: string): Envelope | undefined {
-  const footer = readFooter(path);
-  if (!footer) return undefined;
-  const fd = openSync(path, 'r');
+  let fd: number;
   try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const footer = footerOf(fd);
+    if (!footer) return undefined;
     const json = Buffer.alloc(footer.envelopeLength);
     readSync(fd, json, 0, json.length, footer.messageLength);
     return JSON.parse(json.toString('utf8')) as Envelope;
@@ -679,12 +689,16 @@ function readFooter(path: string): FooterInfo | undefined {
     return undefined;
   }
   try {
-    const size = fstatSync(fd).size;
-    if (size < FOOTER_LENGTH) return undefined;
-    const footer = Buffer.alloc(FOOTER_LENGTH);
-    readSync(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
-    return parseFooter(footer, size);
+    return footerOf(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+function footerOf(fd: number): FooterInfo | undefined {
+  const size = fstatSync(fd).size;
+  if (size < FOOTER_LENGTH) return undefined;
+  const footer = Buffer.alloc(FOOTER_LENGTH);
+  readSync(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
+  return parseFooter(footer, size);
 }
