@@ -10,7 +10,9 @@
 #               time until the sink has taken it gives the backlog's delivery rate.
 # For 1 and 2 it prints the time from start to the 220 greeting, intake msgs/s, session
 # p50/p99, end-to-end msgs/s (start of the load until the sink has them all); for 3 the
-# msgs/s. One JSON line per phase goes to bench/results/<UTC timestamp>-backlog.jsonl.
+# msgs/s; for each, qgate's CPU time per message (user + system, from /proc), which other
+# work on a shared machine disturbs less than the rates (in 2 it includes reading the
+# backlog at start). One JSON line per phase goes to bench/results/<UTC>-backlog.jsonl.
 #
 # Usage: bash bench/backlog.sh          (npm run bench -- backlog)
 # Env:
@@ -29,7 +31,7 @@ root=$(cd "$here/.." && pwd)
 . "$here/lib/common.sh"
 
 case "${1:-}" in
-  -h | --help | help) sed -n '2,24p' "$0"; exit 0 ;;
+  -h | --help | help) sed -n '2,26p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/backlog.sh --help)" ;;
 esac
@@ -111,6 +113,9 @@ jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; s=${s//[[:cntrl:]]/ }; printf '
 jget() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$2"; }
 inner() { local s=${1#\{}; printf '%s' "${s%\}}"; }
 now() { printf '%s' "$EPOCHREALTIME"; }
+# CPU seconds (user + system) qgate's process has used so far: less noisy than rates on
+# a shared machine.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$pid/stat"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
 
 start_sink() {
@@ -147,8 +152,9 @@ start_qgate() {
 }
 # run_load PHASE: the load against the running qgate, until the sink has it all.
 run_load() {
-  local phase=$1 base t0 res rc=0 err=null e2e
+  local phase=$1 base t0 res rc=0 err=null e2e cpu0 cpu
   base=$(sink_messages)
+  cpu0=$(cpu_s)
   t0=$(now)
   SESSLAT_SO=$so bash "$here/lib/load.sh" 127.0.0.1 "$QGATE_PORT" "$count" "$size" "$sessions" >"$WORK/load.json" 2>"$WORK/load.err" 9>&- &
   loader=$!
@@ -158,10 +164,11 @@ run_load() {
   [ "$rc" = 0 ] || err=$(jstr "load failed (rc $rc): $(tail -n 3 "$WORK/load.err" | tr '\n' ' ')")
   wait_sink $((base + count)) || err=$(jstr "the sink did not get the load")
   e2e=$(since "$t0")
-  printf '{"type":"backlog","phase":"%s","backlog":%d,"count":%d,"size":%d,"sessions":%d,"start_s":%s,%s,"e2e_s":%s,"e2e_msgs_per_s":%s,"load1":%s,"error":%s}\n' \
+  cpu=$(awk -v a="$cpu0" -v b="$(cpu_s)" -v n="$count" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
+  printf '{"type":"backlog","phase":"%s","backlog":%d,"count":%d,"size":%d,"sessions":%d,"start_s":%s,%s,"e2e_s":%s,"e2e_msgs_per_s":%s,"cpu_ms_per_msg":%s,"load1":%s,"error":%s}\n' \
     "$phase" "$([ "$phase" = empty ] && echo 0 || echo "$BACKLOG")" "$count" "$size" "$sessions" "$start_s" "$(inner "$res")" \
-    "$e2e" "$(awk -v n="$count" -v s="$e2e" 'BEGIN { printf "%.1f", n / s }')" "$(cut -d' ' -f1 /proc/loadavg)" "$err" >>"$OUT"
-  note "  $phase: 220 after ${start_s}s, intake $(jget msgs_per_s "$res") msgs/s, session p50 $(jget p50_ms "$res") ms, p99 $(jget p99_ms "$res") ms, end-to-end $(awk -v n="$count" -v s="$e2e" 'BEGIN { printf "%.1f", n / s }') msgs/s"
+    "$e2e" "$(awk -v n="$count" -v s="$e2e" 'BEGIN { printf "%.1f", n / s }')" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" "$err" >>"$OUT"
+  note "  $phase: 220 after ${start_s}s, intake $(jget msgs_per_s "$res") msgs/s, session p50 $(jget p50_ms "$res") ms, p99 $(jget p99_ms "$res") ms, end-to-end $(awk -v n="$count" -v s="$e2e" 'BEGIN { printf "%.1f", n / s }') msgs/s, qgate CPU ${cpu} ms/msg"
 }
 
 cd "$root"
@@ -193,6 +200,7 @@ fi
 if [[ " $PHASES " == *" due "* ]]; then
   note "[due] qgate queue flush: $BACKLOG messages due at once"
   base=$(sink_messages)
+  cpu0=$(cpu_s)
   t0=$(now)
   # In the background: its answer lists all BACKLOG messages and may come after the
   # deliveries (or not within the CLI's wait); the deliveries are what is timed.
@@ -201,12 +209,13 @@ if [[ " $PHASES " == *" due "* ]]; then
   err=null
   wait_sink $((base + BACKLOG)) || err=$(jstr "the sink did not get the backlog")
   secs=$(since "$t0")
+  cpu=$(awk -v a="$cpu0" -v b="$(cpu_s)" -v n="$BACKLOG" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
   flushed_s=null
   if wait "$flusher"; then flushed_s=$(since "$t0"); else note "  qgate queue flush: $(tail -n 1 "$WORK/flush.err")"; fi
   rate=$(awk -v n="$BACKLOG" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
-  printf '{"type":"backlog","phase":"due","backlog":%d,"flush_s":%s,"seconds":%s,"msgs_per_s":%s,"load1":%s,"error":%s}\n' \
-    "$BACKLOG" "$flushed_s" "$secs" "$rate" "$(cut -d' ' -f1 /proc/loadavg)" "$err" >>"$OUT"
-  note "  due: $BACKLOG messages delivered in ${secs}s ($rate msgs/s)"
+  printf '{"type":"backlog","phase":"due","backlog":%d,"flush_s":%s,"seconds":%s,"msgs_per_s":%s,"cpu_ms_per_msg":%s,"load1":%s,"error":%s}\n' \
+    "$BACKLOG" "$flushed_s" "$secs" "$rate" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" "$err" >>"$OUT"
+  note "  due: $BACKLOG messages delivered in ${secs}s ($rate msgs/s, qgate CPU ${cpu} ms/msg)"
 fi
 stop_qgate
 echo "Raw results: ${OUT#"$root"/}"
