@@ -321,6 +321,10 @@ describe('a queue written by an earlier version', () => {
       renameSync(join(queue, 'messages', `${halfMoved}.msg`), join(queue, 'messages', 'D', `${halfMoved}.msg`));
       // An orphan state (its message was finished and removed) goes.
       writeFileSync(join(queue, 'state', '0MWT707BG0045AE.json'), '{}');
+      // An entry damaged in its bucket (a disk error): set aside by its run, not delivered.
+      const damaged = '0MWT707BG0046AF';
+      mkdirSync(join(queue, 'messages', 'F'));
+      writeFileSync(join(queue, 'messages', 'F', `${damaged}.msg`), 'Subject: no envelope\r\n');
 
       // Read in place before any gateway of this version opened the queue.
       const configFile = writeConfig(dir, { delivery });
@@ -334,9 +338,11 @@ describe('a queue written by an earlier version', () => {
       const gw = await startGateway({ dir, delivery });
       try {
         const opened = await gw.waitForLog((l) => l.event === 'queue');
-        assert.equal(opened.messages, 5);
+        assert.equal(opened.messages, 6);
         assert.ok((opened.removed as string[]).includes('state/0MWT707BG0045AE.json'), 'the orphan state is removed');
         for (const id of due) await waitDone(gw, id);
+        await gw.waitForLog((l) => l.level === 'error' && l.queueId === damaged && /corrupt/.test(l.msg));
+        assert.ok(existsSync(join(queue, 'corrupt', `${damaged}.msg`)), 'the damaged entry is set aside, not deleted');
         assert.equal(maildirFiles(join(dir, 'mail'), 'example.test', 'alice').length, 3);
         // Nothing is left flat; the deferred messages wait in their buckets with their states.
         const flat = (sub: string) => readdirSync(join(queue, sub)).filter((n) => n.includes('.'));
