@@ -16,6 +16,9 @@
 #                                      inbound policy (STARTTLS offered, SIZE, 100,000-entry
 #                                      badmailfrom and badrcptto); LOADS default
 #                                      "20000:4096:10 20000:4096:50")
+#        bash bench/run.sh backlog    (npm run bench -- backlog: new mail with 100,000 deferred
+#                                      messages queued, and the backlog's delivery rate once
+#                                      it is due; see bench/backlog.sh)
 #        bash bench/run.sh directory  (npm run bench -- directory: RCPT-time lookups per second
 #                                      against a user directory, answer cache on and off;
 #                                      see bench/directory.sh)
@@ -58,6 +61,7 @@ case "${1:-}" in
   dots) shift; exec bash "$here/dots.sh" "$@" ;;
   relay) shift; exec bash "$here/relay.sh" "$@" ;;
   directory) shift; exec bash "$here/directory.sh" "$@" ;;
+  backlog) shift; exec bash "$here/backlog.sh" "$@" ;;
   policy)
     export QGATE_CONFIG_TEMPLATE=$here/qgate/config-policy.yaml.in
     LOADS=${LOADS:-"20000:4096:10 20000:4096:50"}
@@ -73,7 +77,7 @@ case "${1:-}" in
     LOADS=${LOADS:-"2000:4096:10 2000:4096:50"}
     scanners=1
     ;;
-  -h | --help | help) sed -n '2,49p' "$0"; exit 0 ;;
+  -h | --help | help) sed -n '2,52p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac

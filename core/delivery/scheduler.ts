@@ -7,7 +7,10 @@
  * what is finished. It owns the timers, one run per message at a time, and the
  * concurrency limits. A state that cannot be written holds the message until
  * it is written. A crash never loses a recipient; it repeats at most a remote
- * attempt in flight (local delivery finds its earlier copy). A reload swaps
+ * attempt in flight (local delivery finds its earlier copy). Deferred messages
+ * wait in one due heap under one timer; at start the queue is walked in
+ * batches into that heap, and what is due starts at most DUE_RUNS_IN_FLIGHT
+ * runs at a time, while new commits start at once. A reload swaps
  * the settings and the delivery pipeline for runs that start after it; a run
  * in flight ends on those it started with.
  */
@@ -17,6 +20,7 @@ import type { DeliveryState, Envelope } from '../model/index.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { Bouncer, type BounceSettings } from './bounce.js';
 import { Dispatcher, type DispatchSettings } from './dispatch.js';
+import { DueHeap } from './due-heap.js';
 import { LocalRun } from './local.js';
 import type { LocalRecipients } from './local-recipients.js';
 import type { MxResolver } from './mx.js';
@@ -50,6 +54,21 @@ export interface SchedulerDeps {
 
 /** setTimeout's limit; later attempts are re-armed when the timer fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Runs the due heap may have in flight (runs for new commits and admin requests come on
+ * top). Each run holds its envelope and state in memory while it waits for a delivery
+ * slot, so a backlog that becomes due at once (a restart, qgate queue flush) must not
+ * start 100,000 of them; a few hundred keep every slot of the concurrency limits busy.
+ */
+export const DUE_RUNS_IN_FLIGHT = 300;
+/** Queue entries the start-up walk puts in the heap at a time (then starts what is due). */
+export const START_BATCH = 200;
+/**
+ * State files the start-up walk reads at once. File reads go to libuv's thread pool (4
+ * threads) in arrival order: 200 reads at once put 800 operations ahead of every commit's
+ * open, write and fsync, and intake slowed to a third while 100,000 states were read.
+ */
+export const WALK_READS_IN_FLIGHT = 2;
 /** A state that could not be written is tried again after 1 s, 2 s, 4 s, ... at most a minute apart. */
 const STATE_RETRY_FIRST_MS = 1000;
 const STATE_RETRY_MAX_MS = 60_000;
@@ -80,7 +99,13 @@ interface DeliveryGeneration {
 }
 
 export class Scheduler {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** When each message not running is next due. */
+  private readonly dueHeap = new DueHeap();
+  /** The one timer, armed for the heap's earliest entry, and when it fires. */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  /** The start-up walk of the queue, until it has put every entry in the heap. */
+  private walk: Promise<void> | undefined;
   private readonly running = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
   private stopped = false;
@@ -91,6 +116,8 @@ export class Scheduler {
   private readonly fresh = new Set<string>();
   private readonly unsaved = new Map<string, UnsavedState>();
   private readonly requests = new Map<string, AdminRequest>();
+  /** idle() callers waiting for a flushed message's run to start. */
+  private readonly startWaiters = new Map<string, (() => void)[]>();
 
   constructor(settings: SchedulerSettings, deps: SchedulerDeps) {
     this.now = deps.now ?? Date.now;
@@ -123,20 +150,67 @@ export class Scheduler {
     return ended.then(() => old.dispatcher.close());
   }
 
-  /** Picks up every committed entry, then every new commit as it happens. */
+  /**
+   * Takes every new commit as it happens, and starts walking the entries already queued
+   * (resolves before the walk ends: new mail does not wait for a backlog to be read).
+   */
   async start(): Promise<void> {
     this.deps.queue.onCommit((id) => {
       this.fresh.add(id);
       this.wake(id);
     });
-    for (const id of await this.deps.queue.ids()) this.wake(id);
+    this.walk = this.walkQueue().catch((err: unknown) => {
+      this.deps.log.error({ err }, 'cannot read the queue directory; queued mail is delivered after a restart');
+    });
+  }
+
+  /** Resolves once the start-up walk has put every entry queued before start() in the heap. */
+  async walked(): Promise<void> {
+    await this.walk;
+  }
+
+  /**
+   * Reads the state of every queued entry, START_BATCH at a time, and holds it in the due
+   * heap. An entry due now waits there for a run slot like any other (DUE_RUNS_IN_FLIGHT),
+   * so the walk never has more than that many runs going; commits are delivered meanwhile.
+   */
+  private async walkQueue(): Promise<void> {
+    const { queue, log } = this.deps;
+    const ids = await queue.ids();
+    for (let i = 0; i < ids.length && !this.stopped; i += START_BATCH) {
+      const batch = ids.slice(i, i + START_BATCH).filter((id) => !this.known(id));
+      const due = await inTurn(batch, WALK_READS_IN_FLIGHT, (id) => this.storedDue(id));
+      for (const [k, id] of batch.entries()) {
+        // A commit, flush or remove may have taken the entry while its state was read.
+        if (!this.known(id) && !this.stopped) this.dueHeap.set(id, due[k]!);
+      }
+      this.drain();
+    }
+    log.info({ event: 'queue-walk', messages: ids.length }, 'every queued message is scheduled');
+  }
+
+  /** Whether the scheduler holds `id` already (running, or waiting in the heap). */
+  private known(id: string): boolean {
+    return this.running.has(id) || this.dueHeap.has(id) || this.fresh.has(id);
+  }
+
+  /**
+   * When the stored state says `id` is next due; 0 (at once) when there is none yet, when
+   * it cannot be read, or when it still has work that is not a delivery (a bounce, a removal).
+   * The run reads everything again: this only places the entry in the heap.
+   */
+  private async storedDue(id: string): Promise<number> {
+    const state = await this.deps.queue.readState(id).catch(() => undefined);
+    if (!state || finished(state) || unbounced(state).length) return 0;
+    return nextDue(state, new Date(0).toISOString()) ?? 0;
   }
 
   /** Stops scheduling; waits for attempts in flight (their state is written, or tried once more). */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.disarm();
+    for (const id of [...this.startWaiters.keys()]) this.started(id);
+    await this.walk;
     await Promise.allSettled([...this.running.values()]);
     for (const [id, { state }] of this.unsaved) {
       if (await this.save(id, state)) continue;
@@ -148,12 +222,10 @@ export class Scheduler {
     await this.generation.dispatcher.close();
   }
 
-  /** Runs an entry now (or again right after the current run). */
+  /** Runs an entry now (or again right after the current run), whatever the heap's bound. */
   wake(id: string): void {
     if (this.stopped) return;
-    const timer = this.timers.get(id);
-    if (timer) clearTimeout(timer);
-    this.timers.delete(id);
+    this.dueHeap.delete(id);
     if (this.running.has(id)) {
       this.again.add(id);
       return;
@@ -171,8 +243,63 @@ export class Scheduler {
         if (--generation.runs === 0 && generation !== this.generation) generation.retired?.();
         this.running.delete(id);
         if (this.again.delete(id)) this.wake(id);
+        this.drain();
       });
     this.running.set(id, run);
+    this.started(id);
+  }
+
+  private waitStart(id: string, started: () => void): void {
+    const waiters = this.startWaiters.get(id);
+    if (waiters) waiters.push(started);
+    else this.startWaiters.set(id, [started]);
+  }
+
+  /** Tells idle() callers the run of `id` started (or will not: removed, stopping). */
+  private started(id: string): void {
+    const waiters = this.startWaiters.get(id);
+    this.startWaiters.delete(id);
+    for (const w of waiters ?? []) w();
+  }
+
+  /** Starts the runs that are due, up to DUE_RUNS_IN_FLIGHT, and arms the timer for the next. */
+  private drain(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    while (this.running.size < DUE_RUNS_IN_FLIGHT) {
+      const id = this.dueHeap.popDue(now);
+      if (id === undefined) break;
+      this.wake(id);
+    }
+    this.arm(now);
+  }
+
+  /**
+   * One timer, for the earliest entry in the heap. None while the heap's bound is reached
+   * and something is due: the end of a run drains again.
+   */
+  private arm(now: number): void {
+    const next = this.dueHeap.peek();
+    if (!next || (next.dueMs <= now && this.running.size >= DUE_RUNS_IN_FLIGHT)) {
+      this.disarm();
+      return;
+    }
+    if (this.timer && next.dueMs === this.timerAt) return;
+    this.disarm();
+    const delay = Math.min(Math.max(0, next.dueMs - now), MAX_TIMER_MS);
+    this.timerAt = next.dueMs;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.drain();
+    }, delay);
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -180,32 +307,46 @@ export class Scheduler {
    * never beside a run in flight, whose state it would overwrite.
    */
   async flush(id?: string): Promise<string[]> {
-    const ids = id ? [id] : await this.deps.queue.ids();
+    if (id) {
+      this.requests.set(id, { ...this.requests.get(id), flush: true });
+      this.wake(id);
+      return [id];
+    }
+    // The whole queue: due now, taken from the heap within its bound, oldest first.
+    const ids = await this.deps.queue.ids();
     for (const one of ids) {
       this.requests.set(one, { ...this.requests.get(one), flush: true });
-      this.wake(one);
+      if (this.running.has(one)) this.again.add(one);
+      else this.dueHeap.set(one, 0);
     }
+    this.drain();
     return ids;
   }
 
   /** Removes a message, after any attempt in flight (qgate queue remove). */
   async remove(id: string): Promise<void> {
-    const timer = this.timers.get(id);
-    if (timer) clearTimeout(timer);
-    this.timers.delete(id);
+    this.dueHeap.delete(id);
     await this.running.get(id);
     this.again.delete(id);
     this.unsaved.delete(id);
     this.requests.delete(id);
     this.fresh.delete(id);
+    this.started(id);
     await this.deps.queue.remove(id);
     this.deps.log.info({ event: 'removed', queueId: id }, 'message removed by the administrator');
   }
 
   /** Resolves once `id` has no run in flight and none due at once (an admin request has been carried out). */
   async idle(id: string): Promise<void> {
-    // A run's finally starts the next one (`again`) before this await resumes.
-    for (let run = this.running.get(id); run; run = this.running.get(id)) await run;
+    for (;;) {
+      // A run's finally starts the next one (`again`) before this await resumes.
+      for (let run = this.running.get(id); run; run = this.running.get(id)) await run;
+      // Flushed with the whole queue and still waiting in the heap for a run slot (a run
+      // that could not write its state has put it back for later: that is an outcome).
+      const due = this.dueHeap.dueAt(id);
+      if (this.stopped || !this.requests.has(id) || due === undefined || due > this.now()) return;
+      await new Promise<void>((started) => this.waitStart(id, started));
+    }
   }
 
   /** Fails every pending recipient now, with a bounce (qgate queue bounce); done by the message's next run. */
@@ -217,15 +358,9 @@ export class Scheduler {
 
   private schedule(id: string, atMs: number): void {
     if (this.stopped) return;
-    const existing = this.timers.get(id);
-    if (existing) clearTimeout(existing);
-    const delay = Math.min(Math.max(0, atMs - this.now()), MAX_TIMER_MS);
-    const timer = setTimeout(() => {
-      this.timers.delete(id);
-      this.wake(id);
-    }, delay);
-    timer.unref();
-    this.timers.set(id, timer);
+    this.dueHeap.set(id, atMs);
+    // Arming only: the run that schedules is still in flight; its end drains.
+    this.arm(this.now());
   }
 
   /**
@@ -289,7 +424,7 @@ export class Scheduler {
       this.requests.delete(id);
       this.unsaved.delete(id);
       this.fresh.delete(id);
-      if ((await queue.ids()).includes(id)) {
+      if (await queue.has(id)) {
         log.error({ queueId: id }, 'damaged queue entry moved to corrupt/; the rest of the queue goes on');
         await queue.quarantine(id);
       }
@@ -341,4 +476,18 @@ export class Scheduler {
     const next = nextDue(state, env.received);
     if (next !== undefined) this.schedule(id, next);
   }
+}
+
+/** `task` on every item, at most `limit` at a time; the results in the items' order. */
+async function inTurn<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const k = next++;
+      results[k] = await task(items[k]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

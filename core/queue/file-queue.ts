@@ -1,12 +1,13 @@
 /*
- * The file queue. Layout under the queue directory:
+ * The file queue. Layout under the queue directory (<b>: the id's last character,
+ * one of 36 hashed subdirectories, buckets.ts):
  *
- *   tmp/<id>.msg        entry being received (the message streams in as it arrives)
- *   messages/<id>.msg   committed entry: message bytes (Received header + what the
- *                       client sent, CRLF), the envelope as JSON, a fixed footer
- *                       (entry-format.ts)
- *   state/<id>.json     per-recipient delivery state, replaced durably (tmp, fdatasync,
- *                       rename, fsync state/) before the step that depends on it
+ *   tmp/<id>.msg           entry being received (the message streams in as it arrives)
+ *   messages/<b>/<id>.msg  committed entry: message bytes (Received header + what the
+ *                          client sent, CRLF), the envelope as JSON, a fixed footer
+ *                          (entry-format.ts)
+ *   state/<b>/<id>.json    per-recipient delivery state, replaced durably (tmp, fdatasync,
+ *                          rename, fsync state/<b>/) before the step that depends on it
  *   corrupt/            entries that failed their footer check, set aside
  *   quarantine/<id>.msg committed entries a plugin had held (transaction.quarantine):
  *                       never delivered; released into messages/ or deleted by
@@ -15,10 +16,13 @@
  *                       (lock.ts)
  *
  * Commit: append the envelope and footer, fsync the file, rename it into
- * messages/ (the commit point), fsync messages/ (shared by concurrent commits,
- * see group-sync.ts); only then does commit() resolve and the client get its
- * 250. A crash at any instant leaves tmp/ debris (removed at start) or a
- * complete entry, never half of one.
+ * messages/<b>/ (the commit point), fsync messages/<b>/ (shared by concurrent
+ * commits, see group-sync.ts); only then does commit() resolve and the client
+ * get its 250. A crash at any instant leaves tmp/ debris (removed at start) or
+ * a complete entry, never half of one. Entries in messages/ and state/
+ * themselves (the flat layout of earlier versions) are moved into their
+ * buckets by open(), durably; until a gateway has opened the queue, the read
+ * commands (qgate queue list|stat|show) find them in either place.
  */
 import {
   close,
@@ -44,6 +48,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { syncDirectory } from '../fs/sync-directory.js';
 import type { DeliveryState, Envelope } from '../model/index.js';
+import { BUCKETS, bucketOf } from './buckets.js';
 import { envelopeTrailer, FOOTER_LENGTH, type FooterInfo, parseFooter } from './entry-format.js';
 import { GroupSync } from './group-sync.js';
 import { lockHolder, QueueLock } from './lock.js';
@@ -244,7 +249,7 @@ class FileSpool implements Spool {
       // The commit point: from here on the entry is a message. Closing is not on the path to the 250.
       await renameP(this.tmpPath, this.queue.entryPath(this.id));
       this.committed = true;
-      await Promise.all([this.queue.syncMessages(), closeP(fd)]);
+      await Promise.all([this.queue.syncMessages(this.id), closeP(fd)]);
       this.queue.announce(this.id);
     } catch (err) {
       await this.removeAll();
@@ -285,11 +290,16 @@ export interface FileQueueOptions {
   readonly groupCommit: boolean;
 }
 
+/** A directory held open for fsync, with the group commit that shares its fsyncs. */
+interface SyncedDirectory {
+  readonly fd: number;
+  readonly sync: GroupSync;
+}
+
 export class FileQueue implements MessageQueue {
-  private dirFd: number | undefined;
-  private groupSync: GroupSync | undefined;
-  private stateDirFd: number | undefined;
-  private stateSync: GroupSync | undefined;
+  /** messages/<b>/ and state/<b>/ by bucket, once open. */
+  private readonly messageDirs = new Map<string, SyncedDirectory>();
+  private readonly stateDirs = new Map<string, SyncedDirectory>();
   private readonly commitListeners: ((id: string) => void)[] = [];
   private queueLock: QueueLock | undefined;
 
@@ -299,6 +309,11 @@ export class FileQueue implements MessageQueue {
   ) {}
 
   entryPath(id: string): string {
+    return join(this.root, 'messages', bucketOf(id), `${id}.msg`);
+  }
+
+  /** Where an earlier version kept the entry (read until open() moves it). */
+  private flatEntryPath(id: string): string {
     return join(this.root, 'messages', `${id}.msg`);
   }
 
@@ -322,6 +337,10 @@ export class FileQueue implements MessageQueue {
   }
 
   statePath(id: string): string {
+    return join(this.root, 'state', bucketOf(id), `${id}.json`);
+  }
+
+  private flatStatePath(id: string): string {
     return join(this.root, 'state', `${id}.json`);
   }
 
@@ -337,34 +356,43 @@ export class FileQueue implements MessageQueue {
   async open(): Promise<RecoveryReport> {
     for (const dir of ['tmp', 'messages', 'state', 'quarantine'])
       mkdirSync(join(this.root, dir), { recursive: true, mode: 0o700 });
+    for (const bucket of BUCKETS) {
+      mkdirSync(join(this.root, 'messages', bucket), { recursive: true, mode: 0o700 });
+      mkdirSync(join(this.root, 'state', bucket), { recursive: true, mode: 0o700 });
+    }
     const removed: string[] = [];
     for (const name of readdirSync(join(this.root, 'tmp'))) {
       unlinkSync(join(this.root, 'tmp', name));
       removed.push(`tmp/${name}`);
     }
-    // Entries are complete by construction; one that is not (a disk error, a hand edit) is set aside.
-    let messages = 0;
     const corrupt: string[] = [];
-    for (const name of readdirSync(join(this.root, 'messages'))) {
-      const path = join(this.root, 'messages', name);
-      if (/^[0-9A-Z]{15}\.msg$/.test(name) && readFooter(path)) {
-        messages++;
-        continue;
+    await this.moveFlatEntries(corrupt, removed);
+    // Entries are complete by construction (renamed in after their fsync), so start-up only
+    // lists names: reading 100,000 footers here kept the listeners closed for seconds. One
+    // damaged later (a disk error, a hand edit) is set aside by the run that reads it
+    // (scheduler.ts). A name that is not an entry of its bucket is set aside now.
+    let messages = 0;
+    for (const bucket of BUCKETS) {
+      const ids = new Set<string>();
+      for (const name of readdirSync(join(this.root, 'messages', bucket))) {
+        if (ENTRY_NAME.test(name) && bucketOf(name.slice(0, -4)) === bucket) {
+          ids.add(name.slice(0, -4));
+          continue;
+        }
+        this.setAside(join(this.root, 'messages', bucket, name), name);
+        corrupt.push(`messages/${bucket}/${name}`);
       }
-      mkdirSync(join(this.root, 'corrupt'), { recursive: true, mode: 0o700 });
-      renameSync(path, join(this.root, 'corrupt', name));
-      corrupt.push(`messages/${name}`);
-    }
-    // State files: half-written replacements and the state of entries already gone.
-    for (const name of readdirSync(join(this.root, 'state'))) {
-      const id = name.replace(/\.json(\.tmp)?$/, '');
-      if (name.endsWith('.tmp') || !existsSync(this.entryPath(id))) {
-        unlinkSync(join(this.root, 'state', name));
-        removed.push(`state/${name}`);
+      messages += ids.size;
+      // State files: half-written replacements and the state of entries already gone.
+      for (const name of readdirSync(join(this.root, 'state', bucket))) {
+        if (name.endsWith('.tmp') || !ids.has(name.replace(/\.json$/, ''))) {
+          unlinkSync(join(this.root, 'state', bucket, name));
+          removed.push(`state/${bucket}/${name}`);
+        }
       }
     }
     this.attach();
-    if (corrupt.length) await this.syncMessages();
+    if (corrupt.length) await Promise.all(BUCKETS.map((b) => this.messageDirs.get(b)!.sync.sync()));
     return { messages, removed, corrupt };
   }
 
@@ -373,15 +401,69 @@ export class FileQueue implements MessageQueue {
    * thread's. Recovery must not run twice; tmp/ holds the main thread's sessions.
    */
   attach(): void {
-    this.dirFd = openSync(join(this.root, 'messages'), 'r');
-    this.groupSync = new GroupSync(this.dirFd, this.options.groupCommit);
-    this.stateDirFd = openSync(join(this.root, 'state'), 'r');
-    this.stateSync = new GroupSync(this.stateDirFd, this.options.groupCommit);
+    for (const bucket of BUCKETS) {
+      this.messageDirs.set(bucket, this.openDirectory(join(this.root, 'messages', bucket)));
+      this.stateDirs.set(bucket, this.openDirectory(join(this.root, 'state', bucket)));
+    }
   }
 
-  syncMessages(): Promise<void> {
-    if (!this.groupSync) return Promise.reject(new Error('queue is not open'));
-    return this.groupSync.sync();
+  private openDirectory(path: string): SyncedDirectory {
+    const fd = openSync(path, 'r');
+    return { fd, sync: new GroupSync(fd, this.options.groupCommit) };
+  }
+
+  private setAside(path: string, name: string): void {
+    mkdirSync(join(this.root, 'corrupt'), { recursive: true, mode: 0o700 });
+    renameSync(path, join(this.root, 'corrupt', name));
+  }
+
+  /**
+   * Moves what an earlier version left flat in messages/ and state/ into the buckets:
+   * one layout from here on, so the gateway looks in one place for each id. Rename is
+   * atomic, so a crash leaves each file in one place or the other, and the next open()
+   * carries on. Each bucket is fsynced before the flat directory, so the new name is on
+   * disk before the old one can be found gone. A damaged flat entry goes to corrupt/.
+   */
+  private async moveFlatEntries(corrupt: string[], removed: string[]): Promise<void> {
+    const touched = new Set<string>();
+    const messagesDir = join(this.root, 'messages');
+    for (const entry of readdirSync(messagesDir, { withFileTypes: true })) {
+      if (entry.isDirectory()) continue;
+      const path = join(messagesDir, entry.name);
+      if (ENTRY_NAME.test(entry.name) && readFooter(path)) {
+        const id = entry.name.slice(0, -4);
+        renameSync(path, this.entryPath(id));
+        touched.add(join(messagesDir, bucketOf(id)));
+      } else {
+        this.setAside(path, entry.name);
+        corrupt.push(`messages/${entry.name}`);
+      }
+    }
+    const stateDir = join(this.root, 'state');
+    for (const entry of readdirSync(stateDir, { withFileTypes: true })) {
+      if (entry.isDirectory()) continue;
+      const path = join(stateDir, entry.name);
+      const id = entry.name.slice(0, -'.json'.length);
+      if (entry.name.endsWith('.json') && QUEUE_ID_PATTERN.test(id) && existsSync(this.entryPath(id))) {
+        renameSync(path, this.statePath(id));
+        touched.add(join(stateDir, bucketOf(id)));
+      } else {
+        // Half-written, or the state of an entry already gone.
+        unlinkSync(path);
+        removed.push(`state/${entry.name}`);
+      }
+    }
+    if (!touched.size && !corrupt.length && !removed.some((r) => r.startsWith('state/'))) return;
+    for (const dir of touched) await syncDirectory(dir);
+    await syncDirectory(messagesDir);
+    await syncDirectory(stateDir);
+  }
+
+  /** Makes renames into (and unlinks in) the bucket of `id` in messages/ durable, shared by concurrent callers. */
+  syncMessages(id: string): Promise<void> {
+    const dir = this.messageDirs.get(bucketOf(id));
+    if (!dir) return Promise.reject(new Error('queue is not open'));
+    return dir.sync.sync();
   }
 
   /**
@@ -412,6 +494,9 @@ export class FileQueue implements MessageQueue {
    */
   async release(id: string): Promise<boolean> {
     if (!QUEUE_ID_PATTERN.test(id)) throw new Error(`not a queue id: ${id}`);
+    // The bucket may not exist yet: released into a queue no gateway of this version has opened.
+    const bucket = join(this.root, 'messages', bucketOf(id));
+    const created = mkdirSync(bucket, { recursive: true, mode: 0o700 });
     try {
       await renameP(this.quarantinePath(id), this.entryPath(id));
     } catch (err) {
@@ -420,7 +505,8 @@ export class FileQueue implements MessageQueue {
     }
     // messages/ first: a crash before the second fsync can at worst leave the name in both
     // directories, never in neither.
-    await syncDirectory(join(this.root, 'messages'));
+    await syncDirectory(bucket);
+    if (created) await syncDirectory(join(this.root, 'messages'));
     await this.syncQuarantine();
     this.announce(id);
     return true;
@@ -444,12 +530,14 @@ export class FileQueue implements MessageQueue {
   }
 
   async readState(id: string): Promise<DeliveryState | undefined> {
-    try {
-      return parseDeliveryState(await readFile(this.statePath(id), 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+    for (const path of [this.statePath(id), this.flatStatePath(id)]) {
+      try {
+        return parseDeliveryState(await readFile(path, 'utf8'));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
     }
+    return undefined;
   }
 
   async writeState(state: DeliveryState): Promise<void> {
@@ -469,8 +557,9 @@ export class FileQueue implements MessageQueue {
       throw err;
     }
     await renameP(tmp, path);
-    if (!this.stateSync) throw new Error('queue is not open');
-    await this.stateSync.sync();
+    const dir = this.stateDirs.get(bucketOf(state.id));
+    if (!dir) throw new Error('queue is not open');
+    await dir.sync.sync();
   }
 
   async remove(id: string): Promise<void> {
@@ -487,16 +576,22 @@ export class FileQueue implements MessageQueue {
     mkdirSync(join(this.root, 'corrupt'), { recursive: true, mode: 0o700 });
     await renameP(this.entryPath(id), join(this.root, 'corrupt', `${id}.msg`));
     await unlinkQuietly(this.statePath(id));
-    await this.syncMessages();
+    await this.syncMessages(id);
   }
 
   async ids(): Promise<string[]> {
-    return entryIds(join(this.root, 'messages'));
+    const dir = join(this.root, 'messages');
+    const lists = await Promise.all([dir, ...BUCKETS.map((b) => join(dir, b))].map(entryIds));
+    return [...new Set(lists.flat())].sort();
+  }
+
+  async has(id: string): Promise<boolean> {
+    return QUEUE_ID_PATTERN.test(id) && (existsSync(this.entryPath(id)) || existsSync(this.flatEntryPath(id)));
   }
 
   async envelope(id: string): Promise<Envelope | undefined> {
     if (!QUEUE_ID_PATTERN.test(id)) return undefined;
-    return readEnvelope(this.entryPath(id));
+    return readEnvelope(this.entryPath(id)) ?? readEnvelope(this.flatEntryPath(id));
   }
 
   async list(): Promise<QueueSummary[]> {
@@ -521,21 +616,21 @@ export class FileQueue implements MessageQueue {
   async stat(): Promise<QueueStats> {
     const ids = await this.ids();
     let bytes = 0;
-    for (const id of ids) bytes += readFooter(this.entryPath(id))?.messageLength ?? 0;
+    for (const id of ids) bytes += (readFooter(this.entryPath(id)) ?? readFooter(this.flatEntryPath(id)))?.messageLength ?? 0;
     const oldest = ids.length ? (await this.envelope(ids[0]!))?.received : undefined;
     return { messages: ids.length, bytes, oldest };
   }
 
   readMessage(id: string): Readable | undefined {
     if (!QUEUE_ID_PATTERN.test(id)) return undefined;
-    return readBody(this.entryPath(id));
+    return readBody(this.entryPath(id)) ?? readBody(this.flatEntryPath(id));
   }
 
   async close(): Promise<void> {
-    if (this.dirFd !== undefined) closeSync(this.dirFd);
-    if (this.stateDirFd !== undefined) closeSync(this.stateDirFd);
-    this.dirFd = undefined;
-    this.stateDirFd = undefined;
+    for (const dirs of [this.messageDirs, this.stateDirs]) {
+      for (const { fd } of dirs.values()) closeSync(fd);
+      dirs.clear();
+    }
     this.unlock();
   }
 }
@@ -544,6 +639,9 @@ export class FileQueue implements MessageQueue {
 export function runningGateway(root: string): number | undefined {
   return lockHolder(root)?.pid;
 }
+
+/** A committed entry's file name. */
+const ENTRY_NAME = /^[0-9A-Z]{15}\.msg$/;
 
 /** The ids of the entries in `dir`, oldest first. */
 async function entryIds(dir: string): Promise<string[]> {
@@ -560,11 +658,21 @@ async function entryIds(dir: string): Promise<string[]> {
     .sort();
 }
 
+/**
+ * The envelope of the entry at `path`, or undefined if it is missing or damaged. Footer and
+ * envelope come from one open: delivery may remove the entry between two (a flush of the
+ * whole queue lists every message while its runs finish them).
+ */
 function readEnvelope(path: string): Envelope | undefined {
-  const footer = readFooter(path);
-  if (!footer) return undefined;
-  const fd = openSync(path, 'r');
+  let fd: number;
   try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const footer = footerOf(fd);
+    if (!footer) return undefined;
     const json = Buffer.alloc(footer.envelopeLength);
     readSync(fd, json, 0, json.length, footer.messageLength);
     return JSON.parse(json.toString('utf8')) as Envelope;
@@ -589,12 +697,16 @@ function readFooter(path: string): FooterInfo | undefined {
     return undefined;
   }
   try {
-    const size = fstatSync(fd).size;
-    if (size < FOOTER_LENGTH) return undefined;
-    const footer = Buffer.alloc(FOOTER_LENGTH);
-    readSync(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
-    return parseFooter(footer, size);
+    return footerOf(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+function footerOf(fd: number): FooterInfo | undefined {
+  const size = fstatSync(fd).size;
+  if (size < FOOTER_LENGTH) return undefined;
+  const footer = Buffer.alloc(FOOTER_LENGTH);
+  readSync(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
+  return parseFooter(footer, size);
 }

@@ -59,6 +59,8 @@ export interface MessageQueue {
   createSpool(id: string): Spool;
   /** Committed ids, oldest first. */
   ids(): Promise<string[]>;
+  /** Whether a committed entry with this id is queued (damaged or not). */
+  has(id: string): Promise<boolean>;
   /** Called with the id of every message committed from now on (the scheduler's trigger). */
   onCommit(listener: (id: string) => void): void;
   readState(id: string): Promise<DeliveryState | undefined>;

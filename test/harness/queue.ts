@@ -1,8 +1,10 @@
 /*
  * Reads the gateway's file queue from tests, independently of the gateway's
  * code: committed ids, envelopes (the JSON before the fixed footer), and
- * message bytes with the gateway's own Received header split off. Writes an
- * entry the same way, for mail that reached the queue without an SMTP session.
+ * message bytes with the gateway's own Received header split off, in the
+ * hashed layout (messages/<last character of the id>/) and in the flat one of
+ * earlier versions. Writes an entry the flat way, as an earlier version left it,
+ * for mail that reached the queue without an SMTP session.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,13 +29,28 @@ export interface QueuedMessage {
 export function queuedIds(queueDir: string): string[] {
   const dir = join(queueDir, 'messages');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((n) => n.endsWith('.msg'))
-    .map((n) => n.slice(0, -4));
+  const ids: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const names = entry.isDirectory() ? readdirSync(join(dir, entry.name)) : [entry.name];
+    for (const n of names) if (n.endsWith('.msg')) ids.push(n.slice(0, -4));
+  }
+  return ids;
+}
+
+/** The file of a queued entry: in its bucket, or flat as an earlier version kept it. */
+export function queuedFile(queueDir: string, id: string): string {
+  const hashed = join(queueDir, 'messages', id.slice(-1), `${id}.msg`);
+  return existsSync(hashed) ? hashed : join(queueDir, 'messages', `${id}.msg`);
+}
+
+/** The delivery state file of a queued entry, either layout. */
+export function stateFile(queueDir: string, id: string): string {
+  const hashed = join(queueDir, 'state', id.slice(-1), `${id}.json`);
+  return existsSync(hashed) ? hashed : join(queueDir, 'state', `${id}.json`);
 }
 
 export function readQueued(queueDir: string, id: string): QueuedMessage {
-  const file = readFileSync(join(queueDir, 'messages', `${id}.msg`));
+  const file = readFileSync(queuedFile(queueDir, id));
   const footer = /\n%qgate-envelope (\d{16}) (\d{10})\n$/.exec(file.subarray(-45).toString('latin1'));
   if (!footer) throw new Error(`entry ${id} has no envelope footer`);
   const messageLength = Number(footer[1]);

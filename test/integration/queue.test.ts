@@ -7,14 +7,24 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { smtplibSend } from '../harness/clients.js';
-import { maildirFiles, waitDone } from '../harness/delivery.js';
+import { deliveryLines, maildirFiles, waitDone } from '../harness/delivery.js';
 import { runCli, startGateway, writeConfig } from '../harness/gateway.js';
-import { queuedIds, readQueued, tmpFiles, writeQueued } from '../harness/queue.js';
+import { queuedIds, readQueued, stateFile, tmpFiles, writeQueued } from '../harness/queue.js';
 import { openTransaction } from '../harness/smtp.js';
 
 describe('durable queue', () => {
@@ -273,6 +283,87 @@ describe('the queue lock', () => {
 });
 
 describe('a queue written by an earlier version', () => {
+  it('flat entries are moved into their subdirectories at start and delivered; deferred ones keep their state', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qgate-flat-'));
+    try {
+      const delivery = '\n  local_domains: [example.test]\n  maildir_root: ./mail\n  create_mailboxes: true';
+      const queue = join(dir, 'queue');
+      const due = ['0MWT707BG0040AA', '0MWT707BG0041AB', '0MWT707BG0042AZ'];
+      for (const id of due) {
+        writeQueued(
+          queue,
+          { id, sender: 'sender@example.test', recipients: ['alice@example.test'] },
+          `Subject: flat ${id}\r\n\r\nx\r\n`,
+        );
+      }
+      // Deferred far ahead, its state flat too; and one a crash left half moved: entry in its bucket, state not.
+      const deferred = '0MWT707BG0043AC';
+      const halfMoved = '0MWT707BG0044AD';
+      for (const id of [deferred, halfMoved]) {
+        writeQueued(
+          queue,
+          { id, sender: 'sender@example.test', recipients: ['bob@example.test'] },
+          `Subject: flat ${id}\r\n\r\nx\r\n`,
+        );
+        mkdirSync(join(queue, 'state'), { recursive: true });
+        writeFileSync(
+          join(queue, 'state', `${id}.json`),
+          JSON.stringify({
+            version: 2,
+            id,
+            recipients: [
+              { address: 'bob@example.test', status: 'pending', attempts: 3, nextAttempt: '2099-01-01T00:00:00.000Z' },
+            ],
+          }),
+        );
+      }
+      mkdirSync(join(queue, 'messages', 'D'));
+      renameSync(join(queue, 'messages', `${halfMoved}.msg`), join(queue, 'messages', 'D', `${halfMoved}.msg`));
+      // An orphan state (its message was finished and removed) goes.
+      writeFileSync(join(queue, 'state', '0MWT707BG0045AE.json'), '{}');
+      // An entry damaged in its bucket (a disk error): set aside by its run, not delivered.
+      const damaged = '0MWT707BG0046AF';
+      mkdirSync(join(queue, 'messages', 'F'));
+      writeFileSync(join(queue, 'messages', 'F', `${damaged}.msg`), 'Subject: no envelope\r\n');
+
+      // Read in place before any gateway of this version opened the queue.
+      const configFile = writeConfig(dir, { delivery });
+      const list = await runCli(['queue', 'list', '--json', '--config', configFile]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.deepEqual(
+        (JSON.parse(list.stdout) as { id: string }[]).map((m) => m.id),
+        [...due, deferred, halfMoved],
+      );
+
+      const gw = await startGateway({ dir, delivery });
+      try {
+        const opened = await gw.waitForLog((l) => l.event === 'queue');
+        assert.equal(opened.messages, 6);
+        assert.ok((opened.removed as string[]).includes('state/0MWT707BG0045AE.json'), 'the orphan state is removed');
+        for (const id of due) await waitDone(gw, id);
+        await gw.waitForLog((l) => l.level === 'error' && l.queueId === damaged && /corrupt/.test(l.msg));
+        assert.ok(existsSync(join(queue, 'corrupt', `${damaged}.msg`)), 'the damaged entry is set aside, not deleted');
+        assert.equal(maildirFiles(join(dir, 'mail'), 'example.test', 'alice').length, 3);
+        // Nothing is left flat; the deferred messages wait in their buckets with their states.
+        const flat = (sub: string) => readdirSync(join(queue, sub)).filter((n) => n.includes('.'));
+        assert.deepEqual(flat('messages'), []);
+        assert.deepEqual(flat('state'), []);
+        for (const id of [deferred, halfMoved]) {
+          assert.ok(existsSync(join(queue, 'messages', id.slice(-1), `${id}.msg`)), `${id} is in its bucket`);
+          const state = JSON.parse(readFileSync(join(queue, 'state', id.slice(-1), `${id}.json`), 'utf8'));
+          assert.equal(state.recipients[0].attempts, 3, `${id} keeps its state`);
+        }
+        assert.deepEqual(deliveryLines(gw, deferred), [], 'a deferred message is not tried before its time');
+        const show = await runCli(['queue', 'show', halfMoved, '--json', '--config', configFile]);
+        assert.equal(JSON.parse(show.stdout).state.recipients[0].attempts, 3);
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('is listed, bounced without a gateway, and its bounce reports each recipient from the reply it had', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'qgate-upgrade-'));
     try {
@@ -324,7 +415,7 @@ describe('a queue written by an earlier version', () => {
       const bounce = await runCli(['queue', 'bounce', id, '--config', configFile]);
       assert.equal(bounce.code, 0, bounce.stderr);
       assert.match(bounce.stdout, /no gateway is running/);
-      const state = JSON.parse(readFileSync(join(queue, 'state', `${id}.json`), 'utf8'));
+      const state = JSON.parse(readFileSync(stateFile(queue, id), 'utf8'));
       assert.equal(state.version, 2);
       assert.deepEqual(state.recipients[0].reply, { code: 550, enhanced: '5.0.0', text: 'Message bounced by the administrator' });
 
