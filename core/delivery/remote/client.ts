@@ -34,7 +34,8 @@ export class SmtpClientConnection {
   /** Settles once the connection failed or closed. */
   readonly gone: Promise<void>;
   private readonly lost: Promise<never>;
-  private replies = 0;
+  /** Server replies read so far, the greeting included. */
+  replies = 0;
   private startTlsSent = false;
   private held = true;
 
