@@ -465,13 +465,15 @@ export class FileQueue implements MessageQueue {
     await this.stateSync.sync();
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(id: string, options: { readonly stateWritten?: boolean } = {}): Promise<void> {
     if (!QUEUE_ID_PATTERN.test(id)) throw new Error(`not a queue id: ${id}`);
     // Entry first: a crash in between leaves an orphan state, which recovery removes. No
     // directory fsync (as in qmail and Postfix): an unlink lost in a crash can only bring
     // back a finished message, to be delivered twice, never lose one.
     await unlinkQuietly(this.entryPath(id));
-    await unlinkQuietly(this.statePath(id));
+    // A message delivered at its first attempt has no state file: its ENOENT (an error
+    // object with a stack trace) would cost more than the rest of the removal.
+    if (options.stateWritten !== false) await unlinkQuietly(this.statePath(id));
   }
 
   async quarantine(id: string): Promise<void> {
