@@ -4,7 +4,7 @@
  * connection cache reusing, expiring and closing connections.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionCache } from '../../core/delivery/remote/cache.js';
@@ -170,6 +170,26 @@ describe('deliverRemote against aiosmtpd peers', () => {
     assert.deepEqual(m.rcptTos, ['one@dest.test', 'two@dest.test']);
     assert.deepEqual(m.mailOptions, [`SIZE=${MESSAGE.length}`]);
     assert.equal(m.helo, 'qgate.origin.test');
+  });
+
+  test('a small body and its final dot leave in one write', async () => {
+    // Each write is a system call and a wakeup of the server; nodemailer makes one per chunk.
+    const writev = Socket.prototype._writev!;
+    const batches: string[] = [];
+    Socket.prototype._writev = function (this: Socket, chunks, callback) {
+      batches.push(Buffer.concat(chunks.map((c) => Buffer.from(c.chunk as Buffer))).toString('latin1'));
+      return writev.call(this, chunks, callback);
+    };
+    try {
+      const r = await deliverRemote(delivery(peer('accept').port, { recipients: ['onewrite@dest.test'] }));
+      assert.deepEqual(results(r.outcomes), ['onewrite@dest.test delivered']);
+    } finally {
+      Socket.prototype._writev = writev;
+    }
+    assert.ok(
+      batches.some((b) => b.startsWith('From: sender@origin.test') && b.endsWith('last line\r\n.\r\n')),
+      `no write carried the body and the final dot: ${JSON.stringify(batches)}`,
+    );
   });
 
   test('streams a large message in many chunks', async () => {

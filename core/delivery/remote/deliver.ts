@@ -300,6 +300,7 @@ async function transact(
     };
   }
   session.transactions++;
+  session.coalesce(message);
   const repliesBefore = session.replies;
   try {
     const info = await session.step<SMTPConnection.SentMessageInfo>((resolve, reject) =>
