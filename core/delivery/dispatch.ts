@@ -23,11 +23,11 @@ import { groupDuplicates } from './recipients.js';
 import { ConnectionCache } from './remote/cache.js';
 import { deliverRemote, type RemoteHost } from './remote/deliver.js';
 import { decideRoute, type RoutingTable } from './routing.js';
-import type { DeliveryLimits } from './semaphore.js';
+import type { DeliveryLimitSettings, DeliveryLimits } from './semaphore.js';
 import type { AttemptOutcome } from './state.js';
 import { deliveredStream } from './stored-message.js';
 
-export interface DispatchSettings extends LocalDeliverySettings {
+export interface DispatchSettings extends LocalDeliverySettings, Pick<DeliveryLimitSettings, 'concurrencyPerDomain'> {
   /** Our name in EHLO. */
   readonly helo: string;
   readonly routing: RoutingTable;
@@ -51,13 +51,17 @@ const errorText = (err: unknown): string => (err instanceof Error ? err.message 
 
 export class Dispatcher {
   /** Connections kept open briefly for the next message to the same destination. */
-  private readonly connections = new ConnectionCache();
+  private readonly connections: ConnectionCache;
   private readonly localDelivery: LocalDelivery;
 
   constructor(
     private readonly settings: DispatchSettings,
     private readonly deps: DispatchDeps,
   ) {
+    // As many idle connections per destination as may be busy there at once: a burst's
+    // deliveries all find one when they end together, instead of most of them paying a
+    // new connection, EHLO and QUIT per message (the server already takes that many from us).
+    this.connections = new ConnectionCache({ maxPerDestination: settings.concurrencyPerDomain });
     this.localDelivery = new LocalDelivery(
       { hostname: settings.hostname },
       { queue: deps.queue, recipients: deps.recipients, now: deps.now },

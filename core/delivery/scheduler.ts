@@ -114,6 +114,11 @@ export class Scheduler {
   private deps: SchedulerDeps;
   /** Messages queued by this process and not yet attempted: no copy of them can exist anywhere. */
   private readonly fresh = new Set<string>();
+  /**
+   * Messages queued by this process whose delivery state was never written: there is no
+   * state file to read (its ENOENT costs an error object per message) or to remove.
+   */
+  private readonly stateless = new Set<string>();
   private readonly unsaved = new Map<string, UnsavedState>();
   private readonly requests = new Map<string, AdminRequest>();
   /** idle() callers waiting for a flushed message's run to start. */
@@ -157,6 +162,7 @@ export class Scheduler {
   async start(): Promise<void> {
     this.deps.queue.onCommit((id) => {
       this.fresh.add(id);
+      this.stateless.add(id);
       this.wake(id);
     });
     this.walk = this.walkQueue().catch((err: unknown) => {
@@ -332,6 +338,7 @@ export class Scheduler {
     this.requests.delete(id);
     this.fresh.delete(id);
     this.started(id);
+    this.stateless.delete(id);
     await this.deps.queue.remove(id);
     this.deps.log.info({ event: 'removed', queueId: id }, 'message removed by the administrator');
   }
@@ -375,8 +382,12 @@ export class Scheduler {
     const held = this.unsaved.get(id);
     const done = finished(state);
     try {
-      if (done) await queue.remove(id);
-      else await queue.writeState(state);
+      if (done) await queue.remove(id, { stateWritten: !this.stateless.has(id) });
+      else {
+        // From here on a state file may exist, even if this write fails half-way.
+        this.stateless.delete(id);
+        await queue.writeState(state);
+      }
     } catch (err) {
       const failures = (held?.failures ?? 0) + 1;
       const retryInMs = Math.min(STATE_RETRY_MAX_MS, STATE_RETRY_FIRST_MS * 2 ** (failures - 1));
@@ -398,6 +409,7 @@ export class Scheduler {
     if (done) {
       this.requests.delete(id);
       this.fresh.delete(id);
+      this.stateless.delete(id);
       log.info(
         {
           event: 'done',
@@ -424,6 +436,7 @@ export class Scheduler {
       this.requests.delete(id);
       this.unsaved.delete(id);
       this.fresh.delete(id);
+      this.stateless.delete(id);
       if (await queue.has(id)) {
         log.error({ queueId: id }, 'damaged queue entry moved to corrupt/; the rest of the queue goes on');
         await queue.quarantine(id);
@@ -432,7 +445,7 @@ export class Scheduler {
     }
     // A state held because it could not be written goes to disk before anything else.
     const held = this.unsaved.get(id);
-    let state = held?.state ?? (await queue.readState(id)) ?? initialState(env);
+    let state = held?.state ?? (this.stateless.has(id) ? undefined : await queue.readState(id)) ?? initialState(env);
     if (held && !(await this.save(id, state))) return;
     if (finished(state)) {
       // Finished but not removed: a crash or a failed removal came between.

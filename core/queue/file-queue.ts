@@ -562,13 +562,15 @@ export class FileQueue implements MessageQueue {
     await dir.sync.sync();
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(id: string, options: { readonly stateWritten?: boolean } = {}): Promise<void> {
     if (!QUEUE_ID_PATTERN.test(id)) throw new Error(`not a queue id: ${id}`);
     // Entry first: a crash in between leaves an orphan state, which recovery removes. No
     // directory fsync (as in qmail and Postfix): an unlink lost in a crash can only bring
     // back a finished message, to be delivered twice, never lose one.
     await unlinkQuietly(this.entryPath(id));
-    await unlinkQuietly(this.statePath(id));
+    // A message delivered at its first attempt has no state file: its ENOENT (an error
+    // object with a stack trace) would cost more than the rest of the removal.
+    if (options.stateWritten !== false) await unlinkQuietly(this.statePath(id));
   }
 
   async quarantine(id: string): Promise<void> {
@@ -659,43 +661,61 @@ async function entryIds(dir: string): Promise<string[]> {
 }
 
 /**
- * The envelope of the entry at `path`, or undefined if it is missing or damaged. Footer and
- * envelope come from one open: delivery may remove the entry between two (a flush of the
- * whole queue lists every message while its runs finish them).
+ * How much of an entry's end one read takes: the footer and, for all but
+ * unusual envelopes (hundreds of recipients), the whole envelope with it.
  */
+const TAIL_READ = 8 * 1024;
+
 function readEnvelope(path: string): Envelope | undefined {
-  let fd: number;
+  // One open and one read of the tail instead of reading footer and envelope each
+  // with its own open: this runs once per delivery attempt.
+  const fd = openEntry(path);
+  if (fd === undefined) return undefined;
   try {
-    fd = openSync(path, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const footer = footerOf(fd);
+    const size = fstatSync(fd).size;
+    if (size < FOOTER_LENGTH) return undefined;
+    const tail = Buffer.allocUnsafe(Math.min(size, TAIL_READ));
+    readFully(fd, tail, size - tail.length);
+    const footer = parseFooter(tail.subarray(tail.length - FOOTER_LENGTH), size);
     if (!footer) return undefined;
-    const json = Buffer.alloc(footer.envelopeLength);
-    readSync(fd, json, 0, json.length, footer.messageLength);
+    const inTail = tail.length - FOOTER_LENGTH;
+    let json: Buffer;
+    if (footer.envelopeLength <= inTail) json = tail.subarray(inTail - footer.envelopeLength, inTail);
+    else {
+      json = Buffer.allocUnsafe(footer.envelopeLength);
+      readFully(fd, json, footer.messageLength);
+    }
     return JSON.parse(json.toString('utf8')) as Envelope;
   } finally {
     closeSync(fd);
   }
 }
 
-/** The message bytes of the entry at `path` (without envelope and footer). */
+/**
+ * The message bytes of the entry at `path` (without envelope and footer). The
+ * stream reads the descriptor the footer was read from, and closes it.
+ */
 function readBody(path: string): Readable | undefined {
-  const footer = readFooter(path);
-  if (!footer) return undefined;
-  return footer.messageLength === 0 ? Readable.from([]) : createReadStream(path, { end: footer.messageLength - 1 });
+  const fd = openEntry(path);
+  if (fd === undefined) return undefined;
+  let footer: FooterInfo | undefined;
+  try {
+    footer = footerOf(fd);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  if (!footer || footer.messageLength === 0) {
+    closeSync(fd);
+    return footer ? Readable.from([]) : undefined;
+  }
+  return createReadStream(path, { fd, start: 0, end: footer.messageLength - 1 });
 }
 
 /** The footer of the entry at `path`, or undefined if it is missing or damaged. */
 function readFooter(path: string): FooterInfo | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return undefined;
-  }
+  const fd = openEntry(path);
+  if (fd === undefined) return undefined;
   try {
     return footerOf(fd);
   } finally {
@@ -703,10 +723,32 @@ function readFooter(path: string): FooterInfo | undefined {
   }
 }
 
+/** The entry open for reading; undefined if it is not there (or cannot be opened). */
+function openEntry(path: string): number | undefined {
+  try {
+    return openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+}
+
 function footerOf(fd: number): FooterInfo | undefined {
   const size = fstatSync(fd).size;
   if (size < FOOTER_LENGTH) return undefined;
   const footer = Buffer.alloc(FOOTER_LENGTH);
-  readSync(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
+  readFully(fd, footer, size - FOOTER_LENGTH);
   return parseFooter(footer, size);
+}
+
+/** Fills `buffer` from `position` on; a file shorter than that leaves the rest zero-filled, which no parser accepts. */
+function readFully(fd: number, buffer: Buffer, position: number): void {
+  let done = 0;
+  while (done < buffer.length) {
+    const n = readSync(fd, buffer, done, buffer.length - done, position + done);
+    if (n === 0) {
+      buffer.fill(0, done);
+      return;
+    }
+    done += n;
+  }
 }

@@ -66,8 +66,11 @@ export interface MessageQueue {
   readState(id: string): Promise<DeliveryState | undefined>;
   /** Replaces the delivery state durably (resolves after it is on disk). */
   writeState(state: DeliveryState): Promise<void>;
-  /** Removes a finished entry and its state. */
-  remove(id: string): Promise<void>;
+  /**
+   * Removes a finished entry and its state; `stateWritten: false` (the caller
+   * never wrote one) skips looking for a state file.
+   */
+  remove(id: string, options?: { readonly stateWritten?: boolean }): Promise<void>;
   /** Moves a damaged entry to corrupt/ so the rest of the queue goes on. */
   quarantine(id: string): Promise<void>;
   list(): Promise<QueueSummary[]>;

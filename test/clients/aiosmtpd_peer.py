@@ -14,7 +14,10 @@ Modes:
   greet-421             greets 421 4.3.2 and closes
   starttls              offers STARTTLS with a self-signed certificate
   auth                  AUTH PLAIN/LOGIN as u/p; MAIL without AUTH gets 530
-  rset-421              like accept, but RSET gets 421 4.3.2 and the connection closes
+  one-message-421       like accept, but a second MAIL on a connection gets 421 4.7.0
+                        and the connection closes (a per-connection message limit)
+  one-message-drop      like accept, but a second MAIL on a connection is answered by
+                        hanging up (a server that went away while the client was idle)
 
 Connections are numbered from 1 in the order they arrive; each one logs
 "<peer> session N" when it opens. --idle-timeout makes the peer close a
@@ -49,7 +52,8 @@ MODES = (
     "greet-421",
     "starttls",
     "auth",
-    "rset-421",
+    "one-message-421",
+    "one-message-drop",
 )
 HOSTNAME = "peer.test"
 log = logging.getLogger("peer")
@@ -154,13 +158,28 @@ class DroppingSMTP(NumberedSMTP):
         self.transport.close()
 
 
-class RsetRefusingSMTP(NumberedSMTP):
-    """Answers RSET with 421 and hangs up, like a server shutting down."""
+class OneMessageSMTP(NumberedSMTP):
+    """Takes one message per connection; a second MAIL ends it (421, or no reply at all)."""
 
-    async def smtp_RSET(self, arg):
-        log.info("%r refusing RSET", self.session.peer)
-        await self.push("421 4.3.2 peer.test Service not available, closing transmission channel")
-        self.transport.close()
+    silent = False
+    messages_taken = 0
+
+    async def smtp_MAIL(self, arg):
+        if self.messages_taken:
+            log.info("%r ending the connection at MAIL number %d", self.session.peer, self.messages_taken + 1)
+            if not self.silent:
+                await self.push("421 4.7.0 peer.test Too many messages on this connection, closing transmission channel")
+            self.transport.close()
+            return
+        await super().smtp_MAIL(arg)
+
+    async def smtp_DATA(self, arg):
+        await super().smtp_DATA(arg)
+        self.messages_taken += 1
+
+
+class OneMessageSilentSMTP(OneMessageSMTP):
+    silent = True
 
 
 async def greet_421(reader, writer):
@@ -211,8 +230,10 @@ async def serve(args, workdir):
         protocol = NumberedSMTP
         if args.mode == "drop-mid-data":
             protocol = DroppingSMTP
-        elif args.mode == "rset-421":
-            protocol = RsetRefusingSMTP
+        elif args.mode == "one-message-421":
+            protocol = OneMessageSMTP
+        elif args.mode == "one-message-drop":
+            protocol = OneMessageSilentSMTP
         elif args.mode == "starttls":
             options["tls_context"] = self_signed_context(workdir)
         elif args.mode == "auth":

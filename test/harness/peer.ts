@@ -25,7 +25,8 @@ export type PeerMode =
   | 'greet-421'
   | 'starttls'
   | 'auth'
-  | 'rset-421';
+  | 'one-message-421'
+  | 'one-message-drop';
 
 export interface PeerOptions {
   /** The peer hangs up on a client that has been silent this long (aiosmtpd's default is 300 s). */

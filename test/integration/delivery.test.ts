@@ -290,6 +290,42 @@ describe('crash during deliveries', () => {
   });
 });
 
+describe('remote connections waiting for the next message', () => {
+  it('a burst to one destination leaves every connection it opened waiting (up to concurrency_per_domain), and the next burst reuses them', async () => {
+    const peer = await startPeer('accept');
+    const gw = await startGateway({
+      plugins: `
+      - use: rcpthosts
+        with:
+          domains: [burst.test]`,
+      delivery: `
+  concurrency_per_domain: 8
+  routes:
+    - { domain: burst.test, host: 127.0.0.1, port: ${peer.port}, tls: none }`,
+    });
+    try {
+      const burst = async (first: number): Promise<void> => {
+        const sent = await smtplibSend(gw.port, { count: 8, first, threads: 8, size: 500, to: ['r@burst.test'] }).done;
+        await Promise.all(sent.map((m) => waitDone(gw, m.id!)));
+      };
+      await burst(0);
+      const opened = (): number => peer.log().match(/\) session \d+$/gm)?.length ?? 0;
+      const firstBurst = opened();
+      // Deliveries that overlapped each had a connection of their own.
+      assert.ok(firstBurst >= 3, `only ${firstBurst} connection(s) for 8 messages at once`);
+      // All of them wait for the next message: none was QUIT (2 waited before, the rest paid a QUIT and a new connection).
+      assert.doesNotMatch(peer.log(), />> b'QUIT'/);
+      await burst(8);
+      assert.equal((await storedMessages(peer.store)).length, 16);
+      assert.ok(opened() - firstBurst <= 8 - firstBurst, `${opened() - firstBurst} new connection(s) for the second burst`);
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+      await peer.stop();
+    }
+  });
+});
+
 describe('deliver and bounce hooks', () => {
   let gw: Gateway;
   let capture: string;

@@ -7,6 +7,7 @@
  * about recipients (deliver.ts) and keeps no connection for later (cache.ts).
  */
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 
@@ -34,7 +35,10 @@ export class SmtpClientConnection {
   /** Settles once the connection failed or closed. */
   readonly gone: Promise<void>;
   private readonly lost: Promise<never>;
-  private replies = 0;
+  /** Server replies read so far, the greeting included. */
+  replies = 0;
+  /** The last of them: 354 says the body may go now. */
+  private lastReply = '';
   private startTlsSent = false;
   private held = true;
 
@@ -84,6 +88,39 @@ export class SmtpClientConnection {
     if (socket) socket.setTimeout(socketMs);
   }
 
+  /**
+   * Has a message body and its final "." line leave in as few writes as they fit in:
+   * nodemailer writes each chunk and the final line with a write of its own, and each
+   * write is a system call that, on a loopback or LAN hop, also wakes the server. The
+   * socket is corked when the body starts to flow after 354, and uncorked once the
+   * body has ended and the final line is queued behind it, as soon as a full socket
+   * buffer is waiting (a corked socket never drains, so a large body would wait for
+   * itself), or at once if the body fails.
+   */
+  coalesce(body: Readable): void {
+    const socket: Socket | false | undefined = this.conn._socket;
+    if (!socket) return;
+    let corked = false;
+    const uncork = () => {
+      if (!corked) return;
+      corked = false;
+      socket.uncork();
+    };
+    body.once('resume', () => {
+      // A refused transaction has nodemailer drain the body into nothing: no 354, no cork.
+      if (!this.lastReply.startsWith('354') || socket.destroyed) return;
+      socket.cork();
+      corked = true;
+      // After nodemailer's own listener (pipe), which has written the chunk by now.
+      body.on('data', () => {
+        if (socket.writableLength >= socket.writableHighWaterMark) uncork();
+      });
+      body.once('end', () => setImmediate(uncork));
+      body.once('close', () => setImmediate(uncork));
+      body.once('error', uncork);
+    });
+  }
+
   /** QUITs if the session still stands, then waits until the socket is closed. */
   async settle(quit: boolean): Promise<void> {
     const socket: Socket | false | undefined = this.conn._socket;
@@ -119,6 +156,7 @@ export class SmtpClientConnection {
         const line = String(params[1]);
         if (tnx === 'client' && line === 'STARTTLS') this.startTlsSent = true;
         if (tnx !== 'server') return;
+        this.lastReply = line;
         // The first reply is the greeting; nodemailer itself insists on exactly 220.
         if (this.replies++ === 0) this.greeted = /^2\d\d/.test(line);
         if (this.startTlsSent) {

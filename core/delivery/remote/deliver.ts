@@ -199,9 +199,18 @@ async function tryHost(
 }
 
 /**
- * A transaction on an idle connection from the cache, RSET first (RFC 5321
- * 4.1.1.5). Undefined when there is none or it no longer answers RSET: the
- * caller then opens a fresh one.
+ * A transaction on an idle connection from the cache, straight to MAIL: the
+ * transaction before it ended with a reply to DATA, which leaves the session
+ * as RSET would (RFC 5321 4.1.1.5, 4.1.4). Undefined when there is none, or
+ * when it turned out to be gone before MAIL got a reply of its own (lost, or
+ * 421: the server is closing): the caller then opens a fresh one.
+ *
+ * Postfix sends an RSET probe before every reuse (smtp_reuse.c) because its
+ * cached sessions sit unread in scache(8); ours are read while idle (cache.ts
+ * drops one the server closed or sent 421 on), so the probe would only cover
+ * a hang-up still in flight, and MAIL's own reply covers that at no extra
+ * round trip. It also spares a Postfix server under stress a junk command
+ * (smtpd_junk_command_limit is 1 there).
  */
 async function reuse(
   d: RemoteDelivery,
@@ -213,17 +222,14 @@ async function reuse(
   const session = idle.take(key);
   if (!session) return undefined;
   session.retime(d.timeouts?.socketMs ?? DEFAULT_SOCKET_MS);
-  if (!(await reset(session))) {
-    await session.settle(true);
-    return undefined;
-  }
-  return transactThenEnd(d, session, recipients, label(target), idle, key);
+  return transactThenEnd(d, session, recipients, label(target), idle, key, 'reused');
 }
 
 /**
  * What a session does once it stands: `prepare` (the TLS check and AUTH of a
  * fresh connection) may end it with an attempt of its own; otherwise the
  * transaction. Either way the connection then goes to the cache or is ended.
+ * A reused connection found gone before the transaction began gives undefined.
  */
 async function transactThenEnd(
   d: RemoteDelivery,
@@ -232,13 +238,32 @@ async function transactThenEnd(
   host: string,
   idle: Pool | undefined,
   key: string,
-  prepare?: () => Promise<Greeted | undefined>,
-): Promise<Greeted> {
+  prepare: 'reused',
+): Promise<Greeted | undefined>;
+async function transactThenEnd(
+  d: RemoteDelivery,
+  session: SmtpClientConnection,
+  recipients: readonly string[],
+  host: string,
+  idle: Pool | undefined,
+  key: string,
+  prepare: () => Promise<Greeted | undefined>,
+): Promise<Greeted>;
+async function transactThenEnd(
+  d: RemoteDelivery,
+  session: SmtpClientConnection,
+  recipients: readonly string[],
+  host: string,
+  idle: Pool | undefined,
+  key: string,
+  prepare: 'reused' | (() => Promise<Greeted | undefined>),
+): Promise<Greeted | undefined> {
   let ending: Ending = 'quit';
   try {
-    const refused = await prepare?.();
+    const refused = prepare === 'reused' ? undefined : await prepare();
     if (refused) return refused;
-    const done = await transact(d, session, recipients, host, idle && (() => idle.wants(key, session)));
+    const keepable = idle && (() => idle.wants(key, session));
+    const done = await transact(d, session, recipients, host, keepable, prepare === 'reused');
     ending = done.ending;
     return done.attempt;
   } finally {
@@ -249,7 +274,8 @@ async function transactThenEnd(
 /**
  * MAIL, RCPT and DATA on a greeted (and authenticated) session. `keepable`
  * says whether the cache would take the connection afterwards; only then is
- * a transaction whose every RCPT was refused cleared with RSET.
+ * a transaction whose every RCPT was refused cleared with RSET. On a `reused`
+ * connection, no attempt (undefined) when it was gone before MAIL's reply.
  */
 async function transact(
   d: RemoteDelivery,
@@ -257,7 +283,8 @@ async function transact(
   recipients: readonly string[],
   host: string,
   keepable: (() => boolean) | undefined,
-): Promise<{ attempt: Greeted; ending: Ending }> {
+  reused: boolean,
+): Promise<{ attempt: Greeted | undefined; ending: Ending }> {
   const tlsInfo = session.tlsInfo();
   const envelope: TrackedEnvelope = { from: d.sender, to: [...recipients], ...(d.size ? { size: d.size } : {}) };
   let message: Readable;
@@ -273,6 +300,8 @@ async function transact(
     };
   }
   session.transactions++;
+  session.coalesce(message);
+  const repliesBefore = session.replies;
   try {
     const info = await session.step<SMTPConnection.SentMessageInfo>((resolve, reject) =>
       session.conn.send(envelope, message, (err, sent) => (err ? reject(err) : resolve(sent))),
@@ -287,6 +316,7 @@ async function transact(
       ending: 'keep',
     };
   } catch (err) {
+    if (reused && goneBeforeMail(err, session, repliesBefore)) return { attempt: undefined, ending: 'close' };
     const attempt: Greeted = {
       kind: 'greeted',
       outcomes: assign(recipients, envelope.rejectedErrors ?? [], transactionVerdict(err, session, host), host),
@@ -310,6 +340,18 @@ async function reset(session: SmtpClientConnection): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether a reused connection failed before the transaction began: no reply at
+ * all, or 421 to MAIL (RFC 5321 3.8: the server is closing the channel). Only
+ * then can a fresh connection carry the same transaction with nothing lost or
+ * repeated.
+ */
+function goneBeforeMail(err: unknown, session: SmtpClientConnection, repliesBefore: number): boolean {
+  if (session.broken && session.replies === repliesBefore) return true;
+  const e = err as SMTPError;
+  return e.command === 'MAIL FROM' && /^421[ -]/.test(e.response ?? '');
 }
 
 /** Hands a cleanly ended session to the cache if it takes it; QUITs or closes it otherwise. */
