@@ -21,8 +21,8 @@ export type SchedulerCall =
   | { readonly op: 'reload'; readonly texts: ReadonlyMap<string, string> };
 
 export type ToDeliveryThread =
-  /** A message the main thread committed (or released from quarantine): deliver it. */
-  | { readonly type: 'commit'; readonly id: string }
+  /** Messages the main thread committed (or released from quarantine), in commit order: deliver them. */
+  | { readonly type: 'commit'; readonly ids: readonly string[] }
   | { readonly type: 'call'; readonly n: number; readonly call: SchedulerCall }
   | { readonly type: 'stop' };
 

@@ -27,6 +27,7 @@ export class DeliveryThread {
   private stopping: Promise<void> | undefined;
   private ended = false;
   private stopAsked = false;
+  private commits: string[] = [];
 
   private constructor(private readonly worker: Worker) {}
 
@@ -70,9 +71,18 @@ export class DeliveryThread {
     });
   }
 
-  /** A message committed by the main thread: delivery picks it up at once. */
+  /**
+   * A message committed by the main thread: delivery picks it up at once. The ids of one
+   * event loop turn go as one message (a group commit answers many sessions at once).
+   */
   committed(id: string): void {
-    this.send({ type: 'commit', id });
+    this.commits.push(id);
+    if (this.commits.length > 1) return;
+    setImmediate(() => {
+      const ids = this.commits;
+      this.commits = [];
+      this.send({ type: 'commit', ids });
+    });
   }
 
   flush(id?: string): Promise<string[]> {

@@ -124,7 +124,7 @@ async function stop(): Promise<void> {
 port.on('message', (message: ToDeliveryThread) => {
   switch (message.type) {
     case 'commit':
-      queue.announce(message.id);
+      for (const id of message.ids) queue.announce(id);
       return;
     case 'call':
       answer(message.call).then(
