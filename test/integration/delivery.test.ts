@@ -3,7 +3,8 @@
  * file by file), aliases and extensions, bounces parsed back with a MIME
  * parser, remote SMTP to aiosmtpd peers (451 then 250 without a duplicate,
  * 550 with a bounce, a dropped connection, STARTTLS), the route hook, queue
- * management while the gateway runs, and a SIGKILL in the middle of deliveries.
+ * management while the gateway runs, a SIGKILL in the middle of deliveries, and a
+ * delivery thread that dies.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -322,6 +323,34 @@ describe('remote connections waiting for the next message', () => {
       await gw.stop();
       gw.cleanup();
       await peer.stop();
+    }
+  });
+});
+
+describe('the delivery thread', () => {
+  it('a delivery thread that dies ends the process with status 70, and the acknowledged message stays queued', async () => {
+    const gw = await startGateway({
+      plugins: `
+      - use: rcpthosts
+        with:
+          domains: [crash.test]`,
+      extraPipelines: `
+  delivery:
+    plugins:
+      - use: ${join(FIXTURES, 'thread-crash.js')}`,
+      delivery: `
+  pipeline: delivery`,
+    });
+    try {
+      const id = await send(gw, 'a@example.org', ['x@crash.test']);
+      const fatal = await gw.waitForLog((l) => l.event === 'delivery' && l.level === 'fatal');
+      assert.match(fatal.msg as string, /delivery thread failed/);
+      assert.match(JSON.stringify(fatal.err), /thrown outside every handler/);
+      assert.equal(await gw.stop(), 70, 'exit status 70, as for an uncaught exception');
+      assert.deepEqual(queuedIds(gw.queueDir), [id], 'the acknowledged message is still queued');
+    } finally {
+      await gw.kill();
+      gw.cleanup();
     }
   });
 });
