@@ -7,12 +7,21 @@
  * is only a hint for finding the holder, never what decides who holds the queue.
  */
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+
 // Node has no flock(2). fs-ext is the long-standing binding for it (built with node-gyp at
 // install). A pid file checked for liveness (what this replaces) cannot tell a dead gateway
 // from a live process that got its pid; lock directories judged stale by age (proper-lockfile)
 // hand a paused gateway's queue to a second one. Only a kernel lock ends with its process.
-import { flockSync } from 'fs-ext';
+// Loaded at the first lock, not on import: the addon is not context-aware, so a second load in
+// a new worker thread aborts the process, and the delivery thread imports the queue (a reload
+// that turns delivery off and on starts a new one) but never locks it.
+let flock: typeof import('fs-ext').flockSync | undefined;
+function flockSync(fd: number, flags: 'exnb' | 'shnb'): void {
+  flock ??= (createRequire(import.meta.url)('fs-ext') as typeof import('fs-ext')).flockSync;
+  flock(fd, flags);
+}
 
 export const LOCK_FILE = 'gateway.lock';
 /** The pid file of earlier releases; removed once the lock is taken. */

@@ -4,7 +4,8 @@
  * the running configuration (and logs positioned errors), listeners are
  * added, moved and removed, sessions open across a reload finish on the
  * configuration they started with, and the old plugins are shut down after
- * their last session. Under load, no session fails.
+ * their last session; delivery (its thread) is stopped and started again. Under
+ * load, no session fails.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -21,6 +22,8 @@ interface Shape {
   readonly listeners?: string;
   readonly port?: number;
   readonly banner?: string;
+  /** delivery.enabled (true unless said; the line only when false, so the others keep their line numbers). */
+  readonly delivery?: boolean;
 }
 
 const PROBE = `export default {
@@ -38,7 +41,7 @@ queue:
 log:
   level: info
 shutdown_grace: 5s
-delivery:
+delivery:${s.delivery === false ? '\n  enabled: false' : ''}
   local_domains: [${s.domains.join(', ')}]
   maildir_root: ./mail
   create_mailboxes: true
@@ -212,6 +215,23 @@ describe('reload on SIGHUP', { concurrency: 2 }, () => {
     } finally {
       busy.close();
     }
+  });
+
+  it('delivery turned off and on again by reloads: its thread stops, and a new one delivers what was queued meanwhile', async () => {
+    const gw = await start({ domains: ['example.test'], generation: 1 });
+    const first = await send(gw, 'a@example.test', ['alice@example.test']);
+    await waitDone(gw, first);
+    await reload(gw, { domains: ['example.test'], generation: 2, delivery: false });
+    const held = await send(gw, 'a@example.test', ['alice@example.test']);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(maildirFiles(`${gw.dir}/mail`, 'example.test', 'alice').length, 1, 'nothing delivered while delivery is off');
+    assert.ok(!gw.logs.some((l) => l.queueId === held && l.event === 'delivery'));
+    await reload(gw, { domains: ['example.test'], generation: 3 });
+    await waitDone(gw, held);
+    assert.equal(maildirFiles(`${gw.dir}/mail`, 'example.test', 'alice').length, 2);
+    const third = await send(gw, 'a@example.test', ['alice@example.test']);
+    await waitDone(gw, third);
+    assert.equal(maildirFiles(`${gw.dir}/mail`, 'example.test', 'alice').length, 3);
   });
 
   it('delivers 200 messages under load with 20 reloads, and no session fails', async () => {
