@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import type { AcceptResult, RejectResult } from '../hooks/results.js';
 import type { UserRecord } from '../hooks/types.js';
 import type { Directory } from '../pipeline/plugin-context.js';
+import { inTurn } from './in-turn.js';
 import { type AliasTable, type LocalTarget, mailboxPath } from './local-address.js';
 import {
   type Candidate,
@@ -150,17 +151,8 @@ export class LocalRecipients {
   }
 
   /** Answers for `batch`, in its order, with at most LOOKUP_BATCH questions in flight. */
-  private async answerAll(batch: readonly Candidate[]): Promise<MailboxAnswer[]> {
-    const got: MailboxAnswer[] = new Array(batch.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < batch.length) {
-        const i = next++;
-        got[i] = await this.answer(batch[i]!);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LOOKUP_BATCH, batch.length) }, worker));
-    return got;
+  private answerAll(batch: readonly Candidate[]): Promise<MailboxAnswer[]> {
+    return inTurn(batch, LOOKUP_BATCH, (candidate) => this.answer(candidate));
   }
 
   /**

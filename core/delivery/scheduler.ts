@@ -21,6 +21,7 @@ import type { MessageQueue } from '../queue/queue.js';
 import { Bouncer, type BounceSettings } from './bounce.js';
 import { Dispatcher, type DispatchSettings } from './dispatch.js';
 import { DueHeap } from './due-heap.js';
+import { inTurn } from './in-turn.js';
 import { LocalRun } from './local.js';
 import type { LocalRecipients } from './local-recipients.js';
 import type { MxResolver } from './mx.js';
@@ -489,18 +490,4 @@ export class Scheduler {
     const next = nextDue(state, env.received);
     if (next !== undefined) this.schedule(id, next);
   }
-}
-
-/** `task` on every item, at most `limit` at a time; the results in the items' order. */
-async function inTurn<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const k = next++;
-      results[k] = await task(items[k]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
