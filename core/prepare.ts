@@ -13,7 +13,7 @@ import type { AliasTable } from './delivery/local-address.js';
 import { createRecipientCheck, type DeliveryRecipientCheck } from './delivery/recipient-check.js';
 import { readAliasTable } from './delivery/setup.js';
 import { gatewayInfo } from './pipeline/gateway-info.js';
-import { buildPipeline, type Pipeline } from './pipeline/pipeline.js';
+import { buildPipeline, type Pipeline, shutdownPipelines } from './pipeline/pipeline.js';
 import { type RunAs, resolveRunAs, UnknownAccount } from './process/privileges.js';
 
 export interface PreparedConfig {
@@ -45,11 +45,6 @@ export async function buildPipelines(loaded: LoadedConfig, log: Logger): Promise
     throw new ConfigError(problems);
   }
   return pipelines;
-}
-
-/** Runs the shutdown hooks (a throw is logged by the plugin's guard, never thrown here). */
-export async function shutdownPipelines(pipelines: ReadonlyMap<string, Pipeline>, log: Logger): Promise<void> {
-  for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
 }
 
 /**

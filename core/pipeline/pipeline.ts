@@ -58,6 +58,11 @@ export interface BuildOptions {
   readonly gateway?: GatewayInfo;
 }
 
+/** Runs the shutdown hooks (a throw is logged by the plugin's guard, never thrown here). */
+export async function shutdownPipelines(pipelines: ReadonlyMap<string, Pipeline>, log: Logger): Promise<void> {
+  for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
+}
+
 export async function buildPipeline(
   spec: PipelineSpec,
   log: Logger,

@@ -15,7 +15,7 @@ import { createScheduler, readAliasTable, schedulerConfig } from '../delivery/se
 import { createLogger, type Logger } from '../log/logger.js';
 import { enableMetrics, metricsData } from '../metrics/metrics.js';
 import { gatewayInfo } from '../pipeline/gateway-info.js';
-import { buildPipeline, type Pipeline } from '../pipeline/pipeline.js';
+import { buildPipeline, type Pipeline, shutdownPipelines } from '../pipeline/pipeline.js';
 import { FileQueue } from '../queue/file-queue.js';
 import type { DeliveryThreadData, FromDeliveryThread, SchedulerCall, ToDeliveryThread } from './delivery-messages.js';
 
@@ -24,11 +24,6 @@ interface DeliveryConfig {
   readonly loaded: LoadedConfig;
   readonly pipelines: ReadonlyMap<string, Pipeline>;
   readonly aliases: AliasTable;
-}
-
-/** The shutdown hooks (a throw is logged by the plugin's guard). */
-async function shutdownPipelines(pipelines: ReadonlyMap<string, Pipeline>, log: Logger): Promise<void> {
-  for (const pipeline of pipelines.values()) await pipeline.hooks.shutdown.promise({ log }).catch(() => undefined);
 }
 
 async function prepareDelivery(loaded: LoadedConfig, log: Logger): Promise<DeliveryConfig> {
