@@ -17,8 +17,9 @@ import { ConfigError, formatProblem } from './config/errors.js';
 import { type LoadedConfig, loadConfig } from './config/load.js';
 import { createLogger } from './log/logger.js';
 import { enableMetrics, setThreadMetricsSource } from './metrics/metrics.js';
+import { shutdownPipelines } from './pipeline/pipeline.js';
 import { Pop3Listener } from './pop3/server.js';
-import { type PreparedConfig, prepareConfig, resolveAccount, shutdownPipelines } from './prepare.js';
+import { type PreparedConfig, prepareConfig, resolveAccount } from './prepare.js';
 import { DeliveryThread } from './process/delivery-thread.js';
 import { asUser, chownTree, dropPrivileges, isRoot } from './process/privileges.js';
 import { FileQueue } from './queue/file-queue.js';
@@ -123,6 +124,12 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const logFile = config.log.file === undefined ? undefined : resolve(loaded.dir, config.log.file);
   const logs = createLogger({ level: config.log.level, format: config.log.format, file: logFile, owner: runAs });
   const { log } = logs;
+  /** Ends the process after a failure that leaves unknown state (status 70); the queue needs no cleanup. */
+  const exitFailed = (err: unknown, event: string | undefined, what: string): never => {
+    log.fatal({ err, ...(event ? { event } : {}) }, `${what}; exiting (acknowledged mail is safe in the queue)`);
+    logs.flushSync();
+    process.exit(70);
+  };
   const adminSettings = resolveAdminSettings(loaded);
   if (adminSettings.enabled && adminSettings.metrics) enableMetrics();
   // From the first moment: SIGHUP's default action would kill the process. One that comes
@@ -172,11 +179,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
       texts: prepared.loaded.texts,
       metrics: adminSettings.enabled && adminSettings.metrics,
       logs,
-      onFailure: (err) => {
-        log.fatal({ err, event: 'delivery' }, 'the delivery thread failed; exiting (acknowledged mail is safe in the queue)');
-        logs.flushSync();
-        process.exit(70);
-      },
+      onFailure: (err) => exitFailed(err, 'delivery', 'the delivery thread failed'),
     });
     setThreadMetricsSource(() => thread.metrics());
     return thread;
@@ -412,11 +415,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   const shutdown = () =>
     void stop().then(
       () => process.exit(0),
-      (err: unknown) => {
-        log.fatal({ err, event: 'shutdown' }, 'stopping failed; exiting (acknowledged mail is safe in the queue)');
-        logs.flushSync();
-        process.exit(70);
-      },
+      (err: unknown) => exitFailed(err, 'shutdown', 'stopping failed'),
     );
   // logrotate's postrotate: write to a new file at the configured path.
   process.on('SIGUSR1', () => {
@@ -428,11 +427,7 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   // unknown state behind, so the process exits for its supervisor to restart it; the
   // queue needs no cleanup (every acknowledged message is committed, the rest is tmp/).
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection; please report this as a bug'));
-  process.on('uncaughtException', (err) => {
-    log.fatal({ err }, 'uncaught exception; exiting (acknowledged mail is safe in the queue)');
-    logs.flushSync();
-    process.exit(70);
-  });
+  process.on('uncaughtException', (err) => exitFailed(err, undefined, 'uncaught exception'));
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     // A repeated signal while stopping must not kill the process mid-commit.
     process.on(signal, shutdown);
