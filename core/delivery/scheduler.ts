@@ -335,11 +335,8 @@ export class Scheduler {
     this.dueHeap.delete(id);
     await this.running.get(id);
     this.again.delete(id);
-    this.unsaved.delete(id);
-    this.requests.delete(id);
-    this.fresh.delete(id);
+    this.forget(id);
     this.started(id);
-    this.stateless.delete(id);
     await this.deps.queue.remove(id);
     this.deps.log.info({ event: 'removed', queueId: id }, 'message removed by the administrator');
   }
@@ -362,6 +359,14 @@ export class Scheduler {
     if (!(await this.deps.queue.envelope(id))) throw new Error(`no message ${id} in the queue`);
     this.requests.set(id, { flush: this.requests.get(id)?.flush ?? false, bounce: reason });
     this.wake(id);
+  }
+
+  /** Drops what the scheduler keeps about a message that has left the queue (or is leaving it). */
+  private forget(id: string): void {
+    this.requests.delete(id);
+    this.unsaved.delete(id);
+    this.fresh.delete(id);
+    this.stateless.delete(id);
   }
 
   private schedule(id: string, atMs: number): void {
@@ -408,9 +413,7 @@ export class Scheduler {
       );
     }
     if (done) {
-      this.requests.delete(id);
-      this.fresh.delete(id);
-      this.stateless.delete(id);
+      this.forget(id);
       log.info(
         {
           event: 'done',
@@ -434,10 +437,7 @@ export class Scheduler {
       log.debug({ err, queueId: id }, 'cannot read envelope');
     }
     if (!env) {
-      this.requests.delete(id);
-      this.unsaved.delete(id);
-      this.fresh.delete(id);
-      this.stateless.delete(id);
+      this.forget(id);
       if (await queue.has(id)) {
         log.error({ queueId: id }, 'damaged queue entry moved to corrupt/; the rest of the queue goes on');
         await queue.quarantine(id);
