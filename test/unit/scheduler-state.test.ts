@@ -129,6 +129,7 @@ pipelines:
       queue.removals.filter((r) => r.id === id),
       [{ id, stateWritten: true }],
     );
-    assert.ok(!existsSync(queue.statePath(id)), 'no state file left');
+    // The entry goes first, its state file right after (queue.remove): wait for both.
+    await until(() => !existsSync(queue.statePath(id)), `${id}'s state file removed`);
   });
 });
