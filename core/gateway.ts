@@ -142,7 +142,10 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
   // Prepared before the queue is locked, so a bad plugin, aliases file or recipient list stops start-up cleanly.
   let prepared = await prepareConfig(loaded, log);
 
-  const queue = new FileQueue(loaded.queuePath, { groupCommit: config.queue.group_commit });
+  const queue = new FileQueue(loaded.queuePath, {
+    groupCommit: config.queue.group_commit,
+    commitSync: config.queue.commit_sync,
+  });
   const lock = queue.lock();
   // A full queue disk must not keep the gateway down: delivering the queue is what frees it.
   // Only the pid is missing from gateway.lock until then; it is written once there is room.
@@ -294,7 +297,11 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     const before = prepared.loaded.config;
     const after = nextLoaded.config;
     // The queue is opened and locked once; moving it needs a restart.
-    if (nextLoaded.queuePath !== prepared.loaded.queuePath || after.queue.group_commit !== before.queue.group_commit) {
+    if (
+      nextLoaded.queuePath !== prepared.loaded.queuePath ||
+      after.queue.group_commit !== before.queue.group_commit ||
+      after.queue.commit_sync !== before.queue.commit_sync
+    ) {
       return refuse(
         [formatProblem(nextLoaded.source.problem(['queue'], 'the queue settings cannot change on reload; restart qgate'))],
         next,

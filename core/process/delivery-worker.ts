@@ -63,7 +63,10 @@ process.on('unhandledRejection', (err) =>
 );
 
 current = await prepareDelivery(firstLoad, log);
-const queue = new FileQueue(firstLoad.queuePath, { groupCommit: firstLoad.config.queue.group_commit });
+const queue = new FileQueue(firstLoad.queuePath, {
+  groupCommit: firstLoad.config.queue.group_commit,
+  commitSync: firstLoad.config.queue.commit_sync,
+});
 queue.attach();
 const scheduler: Scheduler = createScheduler(current.loaded, current.pipelines, queue, log, () => current.aliases);
 await scheduler.start();
