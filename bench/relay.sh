@@ -18,7 +18,7 @@
 #   WORK       scratch directory, deleted at the end (default /tmp/qgate-bench)
 #   KEEP=1     keep WORK (configs, every run's log under WORK/logs) after the run
 #   BUILD=0    skip "npm run build"
-#   QGATE_COMMIT_SYNC  qgate's queue.commit_sync: directory (default) or file
+#   QGATE_COMMIT_SYNC  qgate's queue.commit_sync: auto (default), directory or file
 #   SINK_OPTS  extra smtp-sink options, e.g. "-w 0.05" (a slower next hop)
 #   QGATE_PORT (2525), POSTFIX_PORT (2503), SINK_PORT (2507), RSS_INTERVAL (0.25 s),
 #   LOAD_TIMEOUT (3600 s per load), DRAIN_TIMEOUT (600 s), QGATE_CMD (bench/qgate/start.sh)

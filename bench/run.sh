@@ -40,8 +40,8 @@
 #            (default "20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10")
 #   REPS     repetitions of each load per system (default 1)
 #   SYSTEMS  "qgate postfix" (default), "qgate" or "postfix"; "qgate-nometrics" is qgate
-#            with admin.metrics false, "qgate-filesync" qgate with queue.commit_sync file
-#            (one flush per commit)
+#            with admin.metrics false, "qgate-dirsync" qgate with queue.commit_sync directory
+#            (two flushes per commit, where the default auto may choose one)
 #   OUT      JSONL file to write (default bench/results/<UTC timestamp>.jsonl)
 #   WORK     scratch directory, deleted at the end (default /tmp/qgate-bench)
 #   KEEP=1   keep WORK (configs, logs) after the run
@@ -195,7 +195,7 @@ run_one() {
   case $sys in
     qgate) port=$QGATE_PORT; pid=$(bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
     qgate-nometrics) port=$QGATE_PORT; pid=$(QGATE_METRICS=false bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
-    qgate-filesync) port=$QGATE_PORT; pid=$(QGATE_COMMIT_SYNC=file bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
+    qgate-dirsync) port=$QGATE_PORT; pid=$(QGATE_COMMIT_SYNC=directory bash "$here/qgate/start.sh" "$WORK" "$port" 9>&-) || err="qgate did not start" ;;
     postfix) port=$POSTFIX_PORT; pid=$(bash "$here/postfix/start.sh" "$WORK/postfix" "$port" 9>&-) || err="postfix did not start" ;;
     qgate-clamav)
       start_clamd
@@ -236,7 +236,7 @@ run_one() {
     if [ "$rc" != 0 ]; then
       err="load failed (rc $rc): $(tail -n 3 "$errf" | tr '\n' ' ')"
     fi
-    if [[ $sys == qgate-* ]] && [ "$sys" != qgate-nometrics ] && [ "$sys" != qgate-filesync ]; then
+    if [[ $sys == qgate-* ]] && [ "$sys" != qgate-nometrics ] && [ "$sys" != qgate-dirsync ]; then
       # Scan count, results, scan times and how many scans were in flight at once.
       scans=$(python3 "$here/lib/scan-overlap.py" "$WORK/qgate.log") && res="${res%\}},${scans#\{}"
     fi
@@ -245,7 +245,7 @@ run_one() {
     fi
   fi
   case $sys in
-    qgate | qgate-nometrics | qgate-filesync | qgate-clamav | qgate-spamassassin | qgate-scanners) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
+    qgate | qgate-nometrics | qgate-dirsync | qgate-clamav | qgate-spamassassin | qgate-scanners) bash "$here/qgate/stop.sh" "$WORK" || note "could not stop qgate" ;;
     postfix) bash "$here/postfix/stop.sh" "$WORK/postfix" || note "could not stop Postfix" ;;
   esac
   if [ -z "$res" ]; then [ "$rc" = 0 ] && rc=1; res="{\"rc\":$rc}"; fi

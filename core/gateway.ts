@@ -158,7 +158,11 @@ export async function startGateway(configFile: string): Promise<RunningGateway> 
     mkdirSync(maildirRoot, { recursive: true });
     chownTree(maildirRoot, runAs);
   }
-  log.info({ event: 'queue', path: loaded.queuePath, messages: recovery.messages, removed: recovery.removed }, 'queue opened');
+  const { commitSync, fileSystem } = queue.commitSyncInfo();
+  log.info(
+    { event: 'queue', path: loaded.queuePath, messages: recovery.messages, removed: recovery.removed, commitSync, fileSystem },
+    'queue opened',
+  );
   if (recovery.corrupt.length) {
     log.error(
       { event: 'queue', corrupt: recovery.corrupt },

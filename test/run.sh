@@ -2,7 +2,7 @@
 # The test suite (`npm test`): makes sure the real peers the integration tests
 # talk to are installed (swaks with its TLS and CRAM-MD5 modules, Python 3 with
 # smtplib, Debian's python3-aiosmtpd, openssl, chromium for the status page, systemd-analyze and
-# logrotate; as root with apt-get, only if missing), and the backing services the integration tests start privately (clamd, spamd,
+# logrotate, strace; as root with apt-get, only if missing), and the backing services the integration tests start privately (clamd, spamd,
 # slapd, PostgreSQL: test/services/install.sh), then runs every compiled test
 # with node's test runner, the fuzzing smoke run (test/fuzz/smoke.test.ts) among them.
 set -euo pipefail
@@ -25,6 +25,8 @@ perl -MDigest::HMAC_MD5 -e1 >/dev/null 2>&1 || need+=(libdigest-hmac-perl)
 # The service files in contrib/ are checked with systemd-analyze verify (offline) and logrotate -d.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
+# The order of a queue commit's system calls is watched with strace.
+command -v strace >/dev/null 2>&1 || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test/run.sh: installing ${need[*]}" >&2

@@ -64,9 +64,9 @@ check_loads_and_systems() {
   need_postfix=""
   for s in "${systems[@]}"; do
     case $s in
-      qgate | qgate-nometrics | qgate-clamav | qgate-spamassassin | qgate-scanners) ;;
+      qgate | qgate-nometrics | qgate-dirsync | qgate-clamav | qgate-spamassassin | qgate-scanners) ;;
       postfix) need_postfix=postfix ;;
-      *) die "unknown system '$s' in SYSTEMS (qgate, qgate-nometrics, qgate-clamav, qgate-spamassassin, qgate-scanners, postfix)" ;;
+      *) die "unknown system '$s' in SYSTEMS (qgate, qgate-nometrics, qgate-dirsync, qgate-clamav, qgate-spamassassin, qgate-scanners, postfix)" ;;
     esac
   done
   WORK=${WORK%/}

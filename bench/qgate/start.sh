@@ -12,7 +12,7 @@
 #                 the policy benchmark config-policy.yaml.in, with QGATE_LISTS)
 #      QGATE_METRICS  admin.metrics in config.yaml.in: true (default) or false
 #      QGATE_COMMIT_SYNC  queue.commit_sync in config.yaml.in and config-relay.yaml.in:
-#                 directory (default) or file
+#                 auto (default), directory or file
 #      CLAMD_PORT  clamd's port in config-clamav.yaml.in (bench/run.sh scanners)
 #      SPAMD_PORT  spamd's port in config-spamassassin.yaml.in and config-scanners.yaml.in
 # Build first (npm run build); bench/run.sh does that.
@@ -37,7 +37,7 @@ template=${QGATE_CONFIG_TEMPLATE:-$here/config.yaml.in}
 sed -e "s#@QUEUE_PATH@#$dir/queue#g" -e "s#@PORT@#$port#g" \
   -e "s#@SINK_HOST@#${SINK_HOST:-127.0.0.1}#g" -e "s#@SINK_PORT@#${SINK_PORT:-2507}#g" \
   -e "s#@LISTS@#${QGATE_LISTS:-$dir/lists}#g" -e "s#@METRICS@#${QGATE_METRICS:-true}#g" \
-  -e "s#@COMMIT_SYNC@#${QGATE_COMMIT_SYNC:-directory}#g" \
+  -e "s#@COMMIT_SYNC@#${QGATE_COMMIT_SYNC:-auto}#g" \
   -e "s#@CLAMD_PORT@#${CLAMD_PORT:-3310}#g" -e "s#@SPAMD_PORT@#${SPAMD_PORT:-783}#g" \
   "$template" >"$dir/config.yaml"
 

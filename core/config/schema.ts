@@ -307,10 +307,10 @@ export const CoreConfigSchema = Type.Object(
           default: true,
           description: 'Share one directory fsync among transactions that finish together.',
         }),
-        commit_sync: Type.Union([Type.Literal('directory'), Type.Literal('file')], {
-          default: 'directory',
+        commit_sync: Type.Union([Type.Literal('auto'), Type.Literal('directory'), Type.Literal('file')], {
+          default: 'auto',
           description:
-            '"directory": a commit flushes the message file, then the queue directory its rename changed, two flushes in a row that make the 250 durable on any POSIX file system. "file": rename, then one flush of the file, which carries the rename on file systems that journal metadata in order (ext4 with its journal, XFS), as Postfix and qmail assume for their queues; not on ext2, ext4 without a journal or NFS. See "The queue".',
+            'How a commit is made durable before its 250. "directory": the message file is flushed, then the queue directory its rename changed: two flushes in a row, durable on any POSIX file system. "file": rename, then one flush of the file, which also makes the rename durable on ext3, ext4 and XFS (the property Postfix requires for its queue). "auto": "file" when the queue is on ext3, ext4 or XFS, "directory" on anything else. See "The queue".',
         }),
       },
       { additionalProperties: false, default: {} },

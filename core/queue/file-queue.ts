@@ -18,7 +18,8 @@
  * Commit: append the envelope and footer, fsync the file, rename it into
  * messages/<b>/ (the commit point), fsync messages/<b>/ (shared by concurrent
  * commits, see group-sync.ts); only then does commit() resolve and the client
- * get its 250. A crash at any instant leaves tmp/ debris (removed at start) or
+ * get its 250. With commit_sync "file" (commit-sync.ts): the rename, then one fsync
+ * of the file, which carries the rename on the file systems "auto" picks it for. A crash at any instant leaves tmp/ debris (removed at start) or
  * a complete entry, never half of one. Entries in messages/ and state/
  * themselves (the flat layout of earlier versions) are moved into their
  * buckets by open(), durably; until a gateway has opened the queue, the read
@@ -50,6 +51,7 @@ import { promisify } from 'node:util';
 import { syncDirectory } from '../fs/sync-directory.js';
 import type { DeliveryState, Envelope } from '../model/index.js';
 import { BUCKETS, bucketOf } from './buckets.js';
+import { type CommitSync, type CommitSyncSetting, type ResolvedCommitSync, resolveCommitSync } from './commit-sync.js';
 import { envelopeTrailer, FOOTER_LENGTH, type FooterInfo, parseFooter } from './entry-format.js';
 import { GroupSync } from './group-sync.js';
 import { lockHolder, QueueLock } from './lock.js';
@@ -264,12 +266,11 @@ class FileSpool implements Spool {
   }
 
   /**
-   * commit_sync "file": the rename first, then one fsync of the file. The rename sets the
-   * file's ctime, so on a file system that journals metadata in order (ext4 with its
-   * journal, XFS) the fsync that makes the file durable commits the rename with it, which
-   * is what Postfix and qmail rely on for their queue files. A crash before the fsync
-   * ended can leave the start of this never-acknowledged entry in messages/, where its
-   * delivery run finds the footer missing and sets it aside.
+   * commit_sync "file": the rename first, then one fsync of the file, which on ext3/ext4
+   * and XFS also makes the new name durable (commit-sync.ts says why), as Postfix
+   * assumes for its queue files. A crash before the fsync ended can leave the start of
+   * this never-acknowledged entry in messages/, where its delivery run finds the footer
+   * missing and sets it aside.
    */
   private async commitWithOneFlush(fd: number): Promise<void> {
     this.fd = undefined;
@@ -318,12 +319,11 @@ export interface FileQueueOptions {
   /**
    * How a commit is made durable: "directory" flushes the file, then the directory the
    * rename changed (durable on any POSIX file system); "file" renames, then flushes the
-   * file once (see FileSpool.commitWithOneFlush). Default "directory".
+   * file once (see FileSpool.commitWithOneFlush); "auto" picks by the queue's file system
+   * (commit-sync.ts). Default "directory".
    */
-  readonly commitSync?: CommitSync;
+  readonly commitSync?: CommitSyncSetting;
 }
-
-export type CommitSync = 'directory' | 'file';
 
 /** A directory held open for fsync, with the group commit that shares its fsyncs. */
 interface SyncedDirectory {
@@ -343,8 +343,16 @@ export class FileQueue implements MessageQueue {
     private readonly options: FileQueueOptions = { groupCommit: true },
   ) {}
 
+  private resolvedCommitSync: ResolvedCommitSync | undefined;
+
+  /** How commits are made durable, with the file system that decided it for "auto". */
+  commitSyncInfo(): ResolvedCommitSync {
+    this.resolvedCommitSync ??= resolveCommitSync(this.options.commitSync ?? 'directory', this.root);
+    return this.resolvedCommitSync;
+  }
+
   get commitSync(): CommitSync {
-    return this.options.commitSync ?? 'directory';
+    return this.commitSyncInfo().commitSync;
   }
 
   entryPath(id: string): string {

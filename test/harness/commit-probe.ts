@@ -5,7 +5,8 @@
  */
 import { writeSync } from 'node:fs';
 import { createEnvelope } from '../../core/model/index.js';
-import { type CommitSync, FileQueue } from '../../core/queue/file-queue.js';
+import type { CommitSync } from '../../core/queue/commit-sync.js';
+import { FileQueue } from '../../core/queue/file-queue.js';
 import { newQueueId } from '../../core/queue/queue.js';
 
 const [root, commitSync] = process.argv.slice(2) as [string, CommitSync];

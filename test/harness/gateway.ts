@@ -22,6 +22,8 @@ export interface GatewayOptions {
   readonly plugins?: string;
   /** Extra top-level YAML. */
   readonly extra?: string;
+  /** Settings under queue: besides its path. */
+  readonly queue?: Record<string, unknown>;
   /** More listener entries (YAML list items, indented by two spaces). */
   readonly extraListeners?: string;
   /** More pipelines (YAML map entries, indented by two spaces). */
@@ -85,7 +87,7 @@ export function writeConfig(dir: string, opts: GatewayOptions): string {
     file,
     `hostname: mx.qgate.test
 queue:
-  path: ./queue
+  path: ./queue${opts.queue ? `\n${yamlMap(opts.queue, '  ')}` : ''}
 log:
   level: debug
 shutdown_grace: 5s

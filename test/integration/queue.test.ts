@@ -28,49 +28,54 @@ import { queuedIds, readQueued, stateFile, tmpFiles, writeQueued } from '../harn
 import { openTransaction } from '../harness/smtp.js';
 
 describe('durable queue', () => {
-  it('keeps every acknowledged message across a SIGKILL mid-load', async () => {
-    const gw = await startGateway({ listener: { max_connections_per_ip: 100 } });
-    try {
-      const load = smtplibSend(gw.port, { count: 600, threads: 16, size: 20_000 });
-      await load.answered(150);
-      await gw.kill();
-      await load.done;
-      const acked = load.results.filter((r) => r.code === 250);
-      assert.ok(acked.length >= 150, `only ${acked.length} acknowledged`);
-      assert.ok(
-        load.results.some((r) => r.error),
-        'the kill interrupted some sessions',
-      );
-
-      // Leave debris like a crash would: a partial spool and an envelope-less message.
-      writeFileSync(join(gw.queueDir, 'tmp', 'PARTIAL00000001.msg'), 'Subject: half');
-      writeFileSync(join(gw.queueDir, 'messages', 'DAMAGED00000001.msg'), 'Subject: no envelope');
-
-      const again = await startGateway({ dir: gw.dir });
+  // Both ways of making a commit durable (the one the tests' file system gets by default is logged).
+  for (const commitSync of ['directory', 'file'] as const) {
+    it(`keeps every acknowledged message across a SIGKILL mid-load (commit_sync ${commitSync})`, async () => {
+      const gw = await startGateway({ listener: { max_connections_per_ip: 100 }, queue: { commit_sync: commitSync } });
       try {
-        const recovered = await again.waitForLog((l) => l.event === 'queue');
-        assert.ok((recovered.removed as string[]).includes('tmp/PARTIAL00000001.msg'));
-        const damaged = await again.waitForLog((l) => l.event === 'queue' && Array.isArray(l.corrupt));
-        assert.deepEqual(damaged.corrupt, ['messages/DAMAGED00000001.msg']);
-        assert.ok(existsSync(join(again.queueDir, 'corrupt', 'DAMAGED00000001.msg')), 'set aside, not deleted');
-        assert.deepEqual(tmpFiles(again.queueDir), []);
-        const ids = new Set(queuedIds(again.queueDir));
-        assert.equal(recovered.messages, ids.size);
-        for (const r of acked) {
-          assert.ok(ids.has(r.id!), `acknowledged message ${r.id} is missing after the crash`);
-          const stored = readQueued(again.queueDir, r.id!);
-          assert.equal(createHash('sha256').update(stored.content).digest('hex'), r.sha256, `message ${r.id} is damaged`);
+        const opened = await gw.waitForLog((l) => l.event === 'queue' && l.msg === 'queue opened');
+        assert.equal(opened.commitSync, commitSync);
+        const load = smtplibSend(gw.port, { count: 600, threads: 16, size: 20_000 });
+        await load.answered(150);
+        await gw.kill();
+        await load.done;
+        const acked = load.results.filter((r) => r.code === 250);
+        assert.ok(acked.length >= 150, `only ${acked.length} acknowledged`);
+        assert.ok(
+          load.results.some((r) => r.error),
+          'the kill interrupted some sessions',
+        );
+
+        // Leave debris like a crash would: a partial spool and an envelope-less message.
+        writeFileSync(join(gw.queueDir, 'tmp', 'PARTIAL00000001.msg'), 'Subject: half');
+        writeFileSync(join(gw.queueDir, 'messages', 'DAMAGED00000001.msg'), 'Subject: no envelope');
+
+        const again = await startGateway({ dir: gw.dir });
+        try {
+          const recovered = await again.waitForLog((l) => l.event === 'queue');
+          assert.ok((recovered.removed as string[]).includes('tmp/PARTIAL00000001.msg'));
+          const damaged = await again.waitForLog((l) => l.event === 'queue' && Array.isArray(l.corrupt));
+          assert.deepEqual(damaged.corrupt, ['messages/DAMAGED00000001.msg']);
+          assert.ok(existsSync(join(again.queueDir, 'corrupt', 'DAMAGED00000001.msg')), 'set aside, not deleted');
+          assert.deepEqual(tmpFiles(again.queueDir), []);
+          const ids = new Set(queuedIds(again.queueDir));
+          assert.equal(recovered.messages, ids.size);
+          for (const r of acked) {
+            assert.ok(ids.has(r.id!), `acknowledged message ${r.id} is missing after the crash`);
+            const stored = readQueued(again.queueDir, r.id!);
+            assert.equal(createHash('sha256').update(stored.content).digest('hex'), r.sha256, `message ${r.id} is damaged`);
+          }
+          // Whatever else is there is complete too (acknowledged in the kill window, reply lost).
+          for (const id of ids) assert.ok(readQueued(again.queueDir, id).envelope.recipients.length === 1);
+        } finally {
+          await again.stop();
         }
-        // Whatever else is there is complete too (acknowledged in the kill window, reply lost).
-        for (const id of ids) assert.ok(readQueued(again.queueDir, id).envelope.recipients.length === 1);
       } finally {
-        await again.stop();
+        await gw.kill();
+        gw.cleanup();
       }
-    } finally {
-      await gw.kill();
-      gw.cleanup();
-    }
-  });
+    });
+  }
 
   it('queue list, stat and show describe what is queued', async () => {
     const gw = await startGateway();
@@ -148,37 +153,52 @@ describe('durable queue', () => {
   });
 
   const isRoot = process.getuid?.() === 0;
-  it('a full disk gives 452 4.3.1, nothing half-written, and the next small message is fine', {
-    skip: !isRoot && 'needs root to mount a small tmpfs',
-  }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'qgate-full-'));
-    const mount = join(dir, 'queue');
-    mkdirSync(mount);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mount]);
-    try {
-      const gw = await startGateway({ dir });
-      try {
-        const smtp = await openTransaction(gw.port);
-        await smtp.command('DATA');
-        smtp.write(`Subject: huge\r\n\r\n${`${'z'.repeat(78)}\r\n`.repeat(40_000)}.\r\n`);
-        assert.match((await smtp.reply(20_000)).text, /^452 4\.3\.1 Error: insufficient system storage$/);
-        assert.deepEqual(tmpFiles(gw.queueDir), []);
-        assert.deepEqual(queuedIds(gw.queueDir), []);
-        await smtp.command('MAIL FROM:<a@example.test>');
-        await smtp.command('RCPT TO:<b@example.test>');
-        await smtp.command('DATA');
-        smtp.write('Subject: small\r\n\r\nfits\r\n.\r\n');
-        assert.match((await smtp.reply()).text, /^250 2\.0\.0 Ok: queued as/);
-        smtp.close();
-        await gw.waitForLog((l) => l.level === 'error' && /check the queue disk/.test(l.msg));
-      } finally {
-        await gw.stop();
+  // tmpfs gets the directory fsync, ext4 (a small image on a loop device) the one-flush commit.
+  const smallDisks = [
+    { fileSystem: 'tmpfs', commitSync: 'directory' },
+    { fileSystem: 'ext4', commitSync: 'file' },
+  ];
+  for (const { fileSystem, commitSync } of smallDisks) {
+    it(`a full disk gives 452 4.3.1, nothing half-written, and the next small message is fine (${fileSystem})`, {
+      skip: !isRoot && 'needs root to mount a small file system',
+    }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'qgate-full-'));
+      const mount = join(dir, 'queue');
+      mkdirSync(mount);
+      if (fileSystem === 'tmpfs') execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mount]);
+      else {
+        const image = join(dir, 'queue.img');
+        execFileSync('truncate', ['-s', '3M', image]);
+        execFileSync('mkfs.ext4', ['-q', '-F', image]);
+        execFileSync('mount', ['-o', 'loop', image, mount]);
       }
-    } finally {
-      execFileSync('umount', [mount]);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+      try {
+        const gw = await startGateway({ dir });
+        try {
+          const opened = await gw.waitForLog((l) => l.event === 'queue' && l.msg === 'queue opened');
+          assert.deepEqual([opened.fileSystem, opened.commitSync], [fileSystem, commitSync]);
+          const smtp = await openTransaction(gw.port);
+          await smtp.command('DATA');
+          smtp.write(`Subject: huge\r\n\r\n${`${'z'.repeat(78)}\r\n`.repeat(40_000)}.\r\n`);
+          assert.match((await smtp.reply(20_000)).text, /^452 4\.3\.1 Error: insufficient system storage$/);
+          assert.deepEqual(tmpFiles(gw.queueDir), []);
+          assert.deepEqual(queuedIds(gw.queueDir), []);
+          await smtp.command('MAIL FROM:<a@example.test>');
+          await smtp.command('RCPT TO:<b@example.test>');
+          await smtp.command('DATA');
+          smtp.write('Subject: small\r\n\r\nfits\r\n.\r\n');
+          assert.match((await smtp.reply()).text, /^250 2\.0\.0 Ok: queued as/);
+          smtp.close();
+          await gw.waitForLog((l) => l.level === 'error' && /check the queue disk/.test(l.msg));
+        } finally {
+          await gw.stop();
+        }
+      } finally {
+        execFileSync('umount', [mount]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
 describe('a queue disk with no space left', () => {
