@@ -279,9 +279,12 @@ class FileSpool implements Spool {
       this.committed = true;
       // fsync, not fdatasync: the rename changed only the inode's ctime, which fdatasync may skip.
       await fsyncP(fd);
-    } finally {
+    } catch (err) {
       await closeP(fd).catch(() => undefined);
+      throw err;
     }
+    // Durable now: closing is not on the path to the 250 (its error could not undo the fsync).
+    closeP(fd).catch(() => undefined);
     this.queue.announce(this.id);
   }
 
