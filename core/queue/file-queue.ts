@@ -742,8 +742,16 @@ function readEnvelope(path: string): Envelope | undefined {
 }
 
 /**
- * The message bytes of the entry at `path` (without envelope and footer). The
- * stream reads the descriptor the footer was read from, and closes it.
+ * Up to this size a message is read with one read where its footer was read:
+ * a file stream would add a read and a close through the thread pool, and an
+ * object of its own, per delivery. The size of one read of a file stream.
+ */
+const READ_AT_ONCE = 64 * 1024;
+
+/**
+ * The message bytes of the entry at `path` (without envelope and footer): read at
+ * once when small, else streamed from the descriptor the footer was read from,
+ * which the stream closes.
  */
 function readBody(path: string): Readable | undefined {
   const fd = openEntry(path);
@@ -751,13 +759,19 @@ function readBody(path: string): Readable | undefined {
   let footer: FooterInfo | undefined;
   try {
     footer = footerOf(fd);
+    if (!footer || footer.messageLength === 0) {
+      closeSync(fd);
+      return footer ? Readable.from([]) : undefined;
+    }
+    if (footer.messageLength <= READ_AT_ONCE) {
+      const message = Buffer.allocUnsafe(footer.messageLength);
+      readFully(fd, message, 0);
+      closeSync(fd);
+      return Readable.from([message], { objectMode: false });
+    }
   } catch (err) {
     closeSync(fd);
     throw err;
-  }
-  if (!footer || footer.messageLength === 0) {
-    closeSync(fd);
-    return footer ? Readable.from([]) : undefined;
   }
   return createReadStream(path, { fd, start: 0, end: footer.messageLength - 1 });
 }

@@ -1,7 +1,8 @@
 /*
  * Reading committed entries back from a real file queue: the envelope from one
  * read of the entry's tail (or a second one when the envelope is longer than
- * that), the message bytes from the descriptor the footer was read from; and
+ * that), the message bytes from the descriptor the footer was read from (in one
+ * read up to 64 KiB, streamed beyond); and
  * a damaged or truncated entry reads as no entry.
  */
 import assert from 'node:assert/strict';
@@ -61,7 +62,12 @@ describe('FileQueue reads committed entries', () => {
     { why: 'an entry shorter than the tail read', message: 'x', recipients: 1 },
     { why: 'an empty message', message: '', recipients: 1 },
     { why: 'an envelope longer than the tail read: read on its own', message: 'Subject: x\r\n\r\nhi\r\n', recipients: 400 },
-    { why: 'a message longer than the tail read', message: `Subject: x\r\n\r\n${'y'.repeat(100_000)}\r\n`, recipients: 3 },
+    {
+      why: 'a message longer than the tail read, read at once',
+      message: `Subject: x\r\n\r\n${'y'.repeat(30_000)}\r\n`,
+      recipients: 3,
+    },
+    { why: 'a message longer than one read: streamed', message: `Subject: x\r\n\r\n${'y'.repeat(100_000)}\r\n`, recipients: 3 },
   ];
   for (const c of cases) {
     test(c.why, async () => {
