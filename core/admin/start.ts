@@ -6,8 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { type QueueSnapshot, setQueueSource } from '../metrics/metrics.js';
-import type { QueueSummary } from '../queue/queue.js';
+import { setQueueSource } from '../metrics/metrics.js';
 import { ENDPOINT_FILE, endpointUrl, removeEndpoint, writeEndpoint } from './endpoint.js';
 import { AdminServer, type AdminTarget } from './server.js';
 import type { AdminSettings } from './settings.js';
@@ -15,21 +14,6 @@ import type { AdminSettings } from './settings.js';
 export interface RunningAdmin {
   readonly url: string;
   close(): Promise<void>;
-}
-
-/** The queue by state: new (no attempt yet) or deferred (attempted, recipients pending). */
-export function queueSnapshot(entries: readonly QueueSummary[]): QueueSnapshot {
-  const states = new Map<string, { messages: number; bytes: number; oldestMs: number | undefined }>();
-  for (const e of entries) {
-    const state = e.recipients.some((r) => r.attempts > 0) ? 'deferred' : 'new';
-    const s = states.get(state) ?? { messages: 0, bytes: 0, oldestMs: undefined };
-    const received = Date.parse(e.received);
-    s.messages += 1;
-    s.bytes += e.size;
-    if (Number.isFinite(received) && (s.oldestMs === undefined || received < s.oldestMs)) s.oldestMs = received;
-    states.set(state, s);
-  }
-  return { states };
 }
 
 /** How often a gateway that started on a full queue disk tries again to record where its API is. */
@@ -76,7 +60,7 @@ export async function startAdmin(queueRoot: string, settings: AdminSettings, tar
   const at = await server.listen();
   const url = endpointUrl(at.address, at.port);
   const retry = recordEndpoint(queueRoot, url, localToken, target.log);
-  setQueueSource(async () => queueSnapshot(await target.queue.list()));
+  setQueueSource(() => target.queue.census());
   target.log.info({ event: 'admin', address: at.address, port: at.port, url }, 'admin listening');
   return {
     url,

@@ -6,6 +6,7 @@
  * address or free text. Until enabled, every count is a no-op.
  */
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { QUEUE_STATES, type QueueCensus } from '../queue/census.js';
 
 export const registry = new Registry();
 
@@ -94,24 +95,24 @@ const tlsSessions = new Counter({
   registers: [registry],
 });
 
-/** A summary of the queue by state, read when /metrics is scraped. */
-export interface QueueSnapshot {
-  readonly states: ReadonlyMap<string, { messages: number; bytes: number; oldestMs: number | undefined }>;
-}
-
-let queueSource: (() => Promise<QueueSnapshot>) | undefined;
-/** Scrapes come every few seconds; the queue is read at most this often. */
+let queueSource: (() => Promise<QueueCensus>) | undefined;
+/** Scrapes come every few seconds; the queue is counted at most this often, and never twice at once. */
 const QUEUE_SNAPSHOT_MS = 5_000;
-let snapshot: { at: number; value: Promise<QueueSnapshot> } | undefined;
+let snapshot: { at: number; value: Promise<QueueCensus>; done: boolean } | undefined;
 
-async function queueSnapshot(): Promise<QueueSnapshot | undefined> {
+async function queueSnapshot(): Promise<QueueCensus | undefined> {
   if (!queueSource) return undefined;
-  if (!snapshot || Date.now() - snapshot.at > QUEUE_SNAPSHOT_MS) snapshot = { at: Date.now(), value: queueSource() };
+  if (!snapshot || (snapshot.done && Date.now() - snapshot.at > QUEUE_SNAPSHOT_MS)) {
+    const taken = { at: Date.now(), value: queueSource(), done: false };
+    void taken.value
+      .finally(() => {
+        taken.done = true;
+      })
+      .catch(() => undefined);
+    snapshot = taken;
+  }
   return snapshot.value;
 }
-
-/** The states every scrape reports, so a state with nothing in it reads 0 rather than vanishing. */
-export const QUEUE_STATES = ['new', 'deferred'] as const;
 
 new Gauge({
   name: 'qgate_queue_messages',
@@ -127,7 +128,7 @@ new Gauge({
 
 new Gauge({
   name: 'qgate_queue_bytes',
-  help: 'Octets of the messages in the queue, by state',
+  help: 'Octets the queue entries take on disk (message, envelope and footer), by state',
   labelNames: ['state'] as const,
   registers: [registry],
   async collect() {
@@ -154,7 +155,7 @@ new Gauge({
 });
 
 /** Where the queue gauges read from (the running gateway's queue). */
-export function setQueueSource(source: (() => Promise<QueueSnapshot>) | undefined): void {
+export function setQueueSource(source: (() => Promise<QueueCensus>) | undefined): void {
   queueSource = source;
   snapshot = undefined;
 }

@@ -44,13 +44,14 @@ import {
   unlinkSync,
   writev,
 } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { syncDirectory } from '../fs/sync-directory.js';
 import type { DeliveryState, Envelope } from '../model/index.js';
 import { BUCKETS, bucketOf } from './buckets.js';
+import { countByState, type QueueCensus } from './census.js';
 import { type CommitSync, type CommitSyncSetting, type ResolvedCommitSync, resolveCommitSync } from './commit-sync.js';
 import { envelopeTrailer, FOOTER_LENGTH, type FooterInfo, parseFooter } from './entry-format.js';
 import { GroupSync } from './group-sync.js';
@@ -629,6 +630,44 @@ export class FileQueue implements MessageQueue {
     await renameP(this.entryPath(id), join(this.root, 'corrupt', `${id}.msg`));
     await unlinkQuietly(this.statePath(id));
     await this.syncMessages(id);
+  }
+
+  /** Sizes of the entries the last census counted: the next one stats only entries new since. */
+  private censusSizes = new Map<string, number>();
+
+  async census(): Promise<QueueCensus> {
+    const [ids, attempted] = await Promise.all([this.ids(), this.attemptedIds()]);
+    const sizes = new Map<string, number>();
+    const unknown: string[] = [];
+    for (const id of ids) {
+      const size = this.censusSizes.get(id);
+      if (size === undefined) unknown.push(id);
+      else sizes.set(id, size);
+    }
+    // Two at a time, in arrival order: the thread pool serves the commits too.
+    let next = 0;
+    const statNext = async (): Promise<void> => {
+      while (next < unknown.length) {
+        const id = unknown[next++]!;
+        try {
+          sizes.set(id, (await stat(this.entryPath(id))).size);
+        } catch (err) {
+          // Delivered and removed since the listing: no longer queued.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+    };
+    await Promise.all([statNext(), statNext()]);
+    this.censusSizes = sizes;
+    return countByState(sizes, attempted);
+  }
+
+  /** Ids with a delivery state file: attempted at least once. */
+  private async attemptedIds(): Promise<Set<string>> {
+    const lists = await Promise.all(BUCKETS.map((b) => readdir(join(this.root, 'state', b)).catch(() => [])));
+    const ids = new Set<string>();
+    for (const name of lists.flat()) if (name.endsWith('.json')) ids.add(name.slice(0, -5));
+    return ids;
   }
 
   async ids(): Promise<string[]> {

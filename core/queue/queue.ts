@@ -6,6 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { DeliveryState, Envelope, RecipientState } from '../model/index.js';
+import type { QueueCensus } from './census.js';
 
 /** A message being received: written as it streams in, committed or discarded at the end. */
 export interface Spool {
@@ -74,6 +75,8 @@ export interface MessageQueue {
   /** Moves a damaged entry to corrupt/ so the rest of the queue goes on. */
   quarantine(id: string): Promise<void>;
   list(): Promise<QueueSummary[]>;
+  /** Messages, octets and the oldest arrival by state, from names and sizes only (census.ts). */
+  census(): Promise<QueueCensus>;
   stat(): Promise<QueueStats>;
   envelope(id: string): Promise<Envelope | undefined>;
   readMessage(id: string): Readable | undefined;

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BadRequest, checkAction } from '../../core/admin/queue-actions.js';
 import { isLoopback, resolveAdminSettings } from '../../core/admin/settings.js';
-import { queueSnapshot } from '../../core/admin/start.js';
 import { formatOutcome } from '../../core/cli/queue-view.js';
 import { ConfigError } from '../../core/config/errors.js';
 import { loadConfig } from '../../core/config/load.js';
@@ -30,20 +29,6 @@ describe('reasonClass', () => {
   for (const [code, enhanced, want, why] of cases) {
     it(`${code} ${enhanced}: ${why}`, () => assert.equal(reasonClass(code, enhanced), want));
   }
-});
-
-describe('queueSnapshot', () => {
-  const pending = (attempts: number) => ({ address: 'r@example.net', status: 'pending' as const, attempts });
-  it('splits new from deferred, sums bytes and finds the oldest of each', () => {
-    const s = queueSnapshot([
-      { id: 'A', received: '2026-01-01T00:00:10Z', size: 10, sender: 's', recipients: [pending(0)] },
-      { id: 'B', received: '2026-01-01T00:00:05Z', size: 20, sender: 's', recipients: [pending(0), pending(0)] },
-      { id: 'C', received: '2026-01-01T00:00:01Z', size: 40, sender: 's', recipients: [pending(0), pending(2)] },
-    ]);
-    assert.deepEqual(s.states.get('new'), { messages: 2, bytes: 30, oldestMs: Date.parse('2026-01-01T00:00:05Z') });
-    assert.deepEqual(s.states.get('deferred'), { messages: 1, bytes: 40, oldestMs: Date.parse('2026-01-01T00:00:01Z') });
-  });
-  it('an empty queue has no states', () => assert.equal(queueSnapshot([]).states.size, 0));
 });
 
 describe('isLoopback', () => {

@@ -1,0 +1,101 @@
+/*
+ * The queue gauges' census: totals by state from names and sizes (a delivery
+ * state file makes a message deferred; the oldest comes from the ids), checked
+ * as a table and against a real file queue.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { initialState } from '../../core/delivery/state.js';
+import { createEnvelope, type Envelope } from '../../core/model/index.js';
+import { arrivalOf, countByState } from '../../core/queue/census.js';
+import { FileQueue } from '../../core/queue/file-queue.js';
+import { newQueueId } from '../../core/queue/queue.js';
+
+describe('census by state', () => {
+  test('an id gives back its arrival time', () => {
+    const at = Date.parse('2026-11-30T12:34:56.789Z');
+    assert.equal(arrivalOf(newQueueId(at)), at);
+  });
+
+  test('new and deferred apart, octets summed, the oldest of each by arrival', () => {
+    const [a, b, c, d] = [1_000, 2_000, 3_000, 4_000].map((t) => newQueueId(Date.UTC(2026, 0, 1) + t)) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    const census = countByState(
+      new Map([
+        [d, 40],
+        [b, 20],
+        [a, 10],
+        [c, 30],
+      ]),
+      new Set([c, d, 'GONE00000000000']),
+    );
+    assert.deepEqual(census.states.get('new'), { messages: 2, bytes: 30, oldestMs: arrivalOf(a) });
+    assert.deepEqual(census.states.get('deferred'), { messages: 2, bytes: 70, oldestMs: arrivalOf(c) });
+  });
+
+  test('an empty queue has no states', () => assert.equal(countByState(new Map(), new Set()).states.size, 0));
+});
+
+describe('FileQueue.census', () => {
+  let dir: string;
+  let queue: FileQueue;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qgate-census-'));
+    queue = new FileQueue(join(dir, 'queue'));
+    await queue.open();
+  });
+
+  after(async () => {
+    await queue.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function commit(body: string): Promise<Envelope> {
+    const id = newQueueId();
+    const spool = queue.createSpool(id);
+    spool.write(Buffer.from(body));
+    await spool.finish();
+    const envelope = createEnvelope({
+      id,
+      received: new Date(),
+      sender: 'sender@origin.test',
+      recipients: ['rcpt@dest.test'],
+      size: spool.size,
+      client: { address: '127.0.0.1', port: 1, helo: 'client.test' },
+      listener: 'test',
+    });
+    await spool.commit(envelope);
+    return envelope;
+  }
+
+  const sizeOf = (id: string) => statSync(queue.entryPath(id)).size;
+
+  test('counts what is queued by whether it has a delivery state, and follows removals', async () => {
+    const first = await commit('Subject: one\r\n\r\nshort\r\n');
+    const second = await commit(`Subject: two\r\n\r\n${'x'.repeat(5_000)}\r\n`);
+    const third = await commit('Subject: three\r\n\r\nbody\r\n');
+    await queue.writeState(initialState(second));
+
+    let census = await queue.census();
+    assert.deepEqual(census.states.get('new'), {
+      messages: 2,
+      bytes: sizeOf(first.id) + sizeOf(third.id),
+      oldestMs: arrivalOf(first.id),
+    });
+    assert.deepEqual(census.states.get('deferred'), { messages: 1, bytes: sizeOf(second.id), oldestMs: arrivalOf(second.id) });
+
+    await queue.remove(first.id);
+    await queue.remove(second.id);
+    census = await queue.census();
+    assert.deepEqual(census.states.get('new'), { messages: 1, bytes: sizeOf(third.id), oldestMs: arrivalOf(third.id) });
+    assert.equal(census.states.get('deferred'), undefined);
+  });
+});
