@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { initialState } from '../../core/delivery/state.js';
 import { createEnvelope, type Envelope } from '../../core/model/index.js';
-import { arrivalOf, countByState } from '../../core/queue/census.js';
+import { arrivalOf, CensusTally } from '../../core/queue/census.js';
 import { FileQueue } from '../../core/queue/file-queue.js';
 import { newQueueId } from '../../core/queue/queue.js';
 
@@ -27,20 +27,17 @@ describe('census by state', () => {
       string,
       string,
     ];
-    const census = countByState(
-      new Map([
-        [d, 40],
-        [b, 20],
-        [a, 10],
-        [c, 30],
-      ]),
-      new Set([c, d, 'GONE00000000000']),
-    );
+    const tally = new CensusTally();
+    tally.add(d, 40, true);
+    tally.add(b, 20, false);
+    tally.add(a, 10, false);
+    tally.add(c, 30, true);
+    const census = tally.result();
     assert.deepEqual(census.states.get('new'), { messages: 2, bytes: 30, oldestMs: arrivalOf(a) });
     assert.deepEqual(census.states.get('deferred'), { messages: 2, bytes: 70, oldestMs: arrivalOf(c) });
   });
 
-  test('an empty queue has no states', () => assert.equal(countByState(new Map(), new Set()).states.size, 0));
+  test('an empty queue has no states', () => assert.equal(new CensusTally().result().states.size, 0));
 });
 
 describe('FileQueue.census', () => {
