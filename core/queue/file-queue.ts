@@ -642,20 +642,23 @@ export class FileQueue implements MessageQueue {
    */
   async census(): Promise<QueueCensus> {
     const attempted = new Set<string>();
-    for (const bucket of BUCKETS) {
-      for (const name of await listNames(join(this.root, 'state', bucket)))
-        if (name.endsWith('.json')) attempted.add(name.slice(0, -5));
+    for (const dir of [join(this.root, 'state'), ...BUCKETS.map((b) => join(this.root, 'state', b))]) {
+      for (const name of await listNames(dir)) if (name.endsWith('.json')) attempted.add(name.slice(0, -5));
     }
     const tally = new CensusTally();
     const sizes = new Map<string, number>();
     const unknown: string[] = [];
-    for (const bucket of BUCKETS) {
-      for (const name of await listNames(join(this.root, 'messages', bucket))) {
+    // The flat messages/ of an earlier version too, which qgate queue reads before a gateway moved it.
+    const paths = new Map<string, string>();
+    for (const dir of [join(this.root, 'messages'), ...BUCKETS.map((b) => join(this.root, 'messages', b))]) {
+      for (const name of await listNames(dir)) {
         if (!name.endsWith('.msg')) continue;
         const id = name.slice(0, -4);
         const size = this.censusSizes.get(id);
-        if (size === undefined) unknown.push(id);
-        else {
+        if (size === undefined) {
+          unknown.push(id);
+          paths.set(id, join(dir, name));
+        } else {
           sizes.set(id, size);
           tally.add(id, size, attempted.has(id));
         }
@@ -668,7 +671,7 @@ export class FileQueue implements MessageQueue {
       while (next < unknown.length) {
         const id = unknown[next++]!;
         try {
-          const { size } = await stat(this.entryPath(id));
+          const { size } = await stat(paths.get(id)!);
           sizes.set(id, size);
           tally.add(id, size, attempted.has(id));
         } catch (err) {
@@ -716,12 +719,17 @@ export class FileQueue implements MessageQueue {
     return out;
   }
 
+  /** From the census: names and sizes, no entry read (a running gateway answers it too). */
   async stat(): Promise<QueueStats> {
-    const ids = await this.ids();
+    let messages = 0;
     let bytes = 0;
-    for (const id of ids) bytes += (readFooter(this.entryPath(id)) ?? readFooter(this.flatEntryPath(id)))?.messageLength ?? 0;
-    const oldest = ids.length ? (await this.envelope(ids[0]!))?.received : undefined;
-    return { messages: ids.length, bytes, oldest };
+    let oldestMs: number | undefined;
+    for (const totals of (await this.census()).states.values()) {
+      messages += totals.messages;
+      bytes += totals.bytes;
+      if (totals.oldestMs !== undefined && (oldestMs === undefined || totals.oldestMs < oldestMs)) oldestMs = totals.oldestMs;
+    }
+    return { messages, bytes, oldest: oldestMs === undefined ? undefined : new Date(oldestMs).toISOString() };
   }
 
   readMessage(id: string): Readable | undefined {
