@@ -6,7 +6,7 @@
  * address or free text. Until enabled, every count is a no-op.
  */
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { QUEUE_STATES, type QueueCensus } from '../queue/census.js';
+import { QUEUE_STATES, type QueueCensus } from '../model/index.js';
 
 export const registry = new Registry();
 

@@ -12,5 +12,6 @@ export { createEnvelope, type Envelope, type EnvelopeFields, type EnvelopeRecipi
 export type { EsmtpParameters } from './esmtp.js';
 export { type AuthAttempt, FailureThrottle } from './failure-throttle.js';
 export type { HeaderField } from './header.js';
+export { QUEUE_STATES, type QueueCensus, type QueueState, type StateTotals } from './queue-census.js';
 export { formatReply, isTemporary, type Reply, reply, replyText } from './reply.js';
 export type { Route, StaticRoute, TlsPolicy } from './route.js';

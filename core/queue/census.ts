@@ -6,19 +6,7 @@
  * entry: with 100,000 queued, reading every envelope took seconds per scrape.
  */
 
-export const QUEUE_STATES = ['new', 'deferred'] as const;
-export type QueueState = (typeof QUEUE_STATES)[number];
-
-export interface StateTotals {
-  readonly messages: number;
-  /** Octets the entries take on disk: message, envelope and footer. */
-  readonly bytes: number;
-  readonly oldestMs: number | undefined;
-}
-
-export interface QueueCensus {
-  readonly states: ReadonlyMap<QueueState, StateTotals>;
-}
+import type { QueueCensus, QueueState } from '../model/index.js';
 
 /** When a message arrived, from its id (milliseconds in base 36, queue.ts newQueueId). */
 export function arrivalOf(id: string): number {

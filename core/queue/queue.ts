@@ -5,8 +5,7 @@
  * file-queue.ts; another backend implements the same interface.
  */
 import type { Readable } from 'node:stream';
-import type { DeliveryState, Envelope, RecipientState } from '../model/index.js';
-import type { QueueCensus } from './census.js';
+import type { DeliveryState, Envelope, QueueCensus, RecipientState } from '../model/index.js';
 
 /** A message being received: written as it streams in, committed or discarded at the end. */
 export interface Spool {
