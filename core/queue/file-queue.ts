@@ -18,9 +18,12 @@
  * Commit: append the envelope and footer, fsync the file, rename it into
  * messages/<b>/ (the commit point), fsync messages/<b>/ (shared by concurrent
  * commits, see group-sync.ts); only then does commit() resolve and the client
- * get its 250. With commit_sync "file" (commit-sync.ts): the rename, then one fsync
- * of the file, which carries the rename on the file systems "auto" picks it for. A crash at any instant leaves tmp/ debris (removed at start) or
- * a complete entry, never half of one. Entries in messages/ and state/
+ * get its 250 (commit_sync "directory"); a crash at any instant leaves tmp/
+ * debris (removed at start) or a complete entry. With commit_sync "file"
+ * (commit-sync.ts) the rename comes first and one fsync of the file makes both
+ * durable on the file systems "auto" picks it for; a crash before that fsync
+ * ended can also leave the start of the never-acknowledged entry in messages/,
+ * which its delivery run sets aside as damaged. Entries in messages/ and state/
  * themselves (the flat layout of earlier versions) are moved into their
  * buckets by open(), durably; until a gateway has opened the queue, the read
  * commands (qgate queue list|stat|show) find them in either place.
