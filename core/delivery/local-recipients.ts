@@ -10,8 +10,8 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { AcceptResult, RejectResult } from '../hooks/results.js';
 import type { UserRecord } from '../hooks/types.js';
+import { inTurn } from '../model/index.js';
 import type { Directory } from '../pipeline/plugin-context.js';
-import { inTurn } from './in-turn.js';
 import { type AliasTable, type LocalTarget, mailboxPath } from './local-address.js';
 import {
   type Candidate,

@@ -16,12 +16,11 @@
  */
 import type { Logger } from 'pino';
 import type { Hooks } from '../hooks/hooks.js';
-import type { DeliveryState, Envelope } from '../model/index.js';
+import { type DeliveryState, type Envelope, inTurn } from '../model/index.js';
 import type { MessageQueue } from '../queue/queue.js';
 import { Bouncer, type BounceSettings } from './bounce.js';
 import { Dispatcher, type DispatchSettings } from './dispatch.js';
 import { DueHeap } from './due-heap.js';
-import { inTurn } from './in-turn.js';
 import { LocalRun } from './local.js';
 import type { LocalRecipients } from './local-recipients.js';
 import type { MxResolver } from './mx.js';

@@ -52,7 +52,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { syncDirectory } from '../fs/sync-directory.js';
-import type { DeliveryState, Envelope, QueueCensus } from '../model/index.js';
+import { type DeliveryState, type Envelope, inTurn, type QueueCensus } from '../model/index.js';
 import { BUCKETS, bucketOf } from './buckets.js';
 import { CensusTally } from './census.js';
 import { type CommitSync, type CommitSyncSetting, type ResolvedCommitSync, resolveCommitSync } from './commit-sync.js';
@@ -645,23 +645,21 @@ export class FileQueue implements MessageQueue {
    */
   async census(): Promise<QueueCensus> {
     const attempted = new Set<string>();
-    for (const dir of [join(this.root, 'state'), ...BUCKETS.map((b) => join(this.root, 'state', b))]) {
+    for (const dir of this.areaDirs('state')) {
       for (const name of await listNames(dir)) if (name.endsWith('.json')) attempted.add(name.slice(0, -5));
     }
     const tally = new CensusTally();
     const sizes = new Map<string, number>();
-    const unknown: string[] = [];
+    /** Entries the last census did not see, by id: where to stat them. */
+    const unknown = new Map<string, string>();
     // The flat messages/ of an earlier version too, which qgate queue reads before a gateway moved it.
-    const paths = new Map<string, string>();
-    for (const dir of [join(this.root, 'messages'), ...BUCKETS.map((b) => join(this.root, 'messages', b))]) {
+    for (const dir of this.areaDirs('messages')) {
       for (const name of await listNames(dir)) {
         if (!name.endsWith('.msg')) continue;
         const id = name.slice(0, -4);
         const size = this.censusSizes.get(id);
-        if (size === undefined) {
-          unknown.push(id);
-          paths.set(id, join(dir, name));
-        } else {
+        if (size === undefined) unknown.set(id, join(dir, name));
+        else {
           sizes.set(id, size);
           tally.add(id, size, attempted.has(id));
         }
@@ -669,28 +667,28 @@ export class FileQueue implements MessageQueue {
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     // Two at a time: the thread pool serves the commits too.
-    let next = 0;
-    const statNext = async (): Promise<void> => {
-      while (next < unknown.length) {
-        const id = unknown[next++]!;
-        try {
-          const { size } = await stat(paths.get(id)!);
-          sizes.set(id, size);
-          tally.add(id, size, attempted.has(id));
-        } catch (err) {
-          // Delivered and removed since the listing: no longer queued.
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
+    await inTurn([...unknown], 2, async ([id, path]) => {
+      try {
+        const { size } = await stat(path);
+        sizes.set(id, size);
+        tally.add(id, size, attempted.has(id));
+      } catch (err) {
+        // Delivered and removed since the listing: no longer queued.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-    };
-    await Promise.all([statNext(), statNext()]);
+    });
     this.censusSizes = sizes;
     return tally.result();
   }
 
+  /** An area of the queue (messages/ or state/): its flat directory of earlier versions, then its buckets. */
+  private areaDirs(area: 'messages' | 'state'): string[] {
+    const dir = join(this.root, area);
+    return [dir, ...BUCKETS.map((b) => join(dir, b))];
+  }
+
   async ids(): Promise<string[]> {
-    const dir = join(this.root, 'messages');
-    const lists = await Promise.all([dir, ...BUCKETS.map((b) => join(dir, b))].map(entryIds));
+    const lists = await Promise.all(this.areaDirs('messages').map(entryIds));
     return [...new Set(lists.flat())].sort();
   }
 
@@ -769,14 +767,7 @@ async function listNames(dir: string): Promise<string[]> {
 
 /** The ids of the entries in `dir`, oldest first. */
 async function entryIds(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  return names
+  return (await listNames(dir))
     .filter((n) => n.endsWith('.msg'))
     .map((n) => n.slice(0, -4))
     .sort();

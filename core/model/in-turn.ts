@@ -1,7 +1,7 @@
 /*
  * Runs an async task on every item of a list with a bound on how many are in
  * flight at once, and returns the results in the items' order: the start-up
- * walk of the queue and batches of directory lookups use it.
+ * walk of the queue, batches of directory lookups and the queue census use it.
  */
 
 /** `task` on every item, at most `limit` at a time; the results in the items' order. */
