@@ -426,9 +426,14 @@ export class SmtpConnection {
     this.clearTimers();
     this.lineWaiter?.reject(new Error('connection closed'));
     this.lineWaiter = undefined;
-    this.socket.end();
-    // A peer that never closes its side must not hold the slot.
-    setTimeout(() => this.socket.destroy(), 10_000).unref();
+    const socket = this.socket;
+    socket.end();
+    // Closed as soon as the last reply is with the kernel, as Postfix's smtpd does: waiting
+    // for the client's FIN holds the slot, and a client that resets instead (smtp-source
+    // and many others after QUIT) costs an error with a stack trace per connection.
+    socket.once('finish', () => socket.destroy());
+    // A client that does not read its replies never lets the last one go out.
+    setTimeout(() => socket.destroy(), 10_000).unref();
   }
 
   // ---- timers ------------------------------------------------------------
