@@ -13,6 +13,8 @@
 # Env:
 #   LOADS      space-separated COUNT:SIZE:SESSIONS (default "5000:4096:10")
 #   REPS       repetitions of each load per system (default 1)
+#   WARMUP     messages sent to each freshly started server (the load's size and sessions)
+#              and delivered before the measured load; not counted (default 2000, 0: none)
 #   SYSTEMS    "qgate postfix" (default), "qgate" or "postfix"
 #   OUT        JSONL file to write (default bench/results/<UTC timestamp>-relay.jsonl)
 #   WORK       scratch directory, deleted at the end (default /tmp/qgate-bench)
@@ -30,13 +32,14 @@ root=$(cd "$here/.." && pwd)
 . "$here/lib/common.sh"
 
 case "${1:-}" in
-  -h | --help | help) sed -n '2,25p' "$0"; exit 0 ;;
+  -h | --help | help) sed -n '2,27p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/relay.sh --help)" ;;
 esac
 
 LOADS=${LOADS:-"5000:4096:10"}
 REPS=${REPS:-1}
+WARMUP=${WARMUP:-2000}
 SYSTEMS=${SYSTEMS:-"qgate postfix"}
 WORK=${WORK:-/tmp/qgate-bench}
 QGATE_PORT=${QGATE_PORT:-2525}
@@ -147,10 +150,10 @@ cd "$root"
 qgate_version=$(node -p 'require("./package.json").version' 2>/dev/null || echo "")
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "")
 [ -n "$commit" ] && qgate_version+=" ($commit$(git diff --quiet HEAD 2>/dev/null || echo ", modified"))"
-printf '{"type":"meta","mode":"relay","started":%s,"host":%s,"kernel":%s,"cpus":%s,"node":%s,"postfix":%s,"qgate":%s,"loads":%s,"reps":%s,"systems":%s,"sink":%s}\n' \
+printf '{"type":"meta","mode":"relay","started":%s,"host":%s,"kernel":%s,"cpus":%s,"node":%s,"postfix":%s,"qgate":%s,"loads":%s,"reps":%s,"warmup":%s,"systems":%s,"sink":%s}\n' \
   "$(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(jstr "$(uname -n)")" "$(jstr "$(uname -r)")" "$(nproc)" \
   "$(jstr "$(node --version 2>/dev/null || echo)")" "$(jstr "$(postconf -d -h mail_version 2>/dev/null || echo)")" \
-  "$(jstr "$qgate_version")" "$(jstr "$LOADS")" "$REPS" "$(jstr "$SYSTEMS")" "$(jstr "smtp-sink $SINK_HOST:$SINK_PORT${SINK_OPTS:+ $SINK_OPTS}")" >"$OUT"
+  "$(jstr "$qgate_version")" "$(jstr "$LOADS")" "$REPS" "$WARMUP" "$(jstr "$SYSTEMS")" "$(jstr "smtp-sink $SINK_HOST:$SINK_PORT${SINK_OPTS:+ $SINK_OPTS}")" >"$OUT"
 
 failures=0
 # run_one SYSTEM COUNT SIZE SESSIONS REP: start a fresh sink and the system with an empty
@@ -162,6 +165,8 @@ run_one() {
   local e2e=null e2e_rate=null drained_at=null drain_s=null
   local memf=$WORK/rss.json resf=$WORK/load.json errf=$WORK/load.err drainf=$WORK/drain.json
   local log qdirs=() keep=$WORK/logs/$sys-$count-$size-$sessions-rep$rep.log
+  # what the warm-up left: the sink's count and the log up to here are not the load's
+  local warm_sunk=0 log_from=0
   case $sys in
     qgate) port=$QGATE_PORT log=$WORK/qgate.log qdirs=("$WORK/queue/messages" "$WORK/queue/tmp") ;;
     postfix)
@@ -177,6 +182,15 @@ run_one() {
       postfix) pid=$(bash "$here/postfix/start.sh" "$WORK/postfix" "$port" 9>&-) || err="postfix did not start" ;;
     esac
   fi
+  if [ -z "$err" ] && [ "$WARMUP" != 0 ]; then
+    if ! warm_up "$port" "$size" "$sessions"; then
+      err="warm-up load failed: $(tail -n 3 "$WORK/warmup.err" | tr '\n' ' ')"
+    elif ! python3 "$here/lib/wait-drained.py" "$sys" "$log" "$WARMUP" "$DRAIN_TIMEOUT" 0 "${qdirs[@]}" >/dev/null 2>"$WORK/drain.err" 9>&-; then
+      err="warm-up: $(tail -n 1 "$WORK/drain.err")"
+    fi
+    warm_sunk=$(sink_messages)
+    log_from=$(stat -c %s "$log" 2>/dev/null || echo 0)
+  fi
   load1=$(cut -d' ' -f1 /proc/loadavg)
   if [ -z "$err" ]; then
     rm -f "$memf" "$drainf"
@@ -188,7 +202,7 @@ run_one() {
     loader=$!
     # the end of the end-to-end time: the queue is empty again, checked every 10 ms
     # from the moment the load has ended
-    python3 "$here/lib/wait-drained.py" "$sys" "$log" "$count" "$DRAIN_TIMEOUT" "$loader" "${qdirs[@]}" >"$drainf" 2>"$WORK/drain.err" 9>&- &
+    python3 "$here/lib/wait-drained.py" "$sys" "$log" "$((WARMUP + count))" "$DRAIN_TIMEOUT" "$loader" "${qdirs[@]}" >"$drainf" 2>"$WORK/drain.err" 9>&- &
     waiter=$!
     wait "$loader" || rc=$?
     loader=""
@@ -214,8 +228,8 @@ run_one() {
   esac
   stop_sink
   if [ -n "$pid" ]; then
-    sunk=$(sink_messages)
-    [ -f "$log" ] && cp "$log" "$keep"
+    sunk=$(($(sink_messages) - warm_sunk))
+    [ -f "$log" ] && tail -c "+$((log_from + 1))" "$log" >"$keep"
     [ -f "$keep" ] && lat=$(python3 "$here/lib/delivery-latency.py" "$sys" "$keep" 2>>"$errf") || lat='{}'
     if [ -z "$err" ]; then
       if [ "$sunk" != "$count" ]; then

@@ -39,6 +39,8 @@
 #   LOADS    space-separated COUNT:SIZE:SESSIONS
 #            (default "20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10")
 #   REPS     repetitions of each load per system (default 1)
+#   WARMUP   messages sent to each freshly started server (the load's size and sessions)
+#            before the measured load; not counted (default 0: the default loads are long)
 #   SYSTEMS  "qgate postfix" (default), "qgate" or "postfix"; "qgate-nometrics" is qgate
 #            with admin.metrics false, "qgate-dirsync" qgate with queue.commit_sync directory
 #            (two flushes per commit, where the default auto may choose one)
@@ -78,13 +80,14 @@ case "${1:-}" in
     LOADS=${LOADS:-"2000:4096:10 2000:4096:50"}
     scanners=1
     ;;
-  -h | --help | help) sed -n '2,52p' "$0"; exit 0 ;;
+  -h | --help | help) sed -n '2,55p' "$0"; exit 0 ;;
   "") ;;
   *) die "unknown argument '$1' (bash bench/run.sh --help)" ;;
 esac
 
 LOADS=${LOADS:-"20000:4096:1 20000:4096:10 20000:4096:50 2000:1048576:10"}
 REPS=${REPS:-1}
+WARMUP=${WARMUP:-0}
 SYSTEMS=${SYSTEMS:-"qgate postfix"}
 WORK=${WORK:-/tmp/qgate-bench}
 QGATE_PORT=${QGATE_PORT:-2525}
@@ -180,10 +183,10 @@ cd "$root"
 qgate_version=$(node -p 'require("./package.json").version' 2>/dev/null || echo "")
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "")
 [ -n "$commit" ] && qgate_version+=" ($commit$(git diff --quiet HEAD 2>/dev/null || echo ", modified"))"
-printf '{"type":"meta","started":%s,"host":%s,"kernel":%s,"cpus":%s,"node":%s,"postfix":%s,"qgate":%s,"loads":%s,"reps":%s,"systems":%s}\n' \
+printf '{"type":"meta","started":%s,"host":%s,"kernel":%s,"cpus":%s,"node":%s,"postfix":%s,"qgate":%s,"loads":%s,"reps":%s,"warmup":%s,"systems":%s}\n' \
   "$(jstr "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$(jstr "$(uname -n)")" "$(jstr "$(uname -r)")" "$(nproc)" \
   "$(jstr "$(node --version 2>/dev/null || echo)")" "$(jstr "$(postconf -d -h mail_version 2>/dev/null || echo)")" \
-  "$(jstr "$qgate_version")" "$(jstr "$LOADS")" "$REPS" "$(jstr "$SYSTEMS")" >"$OUT"
+  "$(jstr "$qgate_version")" "$(jstr "$LOADS")" "$REPS" "$WARMUP" "$(jstr "$SYSTEMS")" >"$OUT"
 
 failures=0
 # run_one SYSTEM COUNT SIZE SESSIONS REP: start the system fresh, load it while sampling
@@ -217,6 +220,12 @@ run_one() {
         err="qgate did not start"
       ;;
   esac
+  if [ -z "$err" ] && ! warm_up "$port" "$size" "$sessions"; then
+    err="warm-up load failed: $(tail -n 3 "$WORK/warmup.err" | tr '\n' ' ')"
+  fi
+  if [ -z "$err" ] && [ "$sys" = postfix ] && [ "$WARMUP" != 0 ]; then
+    bash "$here/postfix/wait-empty.sh" "$WORK/postfix" "$DRAIN_TIMEOUT" >/dev/null || err="warm-up: queue did not drain"
+  fi
   load1=$(cut -d' ' -f1 /proc/loadavg)
   if [ -z "$err" ]; then
     rm -f "$memf"

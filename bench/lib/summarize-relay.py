@@ -39,7 +39,7 @@ def main():
         print(
             f"Relay run started {meta.get('started')} on {meta.get('cpus')} CPUs ({meta.get('kernel')}); "
             f"node {meta.get('node')}, Postfix {meta.get('postfix') or '-'}, qgate {meta.get('qgate') or '-'}; "
-            f"next hop {meta.get('sink') or 'smtp-sink'}; REPS={meta.get('reps')}. "
+            f"next hop {meta.get('sink') or 'smtp-sink'}; REPS={meta.get('reps')}, WARMUP={meta.get('warmup', 0)}. "
             "Median over repetitions; peak memory = highest of any repetition."
         )
         print()

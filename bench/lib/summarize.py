@@ -72,7 +72,7 @@ def main():
         print(
             f"Run started {meta.get('started')} on {meta.get('cpus')} CPUs ({meta.get('kernel')}); "
             f"node {meta.get('node')}, Postfix {meta.get('postfix') or '-'}, qgate {meta.get('qgate') or '-'}; "
-            f"REPS={meta.get('reps')}. Median over repetitions; peak memory = highest of any repetition."
+            f"REPS={meta.get('reps')}, WARMUP={meta.get('warmup', 0)}. Median over repetitions; peak memory = highest of any repetition."
         )
         print()
 
