@@ -4,6 +4,7 @@
  * Expected replies follow RFC 5321 and Postfix's wording.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type Gateway, startGateway } from '../harness/gateway.js';
 import { RawSmtp } from '../harness/smtp.js';
@@ -290,6 +291,40 @@ describe('limits', () => {
       b.smtp.close();
       d.smtp.close();
     } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
+
+  it('closes after 221 without waiting for the client, so a client that stays does not hold its slot', async () => {
+    const gw = await startGateway({ listener: { max_connections: 1, max_connections_per_ip: 1 } });
+    // Half-open capable: the client does not answer the server's FIN with its own.
+    const stay = connect({ port: gw.port, host: '127.0.0.1', allowHalfOpen: true });
+    try {
+      let received = '';
+      const greeted = new Promise<void>((resolve) =>
+        stay.on('data', (chunk: Buffer) => {
+          received += chunk.toString('latin1');
+          if (received.includes('\r\n')) resolve();
+        }),
+      );
+      const ended = new Promise<void>((resolve) => stay.once('end', resolve));
+      await greeted;
+      assert.match(received, /^220 /);
+      stay.write('QUIT\r\n');
+      await ended;
+      assert.match(received, /\r\n221 /);
+      // Waiting for the client's FIN kept the slot for 10 s; now it is free at once.
+      let next = await RawSmtp.session(gw.port);
+      for (let tries = 0; next.greeting.code !== 220 && tries < 20; tries++) {
+        await next.smtp.waitClosed();
+        await new Promise((r) => setTimeout(r, 50));
+        next = await RawSmtp.session(gw.port);
+      }
+      assert.equal(next.greeting.code, 220);
+      next.smtp.close();
+    } finally {
+      stay.destroy();
       await gw.stop();
       gw.cleanup();
     }
