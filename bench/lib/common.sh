@@ -77,8 +77,8 @@ check_loads_and_systems() {
 # warm_up PORT SIZE SESSIONS: sends WARMUP messages (none if 0) of the load's size over its
 # sessions to the server just started, so that the measured load finds it in its steady
 # state: qgate's hot code compiled by V8's optimizing compiler (which otherwise takes
-# about a sixth of qgate's CPU in the first 10 seconds of load), Postfix's daemons running. Fails if the load
-# does; smtp-source's messages go to WORK/warmup.err.
+# about a sixth of qgate's CPU in the first 10 seconds of load), Postfix's daemons
+# running. Fails if the load does; smtp-source's messages go to WORK/warmup.err.
 warm_up() {
   [ "$WARMUP" = 0 ] && return 0
   bash "$here/lib/load.sh" 127.0.0.1 "$1" "$WARMUP" "$2" "$3" >/dev/null 2>"$WORK/warmup.err" 9>&-
