@@ -432,8 +432,10 @@ export class SmtpConnection {
     // for the client's FIN holds the slot, and a client that resets instead (smtp-source
     // and many others after QUIT) costs an error with a stack trace per connection.
     socket.once('finish', () => socket.destroy());
-    // A client that does not read its replies never lets the last one go out.
-    setTimeout(() => socket.destroy(), 10_000).unref();
+    // A client that does not read its replies never lets the last one go out. Cleared on
+    // close, which is mostly at once: the timer would hold the closed socket for 10 s.
+    const lingering = setTimeout(() => socket.destroy(), 10_000).unref();
+    socket.once('close', () => clearTimeout(lingering));
   }
 
   // ---- timers ------------------------------------------------------------
