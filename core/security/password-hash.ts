@@ -10,9 +10,6 @@
  * the cleartext secret on the server side.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { verify as verifyArgon2 } from '@node-rs/argon2';
-import bcrypt from 'bcryptjs';
-import { cryptOffThread } from './crypt-pool.js';
 
 export type PasswordScheme =
   | 'argon2'
@@ -141,15 +138,23 @@ export async function verifyPassword(stored: string, password: string, policy: P
   if (!parsed) return false;
   const { scheme, payload } = parsed;
   switch (scheme) {
-    case 'argon2':
-      return verifyArgon2(payload, password).catch(() => false);
-    case 'bcrypt':
+    // Each scheme's library is loaded at its first check: every plugin imports this
+    // module through the plugin API, and most gateways check no passwords (about 20 MB).
+    case 'argon2': {
+      const { verify } = await import('@node-rs/argon2');
+      return verify(payload, password).catch(() => false);
+    }
+    case 'bcrypt': {
+      const { default: bcrypt } = await import('bcryptjs');
       // bcryptjs reads "$2y$" (PHP, htpasswd, Dovecot) as the "$2b$" it is.
       return bcrypt.compare(password, payload.replace(/^\$2y\$/, '$2b$'));
+    }
     case 'sha-crypt':
     case 'md5-crypt':
-    case 'des-crypt':
+    case 'des-crypt': {
+      const { cryptOffThread } = await import('./crypt-pool.js');
       return sameText(await cryptOffThread({ scheme, password, stored: payload }), payload);
+    }
     case 'plain':
       return sameText(payload, password);
     default: {

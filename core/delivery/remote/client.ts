@@ -9,13 +9,24 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 
 /** The outcome is known once QUIT is sent; a silent server must not hold the caller longer than this. */
 const QUIT_WAIT_MS = 5_000;
 
 export type SMTPError = SMTPConnection.SMTPError;
 type Logger = Exclude<SMTPConnection.Options['logger'], boolean | undefined>;
+
+let Connection: typeof SMTPConnection | undefined;
+
+/**
+ * Loads nodemailer's client; call it before the first `new SmtpClientConnection`.
+ * Loaded on first use, so a process that never relays (the SMTP side, a gateway
+ * with only local delivery) does not carry it (about 10 MB).
+ */
+export async function loadSmtpClient(): Promise<void> {
+  Connection ??= (await import('nodemailer/lib/smtp-connection/index.js')).default;
+}
 
 /**
  * nodemailer's connection with its events turned into promises. nodemailer
@@ -45,7 +56,8 @@ export class SmtpClientConnection {
   constructor(options: SMTPConnection.Options) {
     // The transaction log is the only place nodemailer shows the server's replies as they come.
     const logger = this.transcript();
-    this.conn = new SMTPConnection({ ...options, logger, transactionLog: true });
+    if (!Connection) throw new Error('loadSmtpClient() was not awaited before the first connection');
+    this.conn = new Connection({ ...options, logger, transactionLog: true });
     this.lost = new Promise<never>((_, reject) => {
       let failure: unknown;
       this.conn.on('error', (err) => {

@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import { type DeliveryOutcome, type DeliveryReply, deliveryReply, parseReply, replyLine } from '../../model/index.js';
 import { type ConnectionCache, type Pool, pool } from './cache.js';
-import { describe, errorCode, type SMTPError, SmtpClientConnection } from './client.js';
+import { describe, errorCode, loadSmtpClient, type SMTPError, SmtpClientConnection } from './client.js';
 
 export interface RemoteHost {
   readonly host: string;
@@ -141,6 +141,7 @@ async function tryHost(
   const host = label(target);
   const key = cacheKey(d, target, tls);
   const servername = serverName(target);
+  await loadSmtpClient();
   const session = new SmtpClientConnection({
     host: target.host,
     port: target.port,
