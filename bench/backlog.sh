@@ -23,7 +23,7 @@
 #   QGATE_ROOT    the qgate build to measure (default this repository; another
 #                 checkout, built, gives the figures of another version)
 #   OUT, WORK (/tmp/qgate-bench), KEEP=1, BUILD=0, QGATE_PORT (2525), SINK_PORT (2507),
-#   DRAIN_TIMEOUT (1800 s per phase)
+#   DRAIN_TIMEOUT (1800 s per phase), QGATE_COMMIT_SYNC (auto)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -102,16 +102,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ "${BUILD:-1}" = 1 ] && [ "$QGATE_ROOT" = "$root" ]; then
-  note "building qgate (npm run build)"
-  (cd "$root" && npm run build --silent) >&2 || die "npm run build failed"
-fi
-[ -f "$QGATE_ROOT/bin/qgate.js" ] || die "$QGATE_ROOT/bin/qgate.js not found"
+# Another tree (QGATE_ROOT) is run as it was built.
+[ "$QGATE_ROOT" = "$root" ] || BUILD=0
+build_qgate "$QGATE_ROOT"
 so=$(bash "$here/lib/build-shim.sh" "$WORK/bin")
 
-jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; s=${s//[[:cntrl:]]/ }; printf '"%s"' "$s"; }
-jget() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$2"; }
-inner() { local s=${1#\{}; printf '%s' "${s%\}}"; }
 now() { printf '%s' "$EPOCHREALTIME"; }
 # CPU seconds (user + system) qgate's process has used so far: less noisy than rates on
 # a shared machine.
@@ -141,6 +136,7 @@ wait_sink() {
 start_qgate() {
   sed -e "s#@QUEUE_PATH@#$WORK/queue#g" -e "s#@PORT@#$QGATE_PORT#g" \
     -e "s#@SINK_HOST@#$SINK_HOST#g" -e "s#@SINK_PORT@#$SINK_PORT#g" \
+    -e "s#@COMMIT_SYNC@#${QGATE_COMMIT_SYNC:-auto}#g" \
     "$here/qgate/config-relay.yaml.in" >"$WORK/config.yaml"
   port_in_use "$QGATE_PORT" && die "127.0.0.1:$QGATE_PORT is already in use"
   local t0

@@ -60,11 +60,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ "${BUILD:-1}" = 1 ]; then
-  note "building qgate (npm run build)"
-  (cd "$root" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build --silent) >&2 ||
-    die "npm run build failed"
-fi
+build_qgate "$root"
 
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }

@@ -129,22 +129,9 @@ sink_messages() {
 
 # --- build ------------------------------------------------------------------------
 if [[ " ${systems[*]} " == *" qgate "* ]] && [ -z "${QGATE_CMD:-}" ]; then
-  if [ "${BUILD:-1}" = 1 ]; then
-    note "building qgate (npm run build)"
-    (
-      cd "$root"
-      [ -d node_modules ] || npm ci --no-audit --no-fund
-      npm run build --silent
-    ) >&2 || die "npm run build failed; fix the build, or run with SYSTEMS=postfix"
-  fi
-  [ -f "$root/bin/qgate.js" ] || die "$root/bin/qgate.js not found"
+  build_qgate "$root" "fix the build, or run with SYSTEMS=postfix"
 fi
 so=$(bash "$here/lib/build-shim.sh" "$WORK/bin")
-
-# --- helpers ------------------------------------------------------------------------
-jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; s=${s//[[:cntrl:]]/ }; printf '"%s"' "$s"; }
-jget() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$2"; }
-inner() { local s=${1#\{}; printf '%s' "${s%\}}"; } # a JSON object's members
 
 cd "$root"
 qgate_version=$(node -p 'require("./package.json").version' 2>/dev/null || echo "")

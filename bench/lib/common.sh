@@ -7,6 +7,28 @@ PATH=$PATH:/usr/sbin:/usr/local/sbin:/sbin
 note() { printf '%s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
+# Builds the qgate in DIR (default $root): npm ci if node_modules is missing, then npm run
+# build, unless BUILD=0; then checks that bin/qgate.js is there. HINT is added to the error.
+# Usage: build_qgate [DIR] [HINT]
+build_qgate() {
+  local dir=${1:-$root} hint=${2:-}
+  if [ "${BUILD:-1}" = 1 ]; then
+    note "building qgate (npm run build)"
+    (
+      cd "$dir"
+      [ -d node_modules ] || npm ci --no-audit --no-fund
+      npm run build --silent
+    ) >&2 || die "npm run build failed${hint:+; $hint}"
+  fi
+  [ -f "$dir/bin/qgate.js" ] || die "$dir/bin/qgate.js not found"
+}
+
+# The result lines are JSON made with these: a string literal, the raw value of member
+# NAME in a one-line object, and an object's members without its braces.
+jstr() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; s=${s//[[:cntrl:]]/ }; printf '"%s"' "$s"; }
+jget() { sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$2"; }
+inner() { local s=${1#\{}; printf '%s' "${s%\}}"; }
+
 # True if process PID exists and is not a zombie (an exited child not yet reaped).
 alive() {
   local state
