@@ -6,14 +6,11 @@
  * a damaged or truncated entry reads as no entry.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { truncateSync, writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { createEnvelope } from '../../core/model/index.js';
-import { FileQueue } from '../../core/queue/file-queue.js';
-import { newQueueId } from '../../core/queue/queue.js';
+import type { FileQueue } from '../../core/queue/file-queue.js';
+import { openTempQueue, type TempQueue } from '../harness/temp-queue.js';
 
 async function bytes(stream: Readable | undefined): Promise<Buffer> {
   assert.ok(stream, 'no stream');
@@ -23,38 +20,16 @@ async function bytes(stream: Readable | undefined): Promise<Buffer> {
 }
 
 describe('FileQueue reads committed entries', () => {
-  let dir: string;
+  let temp: TempQueue;
   let queue: FileQueue;
+  const commit = async (message: Buffer, recipients: string[]) => (await temp.commit(message, recipients)).id;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qgate-queue-read-'));
-    queue = new FileQueue(join(dir, 'queue'));
-    await queue.open();
+    temp = await openTempQueue('qgate-queue-read-');
+    queue = temp.queue;
   });
 
-  after(async () => {
-    await queue.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function commit(message: Buffer, recipients: string[]): Promise<string> {
-    const id = newQueueId();
-    const spool = queue.createSpool(id);
-    if (message.length) spool.write(message);
-    await spool.finish();
-    await spool.commit(
-      createEnvelope({
-        id,
-        received: new Date(),
-        sender: 'sender@origin.test',
-        recipients,
-        size: spool.size,
-        client: { address: '127.0.0.1', port: 1, helo: 'client.test' },
-        listener: 'test',
-      }),
-    );
-    return id;
-  }
+  after(() => temp.remove());
 
   const many = (n: number) => Array.from({ length: n }, (_, i) => `recipient-number-${i}@dest.test`);
   const cases = [

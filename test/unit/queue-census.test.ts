@@ -4,15 +4,13 @@
  * as a table and against a real file queue.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { initialState } from '../../core/delivery/state.js';
-import { createEnvelope, type Envelope } from '../../core/model/index.js';
 import { arrivalOf, CensusTally } from '../../core/queue/census.js';
-import { FileQueue } from '../../core/queue/file-queue.js';
+import type { FileQueue } from '../../core/queue/file-queue.js';
 import { newQueueId } from '../../core/queue/queue.js';
+import { openTempQueue, type TempQueue } from '../harness/temp-queue.js';
 
 describe('census by state', () => {
   test('an id gives back its arrival time', () => {
@@ -41,37 +39,16 @@ describe('census by state', () => {
 });
 
 describe('FileQueue.census', () => {
-  let dir: string;
+  let temp: TempQueue;
   let queue: FileQueue;
+  const commit = (body: string) => temp.commit(body);
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qgate-census-'));
-    queue = new FileQueue(join(dir, 'queue'));
-    await queue.open();
+    temp = await openTempQueue('qgate-census-');
+    queue = temp.queue;
   });
 
-  after(async () => {
-    await queue.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function commit(body: string): Promise<Envelope> {
-    const id = newQueueId();
-    const spool = queue.createSpool(id);
-    spool.write(Buffer.from(body));
-    await spool.finish();
-    const envelope = createEnvelope({
-      id,
-      received: new Date(),
-      sender: 'sender@origin.test',
-      recipients: ['rcpt@dest.test'],
-      size: spool.size,
-      client: { address: '127.0.0.1', port: 1, helo: 'client.test' },
-      listener: 'test',
-    });
-    await spool.commit(envelope);
-    return envelope;
-  }
+  after(() => temp.remove());
 
   const sizeOf = (id: string) => statSync(queue.entryPath(id)).size;
 
