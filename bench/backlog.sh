@@ -198,20 +198,28 @@ if [[ " $PHASES " == *" due "* ]]; then
   base=$(sink_messages)
   cpu0=$(cpu_s)
   t0=$(now)
-  # In the background: its answer lists all BACKLOG messages and may come after the
-  # deliveries (or not within the CLI's wait); the deliveries are what is timed.
-  node "$QGATE_ROOT/bin/qgate.js" queue flush --wait 0 --json --config "$WORK/config.yaml" >/dev/null 2>"$WORK/flush.err" 9>&- &
+  # In the background, so that the deliveries are timed from the request on; flush_s is
+  # when its answer came (it counts the messages and lists the oldest 1,000).
+  rm -f "$WORK/flush.end"
+  (
+    node "$QGATE_ROOT/bin/qgate.js" queue flush --wait 0 --json --config "$WORK/config.yaml" >/dev/null 2>"$WORK/flush.err" 9>&-
+    rc=$?
+    now >"$WORK/flush.end"
+    exit "$rc"
+  ) &
   flusher=$!
   err=null
   wait_sink $((base + BACKLOG)) || err=$(jstr "the sink did not get the backlog")
   secs=$(since "$t0")
   cpu=$(awk -v a="$cpu0" -v b="$(cpu_s)" -v n="$BACKLOG" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
   flushed_s=null
-  if wait "$flusher"; then flushed_s=$(since "$t0"); else note "  qgate queue flush: $(tail -n 1 "$WORK/flush.err")"; fi
+  if wait "$flusher"; then
+    flushed_s=$(awk -v a="$t0" -v b="$(cat "$WORK/flush.end")" 'BEGIN { printf "%.3f", b - a }')
+  else note "  qgate queue flush: $(tail -n 1 "$WORK/flush.err")"; fi
   rate=$(awk -v n="$BACKLOG" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
   printf '{"type":"backlog","phase":"due","backlog":%d,"flush_s":%s,"seconds":%s,"msgs_per_s":%s,"cpu_ms_per_msg":%s,"load1":%s,"error":%s}\n' \
     "$BACKLOG" "$flushed_s" "$secs" "$rate" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" "$err" >>"$OUT"
-  note "  due: $BACKLOG messages delivered in ${secs}s ($rate msgs/s, qgate CPU ${cpu} ms/msg)"
+  note "  due: $BACKLOG messages delivered in ${secs}s ($rate msgs/s, qgate CPU ${cpu} ms/msg); the flush answered after ${flushed_s}s"
 fi
 stop_qgate
 echo "Raw results: ${OUT#"$root"/}"

@@ -34,8 +34,17 @@ export interface ActionOutcome {
   readonly done: boolean;
   /** "scheduler": the running gateway did it; "queue": written to the queue, delivery picks it up. */
   readonly by: 'scheduler' | 'queue';
+  /** How many messages the command acted on. */
+  readonly count: number;
+  /** What became of them: the first MAX_LISTED only (a whole-queue flush may act on 100,000). */
   readonly messages: readonly MessageOutcome[];
 }
+
+/**
+ * An outcome lists at most this many messages: each costs two reads and a line of the
+ * answer, so listing a flush of a large backlog took longer than the caller waits.
+ */
+export const MAX_LISTED = 1000;
 
 export class NoSuchMessage extends Error {
   constructor(readonly id: string) {
@@ -57,6 +66,7 @@ export async function applyQueueAction(
   action: QueueAction,
   id: string | undefined,
   waitMs: number,
+  listAtMost = MAX_LISTED,
 ): Promise<ActionOutcome> {
   checkAction(action, id);
   if (id !== undefined && !(await queue.envelope(id))) throw new NoSuchMessage(id);
@@ -69,10 +79,12 @@ export async function applyQueueAction(
       if (action === 'remove') await scheduler.remove(id!);
       else await scheduler.bounceNow(id!, BOUNCED_BY_ADMINISTRATOR);
     }
-    done = await settled(
-      ids.map((one) => scheduler.idle(one)),
-      waitMs,
-    );
+    // Without a wait there is nothing to ask after (each idle() is a call to the delivery thread).
+    if (ids.length === 0 || waitMs <= 0) done = ids.length === 0;
+    else {
+      const runs = ids.map((one) => scheduler.idle(one));
+      done = await settled(runs, waitMs);
+    }
   } else {
     ids = id ? [id] : await queue.ids();
     for (const one of ids) {
@@ -88,12 +100,12 @@ export async function applyQueueAction(
     }
   }
   const messages: MessageOutcome[] = [];
-  for (const one of ids) {
+  for (const one of ids.slice(0, listAtMost)) {
     const env = await queue.envelope(one);
     if (!env) messages.push({ id: one, queued: false });
     else messages.push({ id: one, queued: true, recipients: ((await queue.readState(one)) ?? initialState(env)).recipients });
   }
-  return { action, done, by: scheduler ? 'scheduler' : 'queue', messages };
+  return { action, done, by: scheduler ? 'scheduler' : 'queue', count: ids.length, messages };
 }
 
 /** Whether every promise settled within `ms`. */

@@ -114,11 +114,13 @@ export function formatOutcome(outcome: ActionOutcome, pid: number | undefined): 
       : pid === undefined
         ? 'on the queue; no gateway is running, so delivery acts on it when one starts'
         : `on the queue by the gateway (pid ${pid}), whose delivery is off`;
-  const lines = [`queue ${outcome.action}: ${outcome.messages.length} message${outcome.messages.length === 1 ? '' : 's'}, ${by}`];
+  const lines = [`queue ${outcome.action}: ${outcome.count} message${outcome.count === 1 ? '' : 's'}, ${by}`];
   for (const m of outcome.messages) {
     lines.push(`${m.id}: ${m.queued ? 'still queued' : 'left the queue'}`);
     for (const r of m.recipients ?? []) lines.push(`    to <${r.address}>  ${describeRecipient(r)}`);
   }
+  const unlisted = outcome.count - outcome.messages.length;
+  if (unlisted > 0) lines.push(`... and ${unlisted} more, not listed; qgate queue list shows every message`);
   if (!outcome.done) lines.push('delivery runs were still going when the wait ended; the log tells the rest');
   return `${lines.join('\n')}\n`;
 }

@@ -126,6 +126,7 @@ describe('admin listener and qgate commands on a running gateway', () => {
       action: 'bounce',
       done: true,
       by: 'scheduler',
+      count: 1,
       messages: [{ id, queued: false }],
     });
     await gw.waitForLog((l) => l.event === 'bounce' && l.queueId === id);

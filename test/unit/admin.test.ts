@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
-import { BadRequest, checkAction } from '../../core/admin/queue-actions.js';
+import { after, before, describe, it } from 'node:test';
+import { type ActionScheduler, applyQueueAction, BadRequest, checkAction } from '../../core/admin/queue-actions.js';
 import { isLoopback, resolveAdminSettings } from '../../core/admin/settings.js';
 import { formatOutcome } from '../../core/cli/queue-view.js';
 import { ConfigError } from '../../core/config/errors.js';
 import { loadConfig } from '../../core/config/load.js';
 import { reasonClass } from '../../core/metrics/metrics.js';
+import { openTempQueue, type TempQueue } from '../harness/temp-queue.js';
 
 describe('reasonClass', () => {
   const cases: [number | undefined, string | undefined, string, string][] = [
@@ -161,6 +162,7 @@ describe('formatOutcome', () => {
           action: 'flush',
           done: false,
           by: 'scheduler',
+          count: 2,
           messages: [
             { id: 'A', queued: true, recipients: [{ address: 'r@example.net', status: 'pending', attempts: 1 }] },
             { id: 'B', queued: false },
@@ -173,8 +175,52 @@ describe('formatOutcome', () => {
   });
   it('says when no gateway ran', () => {
     assert.equal(
-      formatOutcome({ action: 'remove', done: true, by: 'queue', messages: [{ id: 'A', queued: false }] }, undefined),
+      formatOutcome({ action: 'remove', done: true, by: 'queue', count: 1, messages: [{ id: 'A', queued: false }] }, undefined),
       'queue remove: 1 message, on the queue; no gateway is running, so delivery acts on it when one starts\nA: left the queue\n',
     );
+  });
+  it('counts the messages it does not list', () => {
+    assert.equal(
+      formatOutcome({ action: 'flush', done: false, by: 'scheduler', count: 100_000, messages: [{ id: 'A', queued: false }] }, 7),
+      'queue flush: 100000 messages, by the gateway (pid 7)\nA: left the queue\n... and 99999 more, not listed; qgate queue list shows every message\ndelivery runs were still going when the wait ended; the log tells the rest\n',
+    );
+  });
+});
+
+describe('applyQueueAction on a whole queue', () => {
+  let temp: TempQueue;
+  const ids: string[] = [];
+
+  before(async () => {
+    temp = await openTempQueue('qgate-actions-');
+    for (const body of ['one', 'two', 'three']) ids.push((await temp.commit(`Subject: ${body}\r\n\r\n${body}\r\n`)).id);
+  });
+
+  after(() => temp.remove());
+
+  it('acts on every message, lists the first `listAtMost` and counts them all', async () => {
+    const outcome = await applyQueueAction(temp.queue, undefined, 'flush', undefined, 0, 2);
+    assert.equal(outcome.count, 3);
+    assert.equal(outcome.done, true, 'written to the queue: nothing left to wait for');
+    assert.deepEqual(
+      outcome.messages.map((m) => m.id),
+      [...ids].sort().slice(0, 2),
+    );
+    for (const id of ids) assert.ok(await temp.queue.readState(id), `${id}: the flush is written to its state`);
+  });
+
+  it('does not ask after each run when the caller does not wait', async () => {
+    let asked = 0;
+    const scheduler: ActionScheduler = {
+      flush: async () => [...ids],
+      remove: async () => undefined,
+      bounceNow: async () => undefined,
+      idle: () => {
+        asked++;
+        return new Promise(() => undefined);
+      },
+    };
+    const outcome = await applyQueueAction(temp.queue, scheduler, 'flush', undefined, 0);
+    assert.deepEqual([outcome.count, outcome.messages.length, outcome.done, asked], [3, 3, false, 0]);
   });
 });
