@@ -139,7 +139,7 @@ export async function verifyPassword(stored: string, password: string, policy: P
   const { scheme, payload } = parsed;
   switch (scheme) {
     // Each scheme's library is loaded at its first check: every plugin imports this
-    // module through the plugin API, and most gateways check no passwords (about 20 MB).
+    // module through the plugin API, and most gateways check no passwords.
     case 'argon2': {
       const { verify } = await import('@node-rs/argon2');
       return verify(payload, password).catch(() => false);

@@ -22,7 +22,7 @@ let Connection: typeof SMTPConnection | undefined;
 /**
  * Loads nodemailer's client; call it before the first `new SmtpClientConnection`.
  * Loaded on first use, so a process that never relays (the SMTP side, a gateway
- * with only local delivery) does not carry it (about 10 MB).
+ * with only local delivery) does not carry it.
  */
 export async function loadSmtpClient(): Promise<void> {
   Connection ??= (await import('nodemailer/lib/smtp-connection/index.js')).default;
