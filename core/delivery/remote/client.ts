@@ -31,7 +31,7 @@ export async function loadSmtpClient(): Promise<void> {
 /**
  * nodemailer's connection with its events turned into promises. nodemailer
  * reports a broken connection only as an 'error' or 'end' event, never to the
- * callback of the command in flight, so every step races against them.
+ * callback of the command in flight, so every step also ends with them.
  */
 export class SmtpClientConnection {
   readonly conn: SMTPConnection;
@@ -45,7 +45,15 @@ export class SmtpClientConnection {
   transactions = 0;
   /** Settles once the connection failed or closed. */
   readonly gone: Promise<void>;
-  private readonly lost: Promise<never>;
+  /** Why the connection ended (its first 'error', or the 'end'), once it has. */
+  private ended: { readonly reason: unknown } | undefined;
+  /**
+   * How to fail each step in flight when the connection ends. A step leaves this set
+   * as it settles: a connection carries up to max_reuse transactions, and a race
+   * against one promise of the connection's lifetime kept every step's result alive
+   * until the connection closed (old-generation garbage on the delivery thread).
+   */
+  private readonly inFlight = new Set<(reason: unknown) => void>();
   /** Server replies read so far, the greeting included. */
   replies = 0;
   /** The last of them: 354 says the body may go now. */
@@ -58,24 +66,44 @@ export class SmtpClientConnection {
     const logger = this.transcript();
     if (!Connection) throw new Error('loadSmtpClient() was not awaited before the first connection');
     this.conn = new Connection({ ...options, logger, transactionLog: true });
-    this.lost = new Promise<never>((_, reject) => {
-      let failure: unknown;
-      this.conn.on('error', (err) => {
-        this.broken = true;
-        failure ??= err;
-        reject(err);
-      });
-      this.conn.on('end', () => {
-        this.broken = true;
-        reject(failure ?? new Error('connection closed'));
-      });
+    let markGone!: () => void;
+    this.gone = new Promise<void>((resolve) => {
+      markGone = resolve;
     });
-    // Nothing may await it (a clean QUIT also ends the connection).
-    this.gone = this.lost.catch(() => {});
+    const end = (reason: unknown) => {
+      this.broken = true;
+      if (this.ended) return;
+      this.ended = { reason };
+      for (const fail of this.inFlight) fail(reason);
+      this.inFlight.clear();
+      markGone();
+    };
+    this.conn.on('error', end);
+    this.conn.on('end', () => end(new Error('connection closed')));
   }
 
+  /** Runs one command (or the whole transaction): settles with it, or fails when the connection ends first. */
   step<T>(start: (resolve: (value: T) => void, reject: (err: unknown) => void) => void): Promise<T> {
-    return Promise.race([this.lost, new Promise<T>(start)]);
+    return new Promise<T>((resolve, reject) => {
+      if (this.ended) return reject(this.ended.reason);
+      this.inFlight.add(reject);
+      const done = () => this.inFlight.delete(reject);
+      try {
+        start(
+          (value) => {
+            done();
+            resolve(value);
+          },
+          (err) => {
+            done();
+            reject(err);
+          },
+        );
+      } catch (err) {
+        done();
+        reject(err);
+      }
+    });
   }
 
   tlsInfo(): { protocol: string; cipher: string } | undefined {
