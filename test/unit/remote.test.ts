@@ -8,6 +8,7 @@ import { createServer, type Server, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ConnectionCache } from '../../core/delivery/remote/cache.js';
+import { loadSmtpClient, SmtpClientConnection } from '../../core/delivery/remote/client.js';
 import {
   deliverRemote,
   type RecipientOutcome,
@@ -124,6 +125,33 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
     },
   };
 }
+
+describe('SmtpClientConnection steps', () => {
+  test('a step leaves the connection as it settles, fails when the connection ends, and none starts after', async () => {
+    const server = await silentServer();
+    try {
+      await loadSmtpClient();
+      const session = new SmtpClientConnection({ host: '127.0.0.1', port: server.port, secure: false, ignoreTLS: true });
+      const inFlight = (session as unknown as { inFlight: Set<unknown> }).inFlight;
+      assert.equal(await session.step<number>((resolve) => resolve(1)), 1);
+      assert.equal(inFlight.size, 0, 'a settled step keeps nothing attached to the connection');
+      // The server never greets: the connect step is in flight until the server hangs up.
+      const connecting = session.step<void>((resolve, reject) => session.conn.connect((err) => (err ? reject(err) : resolve())));
+      assert.equal(inFlight.size, 1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await server.close();
+      await assert.rejects(connecting);
+      await session.gone;
+      assert.equal(session.broken, true);
+      let started = false;
+      await assert.rejects(session.step(() => (started = true)));
+      assert.equal(started, false, 'no command on a connection that has ended');
+      assert.equal(inFlight.size, 0);
+    } finally {
+      await server.close();
+    }
+  });
+});
 
 describe('deliverRemote against aiosmtpd peers', () => {
   const modes: PeerMode[] = [
