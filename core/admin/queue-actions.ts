@@ -17,8 +17,8 @@ export interface ActionScheduler {
   flush(id?: string): Promise<string[]>;
   remove(id: string): Promise<void>;
   bounceNow(id: string, reason: string): Promise<void>;
-  /** Resolves once the message has no delivery run in flight or due at once. */
-  idle(id: string): Promise<void>;
+  /** Resolves once each message has had no delivery run in flight or due at once. */
+  idleAll(ids: readonly string[]): Promise<void>;
 }
 
 export interface MessageOutcome {
@@ -79,12 +79,9 @@ export async function applyQueueAction(
       if (action === 'remove') await scheduler.remove(id!);
       else await scheduler.bounceNow(id!, BOUNCED_BY_ADMINISTRATOR);
     }
-    // Without a wait there is nothing to ask after (each idle() is a call to the delivery thread).
+    // Without a wait there is nothing to ask after.
     if (ids.length === 0 || waitMs <= 0) done = ids.length === 0;
-    else {
-      const runs = ids.map((one) => scheduler.idle(one));
-      done = await settled(runs, waitMs);
-    }
+    else done = await settled([scheduler.idleAll(ids)], waitMs);
   } else {
     ids = id ? [id] : await queue.ids();
     for (const one of ids) {

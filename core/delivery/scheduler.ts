@@ -353,6 +353,14 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Resolves once each of `ids` has been idle (as idle() says) since the call. One message
+   * at a time: a waiter for each of a 100,000-message flush at once took 100 MB.
+   */
+  async idleAll(ids: readonly string[]): Promise<void> {
+    for (const id of ids) await this.idle(id);
+  }
+
   /** Fails every pending recipient now, with a bounce (qgate queue bounce); done by the message's next run. */
   async bounceNow(id: string, reason: string): Promise<void> {
     if (!(await this.deps.queue.envelope(id))) throw new Error(`no message ${id} in the queue`);

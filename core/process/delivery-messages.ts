@@ -16,7 +16,7 @@ export type SchedulerCall =
   | { readonly op: 'flush'; readonly id?: string | undefined }
   | { readonly op: 'remove'; readonly id: string }
   | { readonly op: 'bounce'; readonly id: string; readonly reason: string }
-  | { readonly op: 'idle'; readonly id: string }
+  | { readonly op: 'idle'; readonly ids: readonly string[] }
   | { readonly op: 'metrics' }
   | { readonly op: 'reload'; readonly texts: ReadonlyMap<string, string> };
 

@@ -97,8 +97,9 @@ export class DeliveryThread {
     await this.call({ op: 'bounce', id, reason });
   }
 
-  async idle(id: string): Promise<void> {
-    await this.call({ op: 'idle', id });
+  /** One call for any number of messages: a whole-queue flush may wait for 100,000. */
+  async idleAll(ids: readonly string[]): Promise<void> {
+    await this.call({ op: 'idle', ids });
   }
 
   /** The thread's own counts (deliveries, its hooks), to add to the main thread's. */

@@ -99,7 +99,7 @@ async function answer(call: SchedulerCall): Promise<unknown> {
     case 'bounce':
       return scheduler.bounceNow(call.id, call.reason);
     case 'idle':
-      return scheduler.idle(call.id);
+      return scheduler.idleAll(call.ids);
     case 'metrics':
       return metricsData();
     case 'reload':

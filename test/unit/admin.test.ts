@@ -209,18 +209,33 @@ describe('applyQueueAction on a whole queue', () => {
     for (const id of ids) assert.ok(await temp.queue.readState(id), `${id}: the flush is written to its state`);
   });
 
-  it('does not ask after each run when the caller does not wait', async () => {
-    let asked = 0;
-    const scheduler: ActionScheduler = {
+  /** A scheduler that flushes `ids` and whose runs end when `idleAll` resolves (never, unless `idle`). */
+  function scheduler(idle: boolean): ActionScheduler & { asked: (readonly string[])[] } {
+    const asked: (readonly string[])[] = [];
+    return {
+      asked,
       flush: async () => [...ids],
       remove: async () => undefined,
       bounceNow: async () => undefined,
-      idle: () => {
-        asked++;
-        return new Promise(() => undefined);
+      idleAll: (waitedFor) => {
+        asked.push(waitedFor);
+        return idle ? Promise.resolve() : new Promise(() => undefined);
       },
     };
-    const outcome = await applyQueueAction(temp.queue, scheduler, 'flush', undefined, 0);
-    assert.deepEqual([outcome.count, outcome.messages.length, outcome.done, asked], [3, 3, false, 0]);
+  }
+
+  it('does not ask after the runs when the caller does not wait', async () => {
+    const busy = scheduler(false);
+    const outcome = await applyQueueAction(temp.queue, busy, 'flush', undefined, 0);
+    assert.deepEqual([outcome.count, outcome.messages.length, outcome.done, busy.asked.length], [3, 3, false, 0]);
+  });
+
+  it('asks once after all the runs, and says whether they ended within the wait', async () => {
+    const idle = scheduler(true);
+    assert.equal((await applyQueueAction(temp.queue, idle, 'flush', undefined, 1_000)).done, true);
+    assert.deepEqual(idle.asked, [ids]);
+    const busy = scheduler(false);
+    assert.equal((await applyQueueAction(temp.queue, busy, 'flush', undefined, 50)).done, false);
+    assert.equal(busy.asked.length, 1);
   });
 });

@@ -184,10 +184,10 @@ describe('scheduler with a deferred backlog', () => {
     const ids = await scheduler.flush();
     most = Math.max(most, running.size);
     assert.equal(ids.length, BACKLOG);
-    await Promise.all(ids.map((id) => scheduler.idle(id)));
+    await scheduler.idleAll(ids);
     clearInterval(sampler);
     assert.ok(most > 0 && most <= DUE_RUNS_IN_FLIGHT, `${most} runs at once`);
-    // Every message had its attempt (port 9 refuses) and is deferred again.
+    // Every message had its attempt (port 9 refuses) and is deferred again, by the time idleAll resolved.
     for (const id of [backlog[0]!, backlog[BACKLOG - 1]!]) {
       const state = await queue.readState(id);
       assert.equal(state?.recipients[0]?.attempts, 4, `${id} was attempted once more`);
