@@ -74,6 +74,19 @@ program
     ),
   );
 
+/**
+ * `qgate queue list | head`: a reader that stops early is no error, as for the C tools that
+ * SIGPIPE ends; the write's EPIPE used to end the command with a stack trace. Not for
+ * `start`, whose standard output carries a running gateway's log.
+ */
+program.hook('preAction', (_program, command) => {
+  if (command.name() === 'start') return;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(EXIT.OK);
+  });
+});
+
 function loaded(): LoadedConfig {
   return loadConfig(program.opts<{ config: string }>().config);
 }

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { smtplibSend } from '../harness/clients.js';
 import { deliveryLines, maildirFiles, waitDone } from '../harness/delivery.js';
-import { runCli, startGateway, writeConfig } from '../harness/gateway.js';
+import { QGATE, run, runCli, startGateway, writeConfig } from '../harness/gateway.js';
 import { queuedIds, readQueued, stateFile, tmpFiles, writeQueued } from '../harness/queue.js';
 import { openTransaction } from '../harness/smtp.js';
 
@@ -91,6 +91,13 @@ describe('durable queue', () => {
         list.stdout,
         new RegExp(`^${id}  \\S+  \\d+ octets  from <from@example\\.test>\\n    to <to@example\\.test>  pending, 0 attempts\\n$`),
       );
+      // A reader that is gone before the list is written (`| head` that has its lines): no error.
+      const closed = await run('bash', [
+        '-c',
+        `"${process.execPath}" "${QGATE}" queue list --config "${gw.configFile}" | true; echo "exit \${PIPESTATUS[0]}"`,
+      ]);
+      assert.equal(closed.stdout, 'exit 0\n', closed.stderr);
+      assert.equal(closed.stderr, '');
       const json = await runCli(['queue', 'list', '--json', '--config', gw.configFile]);
       const listed = JSON.parse(json.stdout) as { id: string }[];
       assert.deepEqual(
