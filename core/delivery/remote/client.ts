@@ -38,7 +38,9 @@ export class SmtpClientConnection {
   /** The server's first reply was 2xx, so this host is the one that delivers. */
   greeted = false;
   /** The connection failed or closed; no more commands, no QUIT. */
-  broken = false;
+  get broken(): boolean {
+    return this.ended !== undefined;
+  }
   /** The server said yes to STARTTLS: a failure before TLS is up is the handshake's. */
   handshaking = false;
   /** Transactions begun on this connection. */
@@ -71,7 +73,6 @@ export class SmtpClientConnection {
       markGone = resolve;
     });
     const end = (reason: unknown) => {
-      this.broken = true;
       if (this.ended) return;
       this.ended = { reason };
       for (const fail of this.inFlight) fail(reason);
