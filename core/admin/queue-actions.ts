@@ -80,8 +80,8 @@ export async function applyQueueAction(
       else await scheduler.bounceNow(id!, BOUNCED_BY_ADMINISTRATOR);
     }
     // Without a wait there is nothing to ask after.
-    if (ids.length === 0 || waitMs <= 0) done = ids.length === 0;
-    else done = await settled([scheduler.idleAll(ids)], waitMs);
+    if (ids.length === 0) done = true;
+    else done = waitMs > 0 && (await settled(scheduler.idleAll(ids), waitMs));
   } else {
     ids = id ? [id] : await queue.ids();
     for (const one of ids) {
@@ -105,14 +105,15 @@ export async function applyQueueAction(
   return { action, done, by: scheduler ? 'scheduler' : 'queue', count: ids.length, messages };
 }
 
-/** Whether every promise settled within `ms`. */
-async function settled(work: Promise<unknown>[], ms: number): Promise<boolean> {
+/** Whether `work` settled within `ms`. */
+async function settled(work: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<false>((res) => {
     timer = setTimeout(() => res(false), ms);
   });
   try {
-    return await Promise.race([Promise.allSettled(work).then(() => true), late]);
+    const ended = () => true;
+    return await Promise.race([work.then(ended, ended), late]);
   } finally {
     clearTimeout(timer);
   }
