@@ -246,7 +246,7 @@ run_one() {
   if [ -n "$err" ]; then
     note "  $sys: FAILED: $err"
   else
-    note "  $sys: end-to-end $e2e_rate msgs/s (${e2e} s; queue empty $drain_s s after the load), intake $(jget msgs_per_s "$res") msgs/s, 250->delivered p50 $(jget lat_p50_ms "$lat") ms, p99 $(jget lat_p99_ms "$lat") ms (resolution $(jget lat_resolution_ms "$lat") ms)"
+    note "  $sys: end-to-end $e2e_rate msgs/s (${e2e} s; queue empty $drain_s s after the load), intake $(jget msgs_per_s "$res") msgs/s, 250->delivered p50 $(jget lat_p50_ms "$lat") ms, p99 $(jget lat_p99_ms "$lat") ms (resolution $(jget lat_resolution_ms "$lat") ms), machine busy $(jget busy_pct "$res") % during the intake"
   fi
   [ "${KEEP:-0}" = 1 ] || rm -f "$keep"
 }

@@ -257,7 +257,7 @@ run_one() {
   if [ -n "$err" ]; then
     note "  $sys: FAILED: $err"
   else
-    note "  $sys: $(jget msgs_per_s "$res") msgs/s, session p50 $(jget p50_ms "$res") ms, p99 $(jget p99_ms "$res") ms, peak RSS $(jget peak_rss_mb "$mem") MB$([ "$drain" != null ] && echo ", queue drained in ${drain}s")"
+    note "  $sys: $(jget msgs_per_s "$res") msgs/s, session p50 $(jget p50_ms "$res") ms, p99 $(jget p99_ms "$res") ms, peak RSS $(jget peak_rss_mb "$mem") MB, machine busy $(jget busy_pct "$res") % (iowait $(jget iowait_pct "$res") %)$([ "$drain" != null ] && echo ", queue drained in ${drain}s")"
   fi
 }
 

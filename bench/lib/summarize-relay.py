@@ -6,13 +6,14 @@ Usage: summarize-relay.py RESULTS-relay.jsonl [MORE.jsonl ...]
 One table per load (count x size x sessions): for each system the median over the
 successful repetitions of end-to-end msgs/s (with min-max when there were several),
 intake msgs/s, the seconds from the end of the load until the queue was empty, the
-per-run p50/p99 of 250 -> delivered and of MAIL FROM -> delivered (ms), the highest peak
+per-run p50/p99 of 250 -> delivered and of MAIL FROM -> delivered (ms), the share of the
+machine's CPU that was busy (and waiting on the disk) while the load ran, the highest peak
 RSS of any repetition, and end-to-end msgs/s relative to Postfix. Then the ratio
 qgate/Postfix and, with more than one load, a summary table.
 """
 import sys
 
-from summarize import load_label, max_of, median_of, num, read_records
+from summarize import load_label, machine_cpu, max_of, median_of, num, read_records
 
 COARSE_MS = 100  # latencies logged with a resolution this coarse or worse get a footnote
 
@@ -56,14 +57,14 @@ def main():
         print(
             "| system | end-to-end msgs/s | intake msgs/s | queue empty after load s "
             "| 250→delivered p50 | 250→delivered p99 | MAIL→delivered p50 ms | MAIL→delivered p99 ms "
-            "| peak RSS MB | peak PSS MB | end-to-end vs Postfix | ok runs |"
+            "| machine busy % (iowait) | peak RSS MB | peak PSS MB | end-to-end vs Postfix | ok runs |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         lat99 = {}
         for system, runs in systems.items():
             good = ok[system]
             if not good:
-                print(f"| {system} | failed | | | | | | | | | | 0/{len(runs)} |")
+                print(f"| {system} | failed | | | | | | | | | | | 0/{len(runs)} |")
                 continue
             rates = sorted(r["e2e_msgs_per_s"] for r in good)
             shown = num(rate[system])
@@ -79,7 +80,7 @@ def main():
                 f"| {system} | {shown} | {num(median_of(good, 'msgs_per_s'))} | {num(median_of(good, 'drain_s'), 2)} "
                 f"| {p50} | {p99} "
                 f"| {num(median_of(good, 'mail_p50_ms'), 1)} | {num(median_of(good, 'mail_p99_ms'), 1)} "
-                f"| {num(max_of(good, 'peak_rss_mb'))} | {num(max_of(good, 'peak_pss_mb'))} "
+                f"| {machine_cpu(good)} | {num(max_of(good, 'peak_rss_mb'))} | {num(max_of(good, 'peak_pss_mb'))} "
                 f"| {ratio} | {len(good)}/{len(runs)} |"
             )
         print()

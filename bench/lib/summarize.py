@@ -5,7 +5,8 @@ Usage: summarize.py RESULTS.jsonl [MORE.jsonl ...]
 
 One table per load (count x size x sessions): for each system the median msgs/s over the
 successful repetitions (with min-max when there were several), payload MB/s, the median
-of the per-run session p50 and p99 (ms), the highest peak RSS and PSS (MB) of any
+of the per-run session p50 and p99 (ms), the median share of the machine's CPU that was
+busy (and waiting on the disk) while the load ran, the highest peak RSS and PSS (MB) of any
 repetition, and msgs/s relative to Postfix. Then one summary table of qgate/Postfix
 ratios over all loads.
 """
@@ -34,6 +35,12 @@ def num(value, digits=0):
 def median_of(runs, key):
     values = [r[key] for r in runs if r.get(key) is not None]
     return statistics.median(values) if values else None
+
+
+def machine_cpu(runs):
+    """Median busy % of the machine's CPU during the loads, with the iowait % after it."""
+    busy, iowait = median_of(runs, "busy_pct"), median_of(runs, "iowait_pct")
+    return "-" if busy is None else f"{busy:.0f} ({iowait:.0f})"
 
 
 def max_of(runs, key):
@@ -84,12 +91,15 @@ def main():
         base = rate.get("postfix")
         print(f"### {label}")
         print()
-        print("| system | msgs/s | MB/s | session p50 ms | session p99 ms | peak RSS MB | peak PSS MB | msgs/s vs Postfix | ok runs |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(
+            "| system | msgs/s | MB/s | session p50 ms | session p99 ms | machine busy % (iowait) "
+            "| peak RSS MB | peak PSS MB | msgs/s vs Postfix | ok runs |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for system, runs in systems.items():
             good = ok[system]
             if not good:
-                print(f"| {system} | failed | | | | | | | 0/{len(runs)} |")
+                print(f"| {system} | failed | | | | | | | | 0/{len(runs)} |")
                 continue
             rates = sorted(r["msgs_per_s"] for r in good)
             shown = num(rate[system])
@@ -98,7 +108,7 @@ def main():
             ratio = f"{rate[system] / base:.2f}" if base else "-"
             print(
                 f"| {system} | {shown} | {num(median_of(good, 'mb_per_s'), 1)} "
-                f"| {num(median_of(good, 'p50_ms'), 1)} | {num(median_of(good, 'p99_ms'), 1)} "
+                f"| {num(median_of(good, 'p50_ms'), 1)} | {num(median_of(good, 'p99_ms'), 1)} | {machine_cpu(good)} "
                 f"| {num(max_of(good, 'peak_rss_mb'))} | {num(max_of(good, 'peak_pss_mb'))} "
                 f"| {ratio} | {len(good)}/{len(runs)} |"
             )
