@@ -111,7 +111,8 @@ now() { printf '%s' "$EPOCHREALTIME"; }
 # CPU seconds (user + system) qgate's process has used so far: less noisy than rates on
 # a shared machine.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$pid/stat"; }
-since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+# Seconds from epoch time $1 to $2 (default: now).
+since() { awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN { printf "%.3f", b - a }'; }
 
 start_sink() {
   port_in_use "$SINK_PORT" && die "$SINK_HOST:$SINK_PORT is already in use"
@@ -214,7 +215,7 @@ if [[ " $PHASES " == *" due "* ]]; then
   cpu=$(awk -v a="$cpu0" -v b="$(cpu_s)" -v n="$BACKLOG" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
   flushed_s=null
   if wait "$flusher"; then
-    flushed_s=$(awk -v a="$t0" -v b="$(cat "$WORK/flush.end")" 'BEGIN { printf "%.3f", b - a }')
+    flushed_s=$(since "$t0" "$(cat "$WORK/flush.end")")
   else note "  qgate queue flush: $(tail -n 1 "$WORK/flush.err")"; fi
   rate=$(awk -v n="$BACKLOG" -v s="$secs" 'BEGIN { printf "%.1f", n / s }')
   printf '{"type":"backlog","phase":"due","backlog":%d,"flush_s":%s,"seconds":%s,"msgs_per_s":%s,"cpu_ms_per_msg":%s,"load1":%s,"error":%s}\n' \
